@@ -1,0 +1,125 @@
+"""The `linkgen` command (also `flask --app app ...`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from linkgen.runtime import get_runtime
+
+
+@click.group("db", help="Database migrations.")
+def db_group() -> None:
+    """Database commands."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to the latest schema."""
+    from linkgen.factory import _install_initial_key
+    from linkgen.storage.migrate import upgrade
+
+    rt = get_runtime()
+    upgrade(rt.settings.database_url, revision)
+    if rt.settings.initial_api_key:
+        _install_initial_key(rt, rt.settings.initial_api_key)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. base)."""
+    from linkgen.storage.migrate import downgrade
+
+    downgrade(get_runtime().settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_user_cmd(email: str, password_stdin: bool) -> None:
+    """Create a user who can log in to the web app."""
+    from linkgen.domain.errors import LinkgenError
+    from linkgen.services.accounts import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with get_runtime().db.session() as session:
+            user = create_user(session, email, password)
+            click.echo(f"created user {user.email}")
+    except LinkgenError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.command("create-api-key")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["admin", "read"]), default="admin", show_default=True)
+@with_appcontext
+def create_api_key_cmd(name: str, scope: str) -> None:
+    """Create an API key; it is printed once, on the last line."""
+    from linkgen.domain.errors import LinkgenError
+    from linkgen.services.accounts import create_api_key
+
+    try:
+        with get_runtime().db.session() as session:
+            _, raw = create_api_key(session, name, scope=scope)
+    except LinkgenError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"API key {name!r} ({scope}); store it now, it is not shown again:")
+    click.echo(raw)
+
+
+@click.command("revoke-api-key")
+@click.argument("name")
+@with_appcontext
+def revoke_api_key_cmd(name: str) -> None:
+    """Revoke the API keys called NAME."""
+    from linkgen.domain.errors import LinkgenError
+    from linkgen.services.accounts import revoke_api_key
+
+    try:
+        with get_runtime().db.session() as session:
+            n = revoke_api_key(session, name)
+    except LinkgenError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"revoked {n} key(s)")
+
+
+COMMANDS = [db_group, create_user_cmd, create_api_key_cmd, revoke_api_key_cmd]
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app's CLI."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
+    from linkgen import cli_ops
+
+    cli_ops.register(app)
+
+
+def _create() -> Flask:
+    from linkgen.factory import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(
+    name="linkgen",
+    create_app=_create,
+    add_default_commands=False,
+    add_version_option=True,
+    load_dotenv=False,
+    help="linkgen: OneLink-style links, attribution and CleverTap postbacks.",
+)

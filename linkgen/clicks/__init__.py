@@ -1,0 +1,1 @@
+"""The hot redirect path and click capture: device and bot detection, scanner bursts."""

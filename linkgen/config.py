@@ -1,0 +1,208 @@
+"""Settings from the environment: one frozen object, parsed once, refusing bad values at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = REPO_ROOT / "instance"
+
+# Every variable linkgen reads; any other LINKGEN_* name (LINKGEN_TEST_* aside: the test
+# suite's own) is refused as a likely typo.
+KNOWN_VARIABLES = frozenset(
+    {
+        "LINKGEN_DATABASE_URL",
+        "LINKGEN_SECRET_KEY",
+        "LINKGEN_INITIAL_API_KEY",
+        "LINKGEN_LINK_DOMAINS",
+        "LINKGEN_CLEVERTAP_API_BASE",
+        "LINKGEN_PUBLIC_SCHEME",
+        "LINKGEN_HOST",
+        "LINKGEN_PORT",
+        "LINKGEN_INSTANCE_PATH",
+        "LINKGEN_WORKER",
+        "LINKGEN_LOG_LEVEL",
+    }
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything linkgen is configured with."""
+
+    database_url: str
+    secret_key: str
+    link_domains: tuple[str, ...] = ("localhost:8000", "127.0.0.1:8000")
+    initial_api_key: str | None = None
+    clevertap_api_base: str | None = None
+    public_scheme: str | None = None  # None: https, but http for localhost / 127.0.0.1
+    host: str = "127.0.0.1"
+    port: int = 8000
+    instance_path: Path = DEFAULT_INSTANCE
+    run_worker: bool = True
+    log_level: str = "INFO"
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment, refusing unknown or malformed values."""
+        env = os.environ if env is None else env
+        for name in env:
+            if (
+                name.startswith("LINKGEN_")
+                and not name.startswith("LINKGEN_TEST_")
+                and name not in KNOWN_VARIABLES
+            ):
+                raise SettingsError(name, "unknown setting (see README, Configuration)")
+        instance = Path(env.get("LINKGEN_INSTANCE_PATH") or DEFAULT_INSTANCE)
+        database_url = parse_database_url(
+            env.get("LINKGEN_DATABASE_URL") or f"sqlite:///{instance / 'linkgen.db'}"
+        )
+        return cls(
+            database_url=database_url,
+            secret_key=env.get("LINKGEN_SECRET_KEY") or "",
+            link_domains=parse_link_domains(
+                env.get("LINKGEN_LINK_DOMAINS", "localhost:8000,127.0.0.1:8000")
+            ),
+            initial_api_key=parse_initial_api_key(env.get("LINKGEN_INITIAL_API_KEY")),
+            clevertap_api_base=parse_api_base(env.get("LINKGEN_CLEVERTAP_API_BASE")),
+            public_scheme=parse_scheme(env.get("LINKGEN_PUBLIC_SCHEME")),
+            host=env.get("LINKGEN_HOST") or "127.0.0.1",
+            port=parse_port(env.get("LINKGEN_PORT", "8000")),
+            instance_path=instance,
+            run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
+            log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
+        )
+
+    def with_secret(self) -> Settings:
+        """Return settings whose secret key is set, generating one into instance/ if needed."""
+        if self.secret_key:
+            return self
+        return replace(self, secret_key=load_or_create_secret(self.instance_path))
+
+    def scheme_for(self, domain: str) -> str:
+        """The scheme printed in generated links for a link domain."""
+        if self.public_scheme:
+            return self.public_scheme
+        host = domain.rsplit(":", 1)[0] if not domain.startswith("[") else domain
+        return "http" if host in ("localhost", "127.0.0.1", "[::1]") else "https"
+
+
+def parse_database_url(value: str) -> str:
+    """Accept SQLite and PostgreSQL SQLAlchemy URLs."""
+    if value.startswith("postgresql://"):
+        value = "postgresql+psycopg://" + value[len("postgresql://") :]
+    if value.startswith("postgres://"):
+        value = "postgresql+psycopg://" + value[len("postgres://") :]
+    if not (value.startswith("sqlite:") or value.startswith("postgresql+psycopg://")):
+        raise SettingsError(
+            "LINKGEN_DATABASE_URL",
+            "must be a sqlite:/// or postgresql+psycopg:// URL",
+        )
+    return value
+
+
+def parse_link_domains(value: str) -> tuple[str, ...]:
+    """Comma-separated host[:port] list, lower-cased."""
+    domains: list[str] = []
+    for raw in value.split(","):
+        item = raw.strip().lower()
+        if not item:
+            continue
+        host, _, port = item.partition(":")
+        if (
+            "/" in item
+            or "@" in item
+            or not host
+            or not all(c.isalnum() or c in "-." for c in host)
+            or (port and not port.isdigit())
+        ):
+            raise SettingsError("LINKGEN_LINK_DOMAINS", f"{raw.strip()!r} is not a host[:port]")
+        domains.append(item)
+    if not domains:
+        raise SettingsError("LINKGEN_LINK_DOMAINS", "at least one domain is needed")
+    return tuple(domains)
+
+
+def parse_initial_api_key(value: str | None) -> str | None:
+    """An initial admin API key must be long enough to be a secret."""
+    if not value:
+        return None
+    if len(value) < 16 or any(c.isspace() for c in value):
+        raise SettingsError(
+            "LINKGEN_INITIAL_API_KEY", "must be at least 16 characters, without spaces"
+        )
+    return value
+
+
+def parse_api_base(value: str | None) -> str | None:
+    """Override of the CleverTap host, e.g. http://127.0.0.1:9000/{region}."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError("LINKGEN_CLEVERTAP_API_BASE", "must start with http:// or https://")
+    return value.rstrip("/")
+
+
+def parse_scheme(value: str | None) -> str | None:
+    """http or https (or unset)."""
+    if not value:
+        return None
+    if value not in ("http", "https"):
+        raise SettingsError("LINKGEN_PUBLIC_SCHEME", "must be http or https")
+    return value
+
+
+def parse_port(value: str) -> int:
+    """A TCP port number."""
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise SettingsError("LINKGEN_PORT", f"{value!r} is not a port number (1-65535)")
+    return int(value)
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """true/false, 1/0, yes/no, on/off."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"{value!r} is not a boolean (true/false)")
+
+
+def parse_log_level(value: str) -> str:
+    """A logging level name."""
+    upper = value.strip().upper()
+    if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("LINKGEN_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+    return upper
+
+
+def load_or_create_secret(instance: Path) -> str:
+    """Read instance/secret_key, creating it (mode 600) on first run."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key

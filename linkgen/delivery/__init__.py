@@ -1,0 +1,1 @@
+"""Postback delivery to CleverTap: the HTTP client, the outbox and the worker."""

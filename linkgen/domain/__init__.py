@@ -1,0 +1,1 @@
+"""Pure domain rules: no Flask, SQLAlchemy or httpx imports here (a test enforces it)."""

@@ -1,0 +1,703 @@
+"""OneLink owned-media links: validate a link request and build its long and short URLs.
+
+Pure Python (stdlib only). The rules come from domain.md section 1 and the contract's "Links"
+section. Every refusal is an `InvalidParameter` whose `field` is the request path as sent:
+`channel`, `media_source`, `campaign`, `short`, `shortlink_id`, `ttl`, `renew_ttl`, `params`,
+`params.<key>` (the key as sent) or `None` when the body itself is not an object.
+
+CleverTap Liquid placeholders (`{{ ... }}` and `{% ... %}`) inside values stay raw, byte for byte,
+in every URL built here: CleverTap substitutes them per recipient before the link is clicked.
+Everything outside a placeholder is percent-encoded.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import secrets
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from linkgen.domain.errors import InvalidParameter
+
+CHANNELS = ("email", "sms", "push", "qr", "custom")
+DEFAULT_MEDIA_SOURCE = {"email": "Email", "sms": "SMS", "push": "Push", "qr": "QR"}
+# Channels whose links are short unless `short: false` is asked for (long SMS do not fit, and
+# a short QR code has fewer modules and stays editable after printing).
+SHORT_BY_DEFAULT = frozenset({"sms", "qr"})
+
+MAX_URL_LENGTH = 2000
+MAX_KEY_LENGTH = 100
+DEFAULT_TTL_SECONDS = 31 * 86400
+MIN_TTL_SECONDS = 60
+MAX_TTL_SECONDS = 365 * 86400
+
+SHORTLINK_ID_RE = re.compile(r"\A[A-Za-z0-9]{1,50}\Z")
+SHORTLINK_ID_LENGTH = 8
+_SHORTLINK_ALPHABET = string.ascii_letters + string.digits
+
+# The top-level fields of POST /api/v1/links; anything else is refused so a typo such as
+# `campain` cannot silently produce a link without its campaign.
+LINK_FIELDS = frozenset(
+    {
+        "template_id",
+        "channel",
+        "campaign",
+        "media_source",
+        "params",
+        "short",
+        "shortlink_id",
+        "ttl",
+        "renew_ttl",
+    }
+)
+
+# Value length limits from domain.md (characters, counted on the value as sent, placeholders
+# included: the substituted length is unknowable here).
+VALUE_LIMITS: dict[str, int] = {
+    "pid": 150,
+    "c": 100,
+    "af_channel": 20,
+    "af_adset": 100,
+    "af_ad": 100,
+    "af_c_id": 24,
+    "af_adset_id": 24,
+    "af_ad_id": 24,
+    "af_siteid": 24,
+    "af_sub_siteid": 50,
+    "af_keywords": 100,
+    "af_sub1": 100,
+    "af_sub2": 100,
+    "af_sub3": 100,
+    "af_sub4": 100,
+    "af_sub5": 100,
+    "af_og_title": 40,
+    "af_og_description": 300,
+}
+
+# Known AppsFlyer parameters in the order of the contract's table; URLs list them in this order
+# so two links with the same params read (and diff) the same.
+KNOWN_PARAMS: tuple[str, ...] = (
+    "pid",
+    "c",
+    "af_channel",
+    "af_adset",
+    "af_ad",
+    "af_c_id",
+    "af_adset_id",
+    "af_ad_id",
+    "af_siteid",
+    "af_sub_siteid",
+    "af_keywords",
+    "af_sub1",
+    "af_sub2",
+    "af_sub3",
+    "af_sub4",
+    "af_sub5",
+    "deep_link_value",
+    *(f"deep_link_sub{i}" for i in range(1, 11)),
+    "af_dp",
+    "af_r",
+    "af_ios_url",
+    "af_android_url",
+    "af_web_dp",
+    "af_force_deeplink",
+    "is_retargeting",
+    "af_click_lookback",
+    "af_reengagement_window",
+    "af_installpostback",
+    "af_og_title",
+    "af_og_description",
+    "af_og_image",
+    "advertising_id",
+    "idfa",
+    "idfv",
+    "android_id",
+    "af_qr",
+)
+_KNOWN_RANK = {name: rank for rank, name in enumerate(KNOWN_PARAMS)}
+
+REDIRECT_PARAMS = ("af_r", "af_ios_url", "af_android_url", "af_web_dp")
+
+# Set from top-level fields; accepting them in `params` too would allow two sources of truth.
+_TOP_LEVEL_PARAMS = {"pid": "media_source", "c": "campaign", "af_channel": "channel"}
+
+PID_FORBIDDEN_CHARS = frozenset("/<>*&?\\")
+
+# Self-reporting networks (SRNs) attribute their own clicks, so a link claiming to come from
+# one of them is a misattribution for owned media. Names are compared after `_srn_key`
+# (case-insensitive, spaces/underscores/hyphens equal). Any pid ending `_int` is refused on its
+# own; the `_int` names are listed anyway so the message can say "self-reporting network".
+SELF_REPORTING_NETWORKS = frozenset(
+    {
+        "googleadwords_int",
+        "google ads",
+        "facebook ads",
+        "facebook_int",
+        "meta ads",
+        "instagram",
+        "snapchat_int",
+        "twitter_int",
+        "twitter",
+        "tiktokglobal_int",
+        "bytedanceglobal_int",
+        "apple search ads",
+        "apple_search_ads",
+        "iad",
+        "doubleclick_int",
+        "yahoogemini_int",
+    }
+)
+
+_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_WINDOW_RE = re.compile(r"\A([1-9][0-9]{0,3})([hd])\Z")
+_TTL_RE = re.compile(r"\A([1-9][0-9]{0,8})([mhd]?)\Z")
+_TTL_UNITS = {"m": 60, "h": 3600, "d": 86400, "": 86400}
+
+# One pass over a redirect URL: https, an ASCII host of letters/digits/dots/hyphens, an optional
+# port, then a path or query without whitespace, backslashes or a fragment. `@` cannot appear
+# before the path, so userinfo tricks (`https://example.com@evil.com`) never match.
+_REDIRECT_RE = re.compile(
+    r"\A[hH][tT][tT][pP][sS]://"
+    r"(?P<host>[A-Za-z0-9.-]{1,253})"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<rest>[/?][^\s\\#\x00-\x1f\x7f]*)?\Z"
+)
+_HOST_LABEL_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """The parts of a OneLink template the builder needs."""
+
+    template_id: str
+    domain: str
+    scheme: str  # "https" or "http" (http only for localhost link domains)
+    redirect_allowlist: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A validated link request.
+
+    `params` holds the user params only (never pid, c or af_channel), as strings, in the order
+    given, with channel presets applied (push: `is_retargeting=true`). `shortlink_id` is None
+    when the caller must generate one (`generate_shortlink_id`) for a short link.
+    """
+
+    channel: str
+    media_source: str
+    campaign: str | None
+    params: dict[str, str]
+    short: bool
+    shortlink_id: str | None
+    ttl_seconds: int
+    renew_ttl: bool
+
+
+# --------------------------------------------------------------------------- placeholders
+
+
+def has_placeholder(value: str) -> bool:
+    """True when the value holds a CleverTap Liquid placeholder (`{{ ... }}` or `{% ... %}`)."""
+    return ("{{" in value or "{%" in value) and _PLACEHOLDER_RE.search(value) is not None
+
+
+def _encode_part(text: str) -> str:
+    # quote() keeps RFC 3986 unreserved characters; domain.md also lists `~` among the
+    # characters the builder encodes, so it is encoded too (decoders accept %7E either way).
+    return quote(text, safe="").replace("~", "%7E")
+
+
+def encode_component(value: str) -> str:
+    """Percent-encode a key or value, keeping Liquid placeholder spans raw."""
+    if "{{" not in value and "{%" not in value:
+        return _encode_part(value)
+    out: list[str] = []
+    pos = 0
+    for match in _PLACEHOLDER_RE.finditer(value):
+        out.append(_encode_part(value[pos : match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_encode_part(value[pos:]))
+    return "".join(out)
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    """The query string for params: everything percent-encoded except Liquid placeholders."""
+    return "&".join(f"{encode_component(k)}={encode_component(v)}" for k, v in params.items())
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _base_url(template: TemplateInfo) -> str:
+    return f"{template.scheme}://{template.domain}/{template.template_id}"
+
+
+def build_long_url(template: TemplateInfo, params: Mapping[str, str]) -> str:
+    """`{scheme}://{domain}/{template_id}?{query}` (no `?` when there are no params)."""
+    query = encode_query(params)
+    return f"{_base_url(template)}?{query}" if query else _base_url(template)
+
+
+def build_short_url(template: TemplateInfo, shortlink_id: str, params: Mapping[str, str]) -> str:
+    """The short URL, with the params whose value holds a placeholder appended raw."""
+    base = f"{_base_url(template)}/{shortlink_id}"
+    # Only CleverTap knows a placeholder's per-recipient value, so those params travel in the
+    # URL; click-time query params override the stored ones (domain.md section 1).
+    dynamic = {k: v for k, v in params.items() if has_placeholder(v)}
+    return f"{base}?{encode_query(dynamic)}" if dynamic else base
+
+
+def with_qr_flag(url: str) -> str:
+    """The URL with `af_qr=true` (replacing any existing af_qr, placed before placeholders)."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return f"{url}?af_qr=true"
+    pairs = query.split("&") if query else []
+    for i, pair in enumerate(pairs):
+        if pair.partition("=")[0] == "af_qr":
+            pairs[i] = "af_qr=true"
+            return f"{base}?{'&'.join(pairs)}"
+    # Before the first placeholder pair: the flag then never follows text that CleverTap
+    # substitutes, so it still parses whatever the substituted value holds.
+    at = next((i for i, pair in enumerate(pairs) if has_placeholder(pair)), len(pairs))
+    pairs.insert(at, "af_qr=true")
+    return f"{base}?{'&'.join(pairs)}"
+
+
+def generate_shortlink_id() -> str:
+    """A random 8-character shortlink id of ASCII letters and digits."""
+    return "".join(secrets.choice(_SHORTLINK_ALPHABET) for _ in range(SHORTLINK_ID_LENGTH))
+
+
+def ordered_params(spec: LinkSpec) -> dict[str, str]:
+    """All URL params: pid, c, af_channel, known AppsFlyer params in table order, then the rest."""
+    out: dict[str, str] = {"pid": spec.media_source}
+    if spec.campaign is not None:
+        out["c"] = spec.campaign
+    out["af_channel"] = spec.channel
+    known = sorted((k for k in spec.params if k in _KNOWN_RANK), key=_KNOWN_RANK.__getitem__)
+    for key in known:
+        out[key] = spec.params[key]
+    for key, value in spec.params.items():
+        if key not in _KNOWN_RANK:
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- CleverTap
+
+
+def _html_escape_keeping_placeholders(text: str) -> str:
+    # Liquid runs before any HTML parser sees the message, so placeholders must stay raw for
+    # CleverTap to substitute them; escaping their quotes would break `default:'there'`.
+    out: list[str] = []
+    pos = 0
+    for match in _PLACEHOLDER_RE.finditer(text):
+        out.append(html.escape(text[pos : match.start()], quote=True))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(html.escape(text[pos:], quote=True))
+    return "".join(out)
+
+
+def clevertap_block(url: str, channel: str, *, text: str | None = None) -> dict[str, Any]:
+    """Ready-to-paste snippets for CleverTap: url, email_html, sms_text and push_payload.
+
+    `email_html` is `<a href="URL">TEXT</a>` with `&`, `<`, `>`, `"` and `'` escaped outside
+    placeholders and placeholders kept raw. When a placeholder holds a double quote the
+    attribute is delimited with single quotes instead (if it holds both kinds it stays double
+    quoted: Liquid still renders it before the HTML is parsed). TEXT defaults to the URL.
+    `sms_text` is `TEXT URL` (or the URL alone); `push_payload` carries the URL in `wzrk_dl`.
+    `channel` must be one of CHANNELS; all four snippets are returned for every channel so a
+    link can be pasted into any CleverTap message.
+    """
+    if channel not in CHANNELS:
+        raise InvalidParameter(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    href = _html_escape_keeping_placeholders(url)
+    quotes_inside = "".join(m.group(0) for m in _PLACEHOLDER_RE.finditer(url))
+    delim = "'" if '"' in quotes_inside and "'" not in quotes_inside else '"'
+    label = _html_escape_keeping_placeholders(text if text else url)
+    return {
+        "url": url,
+        "email_html": f"<a href={delim}{href}{delim}>{label}</a>",
+        "sms_text": f"{text} {url}" if text else url,
+        "push_payload": {"wzrk_dl": url},
+    }
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def parse_ttl(value: object, field: str = "ttl") -> int:
+    """A TTL in seconds from `Nm`, `Nh`, `Nd` or a bare number of days (1 minute..365 days)."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidParameter(_ttl_message(field), field=field)
+    if isinstance(value, int):
+        seconds = value * 86400
+    elif isinstance(value, str):
+        match = _TTL_RE.match(value.strip())
+        if match is None:
+            raise InvalidParameter(_ttl_message(field), field=field)
+        seconds = int(match.group(1)) * _TTL_UNITS[match.group(2)]
+    else:
+        raise InvalidParameter(_ttl_message(field), field=field)
+    if not MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS:
+        raise InvalidParameter(f"{field} must be between 1 minute and 365 days", field=field)
+    return seconds
+
+
+def _ttl_message(field: str) -> str:
+    return f"{field} must look like 10m, 20h, 14d or a number of days (1 minute to 365 days)"
+
+
+def parse_window_setting(
+    value: object, field: str, *, max_hours: int, max_days: int, allow_lifetime: bool = False
+) -> timedelta | None:
+    """A window like `12h` or `7d` within 1h..max_hours / 1d..max_days (None = `lifetime`)."""
+    allowed = f"1h..{max_hours}h or 1d..{max_days}d" + (" or lifetime" if allow_lifetime else "")
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{field} must be {allowed}", field=field)
+    if allow_lifetime and value == "lifetime":
+        return None
+    match = _WINDOW_RE.match(value)
+    if match is None:
+        raise InvalidParameter(f"{field} must be {allowed}", field=field)
+    amount, unit = int(match.group(1)), match.group(2)
+    if unit == "h" and amount <= max_hours:
+        return timedelta(hours=amount)
+    if unit == "d" and amount <= max_days:
+        return timedelta(days=amount)
+    raise InvalidParameter(f"{field} must be {allowed}", field=field)
+
+
+def parse_click_lookback(value: str, field: str) -> timedelta:
+    """An `af_click_lookback` window: `1h`..`23h` or `1d`..`30d`."""
+    window = parse_window_setting(value, field, max_hours=23, max_days=30)
+    assert window is not None  # lifetime is not allowed here
+    return window
+
+
+def parse_reengagement_window(value: str, field: str) -> timedelta | None:
+    """An `af_reengagement_window`: `1h`..`36h`, `1d`..`90d` or `lifetime` (None)."""
+    return parse_window_setting(value, field, max_hours=36, max_days=90, allow_lifetime=True)
+
+
+# --------------------------------------------------------------------------- redirects
+
+
+def _normalize_host(host: str) -> str:
+    host = host.lower()
+    return host[:-1] if host.endswith(".") else host
+
+
+def is_allowed_host(host: str, allowlist: Sequence[str]) -> bool:
+    """True when host equals an allow-list entry or is a subdomain of one (case-insensitive)."""
+    host = _normalize_host(host)
+    if not host:
+        return False
+    for entry in allowlist:
+        allowed = _normalize_host(entry.strip())
+        if allowed and (host == allowed or host.endswith("." + allowed)):
+            return True
+    return False
+
+
+def check_redirect_url(url: str, allowlist: Sequence[str]) -> str | None:
+    """Why a redirect URL is refused (https, no fragment, allow-listed host), or None if OK.
+
+    Strict on purpose: only an ASCII host name is accepted (no userinfo, IP-literal brackets,
+    percent-encoded or Unicode host, backslash, whitespace or control character anywhere), so
+    no browser can see a different host than this check does.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        return f"is longer than {MAX_URL_LENGTH} characters"
+    match = _REDIRECT_RE.match(url)
+    if match is None:
+        return _redirect_refusal(url)
+    host = _normalize_host(match.group("host"))
+    labels = host.split(".")
+    if not all(_HOST_LABEL_RE.match(label) for label in labels):
+        return "must have a valid host name"
+    port = match.group("port")
+    if port is not None and not 0 < int(port) <= 65535:
+        return "must have a valid port"
+    if not is_allowed_host(host, allowlist):
+        if not allowlist:
+            return "is not allowed: the template's redirect allow-list is empty"
+        return f"host {host!r} is not on the template's redirect allow-list"
+    return None
+
+
+def _redirect_refusal(url: str) -> str:
+    # Only reached for refused URLs, so it may be slower and more specific than the regex.
+    if url[:8].lower() != "https://":
+        return "must be an absolute https:// URL"
+    if "#" in url:
+        return "must not have a fragment (#...)"
+    if "\\" in url:
+        return "must not contain a backslash"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "must not contain spaces or control characters"
+    authority = re.split(r"[/?]", url[8:], maxsplit=1)[0]
+    if "@" in authority:
+        return "must not contain a user name or password (user@host)"
+    if not authority:
+        return "must have a host"
+    return "must have a plain ASCII host name (letters, digits, dots and hyphens)"
+
+
+def _check_redirect_param(key: str, value: str, template: TemplateInfo) -> None:
+    field = f"params.{key}"
+    checked = value
+    if has_placeholder(value):
+        # The host decides where the redirect goes, so it must be known now; placeholders are
+        # fine in the path or query and are replaced by a neutral token for the check.
+        lowered = value[:8].lower()
+        authority = re.split(r"[/?#]", value[8:], maxsplit=1)[0] if lowered == "https://" else ""
+        if "{{" in authority or "{%" in authority:
+            raise InvalidParameter(f"{key} must not have a placeholder in its host", field=field)
+        checked = _PLACEHOLDER_RE.sub("x", value)
+    reason = check_redirect_url(checked, template.redirect_allowlist)
+    if reason is not None:
+        raise InvalidParameter(f"{key} {reason}", field=field)
+
+
+def _check_https_url(key: str, value: str) -> None:
+    checked = _PLACEHOLDER_RE.sub("x", value)
+    match = _REDIRECT_RE.match(checked)
+    if match is None or not all(
+        _HOST_LABEL_RE.match(label) for label in _normalize_host(match.group("host")).split(".")
+    ):
+        raise InvalidParameter(f"{key} must be an absolute https:// URL", field=f"params.{key}")
+
+
+# --------------------------------------------------------------------------- request parsing
+
+
+def _text(value: object, field: str) -> str:
+    # JSON numbers and booleans are accepted where a string is expected: they have one obvious
+    # spelling (`true`, `12`, `1.5`); nested objects, lists and null do not.
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        try:
+            text = str(value)
+        except ValueError:  # beyond Python's int-to-str digit limit
+            raise InvalidParameter(f"{field} is too long", field=field) from None
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidParameter(f"{field} must be a finite number", field=field)
+        text = repr(value)
+    else:
+        raise InvalidParameter(f"{field} must be a string", field=field)
+    if "\x00" in text:
+        raise InvalidParameter(f"{field} must not contain a NUL character", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(f"{field} must be valid Unicode text", field=field) from None
+    return text
+
+
+def _check_limit(key: str, value: str, field: str) -> None:
+    limit = VALUE_LIMITS.get(key)
+    if limit is not None and len(value) > limit:
+        raise InvalidParameter(f"{field} is longer than {limit} characters", field=field)
+
+
+def _srn_key(name: str) -> str:
+    return re.sub(r"[\s_-]+", " ", name.casefold()).strip()
+
+
+_SRN_KEYS = frozenset(_srn_key(name) for name in SELF_REPORTING_NETWORKS)
+
+
+def check_media_source(pid: str, field: str = "media_source") -> None:
+    """Refuse a pid that AppsFlyer would not attribute as owned media."""
+    if not pid:
+        raise InvalidParameter("media_source (pid) is mandatory", field=field)
+    _check_limit("pid", pid, field)
+    if pid != pid.strip():
+        raise InvalidParameter(f"{field} must not start or end with a space", field=field)
+    bad = sorted(PID_FORBIDDEN_CHARS.intersection(pid))
+    if bad:
+        raise InvalidParameter(
+            f"{field} must not contain {' '.join(bad)} (such clicks are unattributed)",
+            field=field,
+        )
+    if _srn_key(pid) in _SRN_KEYS:
+        raise InvalidParameter(
+            f"{field} {pid!r} is a self-reporting network, not an owned media source",
+            field=field,
+        )
+    if pid.casefold().endswith("_int"):
+        raise InvalidParameter(
+            f"{field} must not end with _int (reserved for integrated partners)", field=field
+        )
+
+
+def _parse_params(raw: object, channel: str, template: TemplateInfo) -> dict[str, str]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InvalidParameter("params must be an object of strings", field="params")
+    params: dict[str, str] = {}
+    for key, raw_value in raw.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidParameter("params keys must be non-empty strings", field="params")
+        field = f"params.{key}"
+        _check_key(key, field)
+        if key in _TOP_LEVEL_PARAMS:
+            top = _TOP_LEVEL_PARAMS[key]
+            raise InvalidParameter(
+                f"{key} is set from the top-level field {top!r}, not from params", field=field
+            )
+        value = _text(raw_value, field)
+        _check_limit(key, value, field)
+        if key in REDIRECT_PARAMS:
+            _check_redirect_param(key, value, template)
+        elif key == "af_og_image":
+            _check_https_url(key, value)
+        elif key == "af_click_lookback":
+            parse_click_lookback(value, field)
+        elif key == "af_reengagement_window":
+            parse_reengagement_window(value, field)
+        params[key] = value
+    if channel == "push":
+        # Push reaches existing users: its clicks are re-engagement (domain.md, owned media).
+        if params.get("is_retargeting", "true").lower() != "true":
+            raise InvalidParameter(
+                "push links are re-engagement links: is_retargeting must be true",
+                field="params.is_retargeting",
+            )
+        params["is_retargeting"] = "true"
+    return params
+
+
+def _check_key(key: str, field: str) -> None:
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidParameter(
+            f"params keys must be at most {MAX_KEY_LENGTH} characters", field=field
+        )
+    if "{{" in key or "{%" in key:
+        raise InvalidParameter("a placeholder is not allowed in a param name", field=field)
+    if key != key.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise InvalidParameter(
+            "param names must not have surrounding spaces or control characters", field=field
+        )
+    _text(key, field)
+
+
+def _optional_bool(body: Mapping[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidParameter(f"{key} must be true or false", field=key)
+    return value
+
+
+def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkSpec:
+    """Validate a POST /api/v1/links body against domain.md section 1 and apply channel presets.
+
+    Choices a caller relies on:
+    - unknown top-level fields are refused (field = the key); `template_id` is ignored here.
+    - `channel` defaults to `custom`; `media_source` defaults per channel (custom: mandatory);
+      an empty string counts as absent for `media_source` and `campaign`.
+    - `params.pid`, `params.c` and `params.af_channel` are refused: use `media_source`,
+      `campaign` and `channel`.
+    - `shortlink_id` implies a short link; with an explicit `short: false` it is refused.
+    - a long URL over MAX_URL_LENGTH (QR links: with `af_qr=true` added) is refused naming the
+      field that contributes the most characters: `params.<key>`, `campaign` or `media_source`.
+    """
+    if not isinstance(body, Mapping):
+        raise InvalidParameter("the request body must be a JSON object")
+    for key in body:
+        if key not in LINK_FIELDS:
+            raise InvalidParameter(f"unknown field {key!r}", field=str(key))
+
+    channel = body.get("channel")
+    if channel is None:
+        channel = "custom"
+    if not isinstance(channel, str) or channel not in CHANNELS:
+        raise InvalidParameter(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+
+    raw_pid = body.get("media_source")
+    media_source = "" if raw_pid is None else _text(raw_pid, "media_source")
+    if not media_source:
+        if channel not in DEFAULT_MEDIA_SOURCE:
+            raise InvalidParameter(
+                f"media_source (pid) is mandatory for channel {channel}", field="media_source"
+            )
+        media_source = DEFAULT_MEDIA_SOURCE[channel]
+    check_media_source(media_source)
+
+    raw_campaign = body.get("campaign")
+    campaign = None if raw_campaign is None else _text(raw_campaign, "campaign") or None
+    if campaign is not None:
+        _check_limit("c", campaign, "campaign")
+        if campaign != campaign.strip():
+            raise InvalidParameter("campaign must not start or end with a space", field="campaign")
+
+    params = _parse_params(body.get("params"), channel, template)
+
+    short = _optional_bool(body, "short")
+    raw_id = body.get("shortlink_id")
+    shortlink_id: str | None = None
+    if raw_id is not None:
+        if not isinstance(raw_id, str) or not SHORTLINK_ID_RE.match(raw_id):
+            raise InvalidParameter(
+                "shortlink_id must be 1 to 50 ASCII letters or digits", field="shortlink_id"
+            )
+        if short is False:
+            raise InvalidParameter(
+                "shortlink_id is only for short links (short is false)", field="shortlink_id"
+            )
+        shortlink_id = raw_id
+        short = True
+    if short is None:
+        short = channel in SHORT_BY_DEFAULT
+
+    raw_ttl = body.get("ttl")
+    ttl_seconds = DEFAULT_TTL_SECONDS if raw_ttl is None else parse_ttl(raw_ttl, "ttl")
+    renew_ttl = _optional_bool(body, "renew_ttl")
+
+    spec = LinkSpec(
+        channel=channel,
+        media_source=media_source,
+        campaign=campaign,
+        params=params,
+        short=short,
+        shortlink_id=shortlink_id,
+        ttl_seconds=ttl_seconds,
+        renew_ttl=True if renew_ttl is None else renew_ttl,
+    )
+    _check_url_length(spec, template)
+    return spec
+
+
+def _check_url_length(spec: LinkSpec, template: TemplateInfo) -> None:
+    params = ordered_params(spec)
+    url = build_long_url(template, params)
+    if spec.channel == "qr":
+        url = with_qr_flag(url)
+    if len(url) <= MAX_URL_LENGTH:
+        return
+    fields = {"pid": "media_source", "c": "campaign", "af_channel": "channel"}
+    longest = max(params, key=lambda k: len(encode_component(k)) + len(encode_component(params[k])))
+    field = fields.get(longest, f"params.{longest}")
+    raise InvalidParameter(
+        f"the link would be {len(url)} characters long, more than {MAX_URL_LENGTH} "
+        f"(the longest part is {field})",
+        field=field,
+    )

@@ -1,0 +1,65 @@
+"""The application factory: a short list of init_app / register calls."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy.exc import DBAPIError
+
+from linkgen.config import REPO_ROOT, Settings
+from linkgen.runtime import Runtime
+from linkgen.storage.db import Database
+
+log = logging.getLogger("linkgen")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app from settings (the environment when none are given)."""
+    settings = (settings or Settings.from_env()).with_secret()
+    app = Flask(
+        "linkgen",
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        instance_path=str(settings.instance_path),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TESTING=settings.testing,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
+
+    runtime = Runtime(settings=settings, db=Database(settings.database_url))
+    runtime.init_app(app)
+
+    from linkgen.web import errors, health
+    from linkgen.web.api import bp as api_bp
+    from linkgen.web.api import register_views
+
+    errors.init_app(app)
+    register_views()
+    app.register_blueprint(api_bp)
+    app.register_blueprint(health.bp)
+
+    from linkgen import cli
+
+    cli.init_app(app)
+    if settings.initial_api_key:
+        _install_initial_key(runtime, settings.initial_api_key)
+    return app
+
+
+def _install_initial_key(runtime: Runtime, raw: str) -> None:
+    from linkgen.services.accounts import ensure_initial_api_key
+
+    try:
+        with runtime.db.session() as session:
+            if ensure_initial_api_key(session, raw):
+                log.info("installed LINKGEN_INITIAL_API_KEY as the first admin API key")
+    except DBAPIError:
+        # Not migrated yet (or a second process won the race): `linkgen db upgrade` / serve
+        # call this again once the schema exists.
+        log.debug("initial API key not installed yet", exc_info=True)

@@ -1,0 +1,1 @@
+"""Application services: orchestration between the domain, storage and outside libraries."""

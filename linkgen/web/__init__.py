@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints (api, sdk, ui, link domain) and error handlers. Views stay thin."""

@@ -1,0 +1,172 @@
+"""Shared fixtures: every storage-backed test runs on SQLite and on PostgreSQL.
+
+PostgreSQL runs when LINKGEN_TEST_DATABASE_URL is set (CI sets it and also
+LINKGEN_TEST_REQUIRE_POSTGRES=1, which turns a skip into a failure). Each xdist worker uses its
+own PostgreSQL schema; tables are truncated between tests. SQLite tests get a fresh copy of a
+migrated database file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from linkgen.config import Settings
+from linkgen.factory import create_app
+from linkgen.storage.migrate import upgrade
+from linkgen.storage.models import Base
+
+PG_URL = os.environ.get("LINKGEN_TEST_DATABASE_URL", "")
+REQUIRE_PG = os.environ.get("LINKGEN_TEST_REQUIRE_POSTGRES", "") in ("1", "true", "yes")
+TEST_DOMAINS = ("go.example.com", "localhost:8000", "127.0.0.1:8000", "localhost")
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url(worker_id: str) -> Iterator[str]:
+    """A migrated PostgreSQL schema of this xdist worker."""
+    if not PG_URL:
+        message = "PostgreSQL tests skipped: set LINKGEN_TEST_DATABASE_URL to run them"
+        if REQUIRE_PG:
+            pytest.fail(message + " (LINKGEN_TEST_REQUIRE_POSTGRES is set)")
+        pytest.skip(message)
+    schema = f"lgtest_{worker_id}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _pg_schema_url(schema)
+    upgrade(url)
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated database: SQLite file or PostgreSQL schema."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "linkgen.db"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_url")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings on the parametrised database."""
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key",
+        link_domains=TEST_DOMAINS,
+        instance_path=tmp_path / "instance",
+        testing=True,
+        run_worker=False,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    """The app on a clean database."""
+    application = create_app(settings)
+    yield application
+    application.extensions["linkgen"].db.dispose()
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Iterator[Any]:
+    """Build an app with some settings changed."""
+    made: list[Flask] = []
+
+    def _make(**changes: Any) -> Flask:
+        application = create_app(replace(settings, **changes))
+        made.append(application)
+        return application
+
+    yield _make
+    for application in made:
+        application.extensions["linkgen"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+class Api:
+    """A test client that sends an admin API key and JSON."""
+
+    def __init__(self, client: FlaskClient, key: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self._call("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self._call("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self._call("PUT", path, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self._call("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self._call("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api_key(app: Flask) -> str:
+    from linkgen.services.accounts import create_api_key
+
+    with app.extensions["linkgen"].db.session() as session:
+        _, raw = create_api_key(session, "tests")
+    return raw
+
+
+@pytest.fixture
+def api(client: FlaskClient, api_key: str) -> Api:
+    return Api(client, api_key)
