@@ -34,8 +34,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     runtime = Runtime(settings=settings, db=Database(settings.database_url))
     runtime.init_app(app)
+    _install_click_path(app, runtime)
 
-    from linkgen.web import errors, health
+    from linkgen.web import errors, health, linkdomain
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_views()
     app.register_blueprint(api_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(linkdomain.bp)
 
     from linkgen import cli
 
@@ -50,6 +52,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.initial_api_key:
         _install_initial_key(runtime, settings.initial_api_key)
     return app
+
+
+def _install_click_path(app: Flask, runtime: Runtime) -> None:
+    """Put the click handler in front of Flask (see linkgen/clicks/handler.py)."""
+    from linkgen.clicks.cache import RouteCache
+    from linkgen.clicks.handler import ClickHandler
+    from linkgen.clicks.recorder import ClickRecorder
+
+    runtime.route_cache = RouteCache(runtime.db)
+    runtime.click_recorder = ClickRecorder(runtime.db)
+    runtime.db.epoch_listeners.append(runtime.route_cache.clear)
+    app.wsgi_app = ClickHandler(  # type: ignore[method-assign]
+        app.wsgi_app, cache=runtime.route_cache, recorder=runtime.click_recorder
+    )
 
 
 def _install_initial_key(runtime: Runtime, raw: str) -> None:

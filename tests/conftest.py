@@ -3,7 +3,7 @@
 PostgreSQL runs when LINKGEN_TEST_DATABASE_URL is set (CI sets it and also
 LINKGEN_TEST_REQUIRE_POSTGRES=1, which turns a skip into a failure). Each xdist worker uses its
 own PostgreSQL schema; tables are truncated between tests. SQLite tests get a fresh copy of a
-migrated database file.
+migrated database file. Schemas come from the models; a test compares them with the migrations.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from linkgen.config import Settings
 from linkgen.factory import create_app
-from linkgen.storage.migrate import upgrade
+from linkgen.storage.db import make_engine
 from linkgen.storage.models import Base
 
 PG_URL = os.environ.get("LINKGEN_TEST_DATABASE_URL", "")
@@ -39,7 +39,7 @@ def _pg_schema_url(schema: str) -> str:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file that each test copies."""
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    upgrade(f"sqlite:///{path}")
+    create_schema(f"sqlite:///{path}")
     return path
 
 
@@ -57,11 +57,19 @@ def pg_url(worker_id: str) -> Iterator[str]:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = _pg_schema_url(schema)
-    upgrade(url)
+    create_schema(url)
     yield url
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+def create_schema(url: str) -> None:
+    """Create the schema from the models (tests/integration/test_migrations.py proves that the
+    Alembic migrations build exactly this schema)."""
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
 
 
 def _truncate_pg(url: str) -> None:
@@ -103,7 +111,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     """The app on a clean database."""
     application = create_app(settings)
     yield application
-    application.extensions["linkgen"].db.dispose()
+    application.extensions["linkgen"].close()
 
 
 @pytest.fixture
@@ -118,7 +126,7 @@ def make_app(settings: Settings) -> Iterator[Any]:
 
     yield _make
     for application in made:
-        application.extensions["linkgen"].db.dispose()
+        application.extensions["linkgen"].close()
 
 
 @pytest.fixture

@@ -846,8 +846,11 @@ def _open(
             counts_as_install=False,
             counts_as_reengagement=True,
         )
-    deep_link = _deep_link(url_params if has_url else None)
-    known_click = bool(launch.deep_link_click_ids & {c.click_id for c in clicks})
+    named = [c for c in clicks if c.click_id in launch.deep_link_click_ids]
+    known_click = bool(named)
+    # The click the URL names (if any) supplies the link's parameters; the URL's own win.
+    link_params = {**named[-1].params, **url_params} if named else url_params
+    deep_link = _deep_link(link_params if has_url else None)
     if (
         has_url
         and link_attributable

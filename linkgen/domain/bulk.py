@@ -72,7 +72,9 @@ def parse_links_csv_with_lines(text: str) -> list[tuple[int, dict[str, Any]]]:
     if text.startswith("\ufeff"):
         text = text[1:]
     first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True
+    )
     try:
         header = next(reader, None)
         if header is None or not any(cell.strip() for cell in header):

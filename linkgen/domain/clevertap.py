@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 from urllib.parse import quote
 
@@ -112,9 +112,7 @@ class IntegrationSettings:
     in_app_enabled: bool = False
     postback_window_days: int = 180
     mappings: tuple[EventMapping, ...] = ()
-    restricted_media_sources: tuple[RestrictedSource, ...] = field(
-        default_factory=lambda: DEFAULT_RESTRICTED
-    )
+    restricted_media_sources: tuple[RestrictedSource, ...] = DEFAULT_RESTRICTED
 
     @property
     def has_credentials(self) -> bool:

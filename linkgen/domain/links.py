@@ -133,22 +133,18 @@ PID_FORBIDDEN_CHARS = frozenset("/<>*&?\\")
 # one of them is a misattribution for owned media. Names are compared after `_srn_key`
 # (case-insensitive, spaces/underscores/hyphens equal). Any pid ending `_int` is refused on its
 # own; the `_int` names are listed anyway so the message can say "self-reporting network".
+# Organic names (`instagram`, `twitter`) stay allowed: a bio or post link is owned media.
 SELF_REPORTING_NETWORKS = frozenset(
     {
         "googleadwords_int",
-        "google ads",
         "facebook ads",
         "facebook_int",
-        "meta ads",
-        "instagram",
         "snapchat_int",
         "twitter_int",
-        "twitter",
         "tiktokglobal_int",
         "bytedanceglobal_int",
         "apple search ads",
         "apple_search_ads",
-        "iad",
         "doubleclick_int",
         "yahoogemini_int",
     }

@@ -13,6 +13,7 @@ from linkgen.domain.apps import default_store_url, parse_app
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
 from linkgen.domain.templates import parse_template
 from linkgen.services.accounts import hash_key
+from linkgen.storage.epochs import bump_epoch
 from linkgen.storage.models import App, Template
 
 
@@ -80,6 +81,8 @@ def update_app_record(
     changes = parse_app(body, create=False)
     for key, value in changes.values.items():
         setattr(app, key, value)
+    if "store_url" in changes.values:
+        bump_epoch(session)  # templates cache their apps' store pages
     sdk_key = None
     if changes.rotate_sdk_key:
         sdk_key = new_sdk_key()
@@ -151,6 +154,7 @@ def create_template_record(
     t = Template(**values)
     session.add(t)
     session.flush()
+    bump_epoch(session)
     return t
 
 
@@ -164,6 +168,7 @@ def update_template_record(
     for key, value in values.items():
         setattr(t, key, value)
     session.flush()
+    bump_epoch(session)
     return t
 
 

@@ -76,7 +76,9 @@ def qr_matrix(data: str, ec: str, margin: int) -> tuple[tuple[bool, ...], ...]:
     code.add_data(data)
     try:
         code.make(fit=True)
-    except qrcode.exceptions.DataOverflowError:
+    # qrcode's best_fit raises a bare ValueError ("Invalid version (was 41 ...)") when the data
+    # outgrows version 40, DataOverflowError in other paths.
+    except (qrcode.exceptions.DataOverflowError, ValueError):
         raise InvalidParameter(
             "the URL is too long for a QR code at this error correction level (try L or M)",
             field="ec",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.epoch_listeners: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -73,9 +74,20 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A session whose transaction commits on success and rolls back on error.
+
+        Callables appended to `session.info["after_commit"]` run once the commit succeeded
+        (work that must only follow a durable write: cache invalidation, wake-ups), and so do
+        the `epoch_listeners` when the transaction bumped a cache epoch.
+        """
+        with self.sessions() as session:
+            with session.begin():
+                yield session
+            callbacks = list(session.info.pop("after_commit", []))
+            if session.info.pop("epoch_bumped", False):
+                callbacks.extend(self.epoch_listeners)
+            for callback in callbacks:
+                callback()
 
     def ping(self) -> bool:
         """True when the database answers."""
@@ -83,7 +95,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure means "unreachable" to /healthz
             return False
 
     def dispose(self) -> None:

@@ -360,6 +360,15 @@ class StatCounter(Base):
     )
 
 
+class CacheEpoch(Base):
+    """Bumped in the transaction of every template or link edit; click caches poll it."""
+
+    __tablename__ = "cache_epochs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class WorkerHeartbeat(Base):
     __tablename__ = "worker_heartbeats"
 

@@ -127,7 +127,11 @@ class FakeCleverTap:
         self._server.daemon_threads = True
         self._server.block_on_close = False  # slow handlers must not hold up stop()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-clevertap", daemon=True
+            # A short poll interval keeps stop() (and so every test using the fake) fast.
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-clevertap",
+            daemon=True,
         )
         self._thread.start()
 
@@ -285,6 +289,10 @@ class FakeCleverTap:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body in one write, without Nagle: otherwise each keep-alive answer
+            # waits ~40 ms for a delayed ACK, which would skew the fault benchmark.
+            wbufsize = 64 * 1024
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet: tests read `fake.requests` instead

@@ -986,17 +986,34 @@ LAUNCH_CASES = [
         Case(
             launch(
                 first_launch=False,
+                deep_link_url="https://go.example.com/AbCd/x7Gk2pQa?af_tranid=c1",
+            ),
+            (click("c1", S, deep_link_value="shoes"),),
+            {
+                "type": "open",
+                "media_source": "SMS",
+                "deep_link": {
+                    "status": "FOUND",
+                    **UA,
+                    "deep_link_value": "shoes",
+                    "af_tranid": "c1",
+                },
+            },
+            {"c1": "not_retargeting"},
+            existing=install(10 * D, device_id="dev-new"),
+        ),
+        id="deep_link_url_naming_ua_click_is_open_with_click_params",
+    ),
+    pytest.param(
+        Case(
+            launch(
+                first_launch=False,
                 deep_link_url="https://go.example.com/AbCd/x7Gk2pQa?af_tranid=c1&pid=Push&is_retargeting=true",
             ),
             (click("c1", H, RT, consumed=True),),
             {
                 "type": "open",
-                "deep_link": {
-                    "status": "FOUND",
-                    "af_tranid": "c1",
-                    "pid": "Push",
-                    "is_retargeting": "true",
-                },
+                "deep_link": {"status": "FOUND", **RT, "af_tranid": "c1"},
             },
             {"c1": "consumed"},
             existing=install(10 * D, device_id="dev-new"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:41:13.069099
+Create Date: 2026-11-29 04:52:44.386329
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_apps")),
         sa.UniqueConstraint("app_id", name=op.f("uq_apps_app_id")),
         sa.UniqueConstraint("sdk_key_hash", name=op.f("uq_apps_sdk_key_hash")),
+    )
+    op.create_table(
+        "cache_epochs",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("epoch", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_cache_epochs")),
     )
     op.create_table(
         "clicks",
@@ -466,6 +472,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_clicks_app_ip_ts")
 
     op.drop_table("clicks")
+    op.drop_table("cache_epochs")
     op.drop_table("apps")
     op.drop_table("api_keys")
     # ### end Alembic commands ###

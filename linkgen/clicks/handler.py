@@ -1,0 +1,299 @@
+"""The link domain's hot path: `GET /{template_id}` and `GET /{template_id}/{shortlink_id}`.
+
+It sits in front of Flask as WSGI middleware, so a click pays for a regex, two dictionary
+lookups (templates and links are cached, see cache.py), a cached user-agent classification,
+the routing decision and one group commit (recorder.py); anything else goes on to Flask.
+Nothing is logged per click.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from linkgen.clicks.cache import CachedLink, CachedTemplate, RouteCache
+from linkgen.clicks.detect import BurstDetector, classify_user_agent, client_key
+from linkgen.clicks.recorder import ClickRecorder, RecordError
+from linkgen.domain.attribution import DEVICE_ID_PARAMS
+from linkgen.domain.links import PID_FORBIDDEN_CHARS
+from linkgen.domain.routing import Redirect, decide_redirect, preview_html
+from linkgen.domain.templates import is_reserved
+from linkgen.storage.counters import CounterKey
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+PATH_RE = re.compile(r"^/([A-Za-z0-9]{4})(?:/([A-Za-z0-9]{1,50}))?/?$")
+MAX_PARAMS = 100
+MAX_VALUE = 2000
+INVALID_PID = "af_invalid_param"
+
+_NO_STORE = ("Cache-Control", "no-store")
+_HTML = ("Content-Type", "text/html; charset=utf-8")
+
+
+def new_click_id(now: float) -> str:
+    """A unique, time-ordered click id (also passed to Google Play as af_tranid)."""
+    return f"{int(now * 1000)}-{secrets.token_hex(5)}"
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else None
+
+
+def _is_real_id(value: str) -> bool:
+    """False for empty, unfilled placeholders and all-zero (limit ad tracking) ids."""
+    v = value.strip()
+    return bool(v) and "{{" not in v and "{%" not in v and v.replace("0", "").replace("-", "") != ""
+
+
+def click_device_id(params: dict[str, str]) -> str | None:
+    """The first device id carried on the click."""
+    for key in DEVICE_ID_PARAMS:
+        value = params.get(key)
+        if value and _is_real_id(value):
+            return value.strip().lower()[:100]
+    return None
+
+
+def click_customer_user_id(params: dict[str, str]) -> str | None:
+    """The customer user id carried on the click (customer_user_id, else af_sub5)."""
+    for key in ("customer_user_id", "af_sub5"):
+        value = params.get(key)
+        if value and _is_real_id(value):
+            return value.strip()[:200]
+    return None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1")
+
+
+class ClickHandler:
+    """WSGI middleware answering clicks; everything else goes to the wrapped app."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        cache: RouteCache,
+        recorder: ClickRecorder,
+        bursts: BurstDetector | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.recorder = recorder
+        self.bursts = bursts or BurstDetector()
+        self.clock = clock
+        self.outcomes: dict[str, int] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        match = PATH_RE.match(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD", "GET")
+        if match is None or method not in ("GET", "HEAD") or is_reserved(match.group(1)):
+            return self.app(environ, start_response)
+        template = self.cache.template(match.group(1))
+        if template is None or template.domain_host != _request_host(environ):
+            return self.app(environ, start_response)
+        shortlink_id = match.group(2)
+        link: CachedLink | None = None
+        if shortlink_id is not None:
+            link = self.cache.link(template.template_id, shortlink_id)
+            if link is None:
+                return self.app(environ, start_response)
+        self.cache.start()
+        return self._click(environ, start_response, method, template, link)
+
+    # -- one click ---------------------------------------------------------------------------
+
+    def _click(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        method: str,
+        template: CachedTemplate,
+        link: CachedLink | None,
+    ) -> Iterable[bytes]:
+        now_ts = self.clock()
+        now = datetime.fromtimestamp(now_ts, UTC)
+        query = _query(environ.get("QUERY_STRING", ""))
+        expired = False
+        if link is not None and link.expires_at is not None and link.expires_at <= now:
+            # Another process may have renewed it since we cached it: look again.
+            link = self.cache.reload_link(link.template_id, link.shortlink_id) or link
+            expired = link.expires_at is not None and link.expires_at <= now
+        # Long links carry everything in the query; an expired short link behaves like its
+        # template's base link (only what the click itself carries).
+        params = {**link.params, **query} if link is not None and not expired else query
+        ua = environ.get("HTTP_USER_AGENT")
+        device = classify_user_agent(ua)
+        click_id = new_click_id(now_ts)
+        redirect = decide_redirect(device.platform, params, template.routing, click_id)
+        if method == "HEAD":  # never a click: link checkers and prefetchers
+            return self._answer(start_response, redirect, device.is_preview, params, environ)
+
+        ip = _client_ip(environ)
+        bot_reason = device.bot_reason
+        if not device.is_bot and ip:
+            link_key = link.id if link is not None else f"{template.template_id}?{params.get('c')}"
+            bot_reason = self.bursts.observe(client_key(ip, ua), link_key, now_ts)
+        is_bot = bot_reason is not None
+
+        pid = params.get("pid")
+        media_source = pid
+        not_attributable: str | None = None
+        if expired:
+            not_attributable = "expired_link"
+        elif not pid:
+            not_attributable = "missing_pid"
+        elif any(c in PID_FORBIDDEN_CHARS for c in pid):
+            media_source, not_attributable = INVALID_PID, "invalid_pid"
+        elif is_bot:
+            not_attributable = "bot"
+        campaign = params.get("c")
+        channel = params.get("af_channel")
+        app_id = (
+            template.ios_app_id
+            if device.platform == "ios"
+            else template.android_app_id
+            if device.platform == "android"
+            else None
+        )
+        link_id = link.id if link is not None else None
+        row: dict[str, Any] = {
+            "click_id": click_id,
+            "ts": now,
+            "link_id": link_id,
+            "template_id": template.template_id,
+            "app_id": app_id,
+            "media_source": _clip(media_source, 150),
+            "campaign": _clip(campaign, 100),
+            "channel": _clip(channel, 20),
+            "params": params,
+            "ip": ip,
+            "user_agent": _clip(ua, 1024),
+            "platform": device.platform,
+            "os_version": _clip(device.os_version, 32),
+            "referrer": _clip(environ.get("HTTP_REFERER"), 2000),
+            "device_id": click_device_id(params),
+            "customer_user_id": click_customer_user_id(params),
+            "is_retargeting": _truthy(params.get("is_retargeting")),
+            "is_bot": is_bot,
+            "bot_reason": _clip(bot_reason, 64),
+            "is_qr": _truthy(params.get("af_qr")),
+            "attributable": not_attributable is None,
+            "not_attributable_reason": not_attributable,
+            "outcome": "preview" if device.is_preview else redirect.outcome,
+            "consumed": False,
+        }
+        key = CounterKey.of(
+            now,
+            link_id=link_id,
+            template_id=template.template_id,
+            campaign=campaign,
+            channel=channel,
+            media_source=media_source,
+        )
+        counts = {"clicks": 1, "bot_clicks" if is_bot else "human_clicks": 1}
+        renewal = None
+        if link is not None and not expired and link.renew_ttl:
+            expires_at = now + timedelta(seconds=link.ttl_seconds)
+            renewal = (link.id, expires_at)
+            link.expires_at = expires_at
+        try:
+            self.recorder.record(row, key, counts, renewal)
+        except RecordError:
+            return _page(
+                start_response,
+                "503 Service Unavailable",
+                "This link is busy. Please try again in a moment.",
+                extra=[("Retry-After", "1")],
+            )
+        outcome = str(row["outcome"])
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        return self._answer(start_response, redirect, device.is_preview, params, environ)
+
+    def _answer(
+        self,
+        start_response: Callable[..., Any],
+        redirect: Redirect,
+        is_preview: bool,
+        params: dict[str, str],
+        environ: dict[str, Any],
+    ) -> Iterable[bytes]:
+        if is_preview:
+            url = _request_url(environ)
+            body = preview_html(params, title_fallback="Open the link", url=url).encode()
+            start_response("200 OK", [_HTML, _NO_STORE, ("Content-Length", str(len(body)))])
+            return [body]
+        if redirect.html is not None:
+            body = redirect.html.encode()
+            start_response("200 OK", [_HTML, _NO_STORE, ("Content-Length", str(len(body)))])
+            return [body]
+        if not redirect.url:
+            return _page(
+                start_response,
+                "200 OK",
+                "This link has no destination for this device. Try opening it on your phone.",
+            )
+        start_response(
+            "302 Found",
+            [("Location", redirect.url), _NO_STORE, ("Content-Length", "0")],
+        )
+        return [b""]
+
+
+def _query(raw: str) -> dict[str, str]:
+    if not raw:
+        return {}
+    pairs = parse_qsl(raw, keep_blank_values=True)[:MAX_PARAMS]
+    return {k[:100]: v[:MAX_VALUE] for k, v in pairs if k}
+
+
+def _request_host(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    host = str(host).lower()
+    if host.startswith("["):
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def _client_ip(environ: dict[str, Any]) -> str | None:
+    raw = environ.get("REMOTE_ADDR")
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _request_url(environ: dict[str, Any]) -> str:
+    scheme = environ.get("wsgi.url_scheme", "https")
+    host = environ.get("HTTP_HOST", "")
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def _page(
+    start_response: Callable[..., Any],
+    status: str,
+    message: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> Iterable[bytes]:
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>linkgen</title></head><body><p>{html.escape(message)}</p></body></html>"
+    ).encode()
+    headers = [_HTML, _NO_STORE, ("Content-Length", str(len(body))), *(extra or [])]
+    start_response(status, headers)
+    return [body]

@@ -1,0 +1,403 @@
+"""Where a click goes: the redirect decision per platform, and the pages served instead of one.
+
+`decide_redirect` follows the contract ("Clicks"), first option that applies wins:
+
+- iOS: ``af_ios_url``, ``af_r``, the App Store, the web fallback;
+- Android: ``af_android_url``, ``af_r``, Google Play with ``referrer=af_tranid=<click_id>&...``
+  (or an ``intent://`` URL that opens the app and falls back to Google Play, when the template
+  has App Links on and ``af_dp`` uses the app's scheme), the web fallback;
+- desktop and anything else: ``af_web_dp``, ``af_r``, the web fallback;
+- nothing: outcome ``no_target`` with an empty url; the caller shows a page of its own.
+
+``af_force_deeplink=true`` with a usable ``af_dp`` on a mobile platform turns the chosen target
+into the fallback of a small page that tries the app's scheme first.
+
+Click parameters are untrusted (hand-built long links, overrides on short links), so the only
+reachable targets are the template's app stores, hosts on the template's allow-list, the
+template's web fallback and the app's own URI scheme. A redirect parameter that is not a clean
+``https://`` URL on the allow-list is ignored, and the next option applies.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "Redirect",
+    "TemplateRouting",
+    "decide_redirect",
+    "force_deeplink_html",
+    "preview_html",
+]
+
+OUTCOME_IOS_URL = "ios_url"
+OUTCOME_AF_R = "af_r"
+OUTCOME_APP_STORE = "app_store"
+OUTCOME_ANDROID_URL = "android_url"
+OUTCOME_GOOGLE_PLAY = "google_play"
+OUTCOME_INTENT = "intent"
+OUTCOME_DEEPLINK_SCHEME = "deeplink_scheme"
+OUTCOME_WEB_DP = "web_dp"
+OUTCOME_WEB_FALLBACK = "web_fallback"
+OUTCOME_NO_TARGET = "no_target"
+
+MAX_URL_LENGTH = 2000
+
+# Click parameters copied into the Google Play referrer, after af_tranid. The click id alone is
+# enough for our own matching; the rest lets the app read its campaign without a server call.
+REFERRER_PARAMS = ("pid", "c", "af_channel", "af_adset", "af_ad", "is_retargeting")
+
+# Schemes that run code or read local data in a browser; never a deep link, whatever a template
+# says. http(s) are here because a "deep link" to the web bypasses the allow-list.
+BLOCKED_SCHEMES = frozenset(
+    {
+        "http",
+        "https",
+        "javascript",
+        "vbscript",
+        "data",
+        "file",
+        "blob",
+        "about",
+        "filesystem",
+        "intent",
+        "ftp",
+        "ws",
+        "wss",
+        "view-source",
+        "jar",
+    }
+)
+
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*\Z")
+# One or more LDH labels, optional trailing dot; percent signs, brackets, underscores and
+# non-ASCII are not allowed in a redirect host (punycode is how IDN hosts are written).
+_LABEL = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+_HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?\Z")
+_PORT_RE = re.compile(r"[0-9]{1,5}\Z")
+# C0 controls, space, DEL, C1 controls, backslash: browsers strip or reinterpret them (tab and
+# newline are silently removed, backslash becomes a slash), so a URL holding any is refused.
+_UNSAFE_CHARS_RE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+_IOS_APP_ID_RE = re.compile(r"id[0-9]{1,15}\Z")
+_ANDROID_PACKAGE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+\Z")
+# Everything printable in ASCII stays; only non-ASCII is percent-encoded (a Location header is
+# ASCII and the characters we refuse never get this far).
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRouting:
+    """The redirect-relevant settings of a OneLink template."""
+
+    template_id: str
+    ios_app_id: str | None  # "id123456789"
+    android_app_id: str | None  # package name
+    ios_store_url: str | None
+    android_store_url: str | None
+    uri_scheme: str | None  # "myapp://"
+    universal_links: bool
+    app_links: bool
+    web_fallback_url: str | None
+    redirect_allowlist: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Where to send a click: `url` for a 302, or `html` to serve when it is set."""
+
+    url: str  # "" only when outcome is "no_target"
+    outcome: str
+    html: str | None = None
+
+
+def _idna_label(label: str) -> str:
+    """Punycode one host label (IDNA 2008 style: NFC, lower case, no IDNA 2003 mapping)."""
+    label = unicodedata.normalize("NFC", label.lower())
+    if label.isascii():
+        return label
+    return "xn--" + label.encode("punycode").decode("ascii")
+
+
+@lru_cache(maxsize=1024)
+def _normalized_allowlist(allowlist: tuple[str, ...]) -> tuple[str, ...]:
+    """Allow-list entries as lower-case ASCII hosts without a trailing dot; bad entries dropped."""
+    hosts: list[str] = []
+    for entry in allowlist:
+        host = entry.strip().rstrip(".")
+        if host.startswith("*."):
+            host = host[2:]
+        try:
+            host = ".".join(_idna_label(label) for label in host.split("."))
+        except UnicodeError:
+            continue
+        if host and _HOST_RE.match(host):
+            hosts.append(host)
+    return tuple(hosts)
+
+
+def _host_allowed(host: str, allowlist: tuple[str, ...]) -> bool:
+    host = host.lower().removesuffix(".")
+    return any(host == entry or host.endswith("." + entry) for entry in allowlist)
+
+
+def _clean_https_url(url: str) -> tuple[str, str] | None:
+    """(url, host) for a well-formed https URL without userinfo or fragment; else None."""
+    if not url or len(url) > MAX_URL_LENGTH or _UNSAFE_CHARS_RE.search(url) or "#" in url:
+        return None
+    if url[:8].lower() != "https://":
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    netloc = parts.netloc
+    if parts.scheme != "https" or not netloc or "@" in netloc:
+        return None
+    host, sep, port = netloc.partition(":")
+    if sep and not (_PORT_RE.match(port) and 0 < int(port) < 65536):
+        return None
+    host = host.lower()
+    if not _HOST_RE.match(host):
+        return None
+    return quote(url, safe=_PRINTABLE_ASCII), host
+
+
+def _allowed_redirect(url: str | None, allowlist: tuple[str, ...]) -> str | None:
+    """The URL if it is clean https on the allow-list; None means ignore it."""
+    if not url or not allowlist:
+        return None
+    checked = _clean_https_url(url)
+    if checked is None:
+        return None
+    clean, host = checked
+    return clean if _host_allowed(host, _normalized_allowlist(tuple(allowlist))) else None
+
+
+def _template_url(url: str | None) -> str | None:
+    """A URL from the template's own settings, still refused unless it is clean https."""
+    if not url:
+        return None
+    checked = _clean_https_url(url)
+    return checked[0] if checked else None
+
+
+def _scheme_name(uri_scheme: str | None) -> str | None:
+    """'myapp', 'myapp:' or 'myapp://' as 'myapp'; None if unusable as an app scheme."""
+    if not uri_scheme:
+        return None
+    name = uri_scheme.strip().lower().removesuffix("//").removesuffix(":")
+    if not _SCHEME_RE.match(name) or name in BLOCKED_SCHEMES:
+        return None
+    return name
+
+
+def _app_deeplink(af_dp: str | None, template: TemplateRouting) -> tuple[str, str] | None:
+    """(scheme, rest after 'scheme:') of an af_dp using the template's own URI scheme."""
+    scheme = _scheme_name(template.uri_scheme)
+    if not af_dp or scheme is None or len(af_dp) > MAX_URL_LENGTH:
+        return None
+    if _UNSAFE_CHARS_RE.search(af_dp):
+        return None
+    given, sep, rest = af_dp.partition(":")
+    # Only the app's own scheme: the template names the one thing af_dp may open.
+    if not sep or given.lower() != scheme:
+        return None
+    return scheme, quote(rest, safe=_PRINTABLE_ASCII)
+
+
+def _app_store_url(template: TemplateRouting) -> str | None:
+    if store := _template_url(template.ios_store_url):
+        return store
+    if template.ios_app_id and _IOS_APP_ID_RE.match(template.ios_app_id):
+        return f"https://apps.apple.com/app/{template.ios_app_id}"
+    return None
+
+
+def _play_referrer(params: Mapping[str, str], click_id: str) -> str:
+    pairs = [("af_tranid", click_id)]
+    pairs += [(name, params[name]) for name in REFERRER_PARAMS if params.get(name)]
+    return urlencode(pairs)
+
+
+def _google_play_url(
+    template: TemplateRouting, params: Mapping[str, str], click_id: str
+) -> str | None:
+    referrer = _play_referrer(params, click_id)
+    if store := _template_url(template.android_store_url):
+        parts = urlsplit(store)
+        if parts.netloc.lower() != "play.google.com":
+            return store  # another store (Galaxy, AppGallery): it has no install referrer
+        query = [kv for kv in parse_qsl(parts.query, keep_blank_values=True) if kv[0] != "referrer"]
+        query.append(("referrer", referrer))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    package = template.android_app_id
+    if package and _ANDROID_PACKAGE_RE.match(package):
+        return (
+            f"https://play.google.com/store/apps/details?id={package}"
+            f"&referrer={quote(referrer, safe='')}"
+        )
+    return None
+
+
+def _intent_url(scheme: str, rest: str, package: str, fallback: str) -> str:
+    """Chrome's intent:// form: opens the app by scheme and package, else the fallback URL."""
+    # "#" starts the Intent part and ";" separates its fields, so neither may stay in the path.
+    path = quote(rest.removeprefix("//"), safe="/?=&%:@!$'()*+,~-._")
+    return (
+        f"intent://{path}#Intent;scheme={scheme};package={package};"
+        f"S.browser_fallback_url={quote(fallback, safe='')};end"
+    )
+
+
+def _ios(params: Mapping[str, str], template: TemplateRouting) -> Redirect | None:
+    allow = template.redirect_allowlist
+    if url := _allowed_redirect(params.get("af_ios_url"), allow):
+        return Redirect(url, OUTCOME_IOS_URL)
+    if url := _allowed_redirect(params.get("af_r"), allow):
+        return Redirect(url, OUTCOME_AF_R)
+    if url := _app_store_url(template):
+        return Redirect(url, OUTCOME_APP_STORE)
+    return None
+
+
+def _android(
+    params: Mapping[str, str], template: TemplateRouting, click_id: str
+) -> Redirect | None:
+    allow = template.redirect_allowlist
+    if url := _allowed_redirect(params.get("af_android_url"), allow):
+        return Redirect(url, OUTCOME_ANDROID_URL)
+    if url := _allowed_redirect(params.get("af_r"), allow):
+        return Redirect(url, OUTCOME_AF_R)
+    play = _google_play_url(template, params, click_id)
+    if play is None:
+        return None
+    package = template.android_app_id
+    deeplink = _app_deeplink(params.get("af_dp"), template)
+    if template.app_links and deeplink and package and _ANDROID_PACKAGE_RE.match(package):
+        return Redirect(_intent_url(*deeplink, package, play), OUTCOME_INTENT)
+    return Redirect(play, OUTCOME_GOOGLE_PLAY)
+
+
+def _desktop(params: Mapping[str, str], template: TemplateRouting) -> Redirect | None:
+    allow = template.redirect_allowlist
+    if url := _allowed_redirect(params.get("af_web_dp"), allow):
+        return Redirect(url, OUTCOME_WEB_DP)
+    if url := _allowed_redirect(params.get("af_r"), allow):
+        return Redirect(url, OUTCOME_AF_R)
+    return None
+
+
+def decide_redirect(
+    platform: str, params: Mapping[str, str], template: TemplateRouting, click_id: str
+) -> Redirect:
+    """Choose the redirect for a click from `platform` ("ios", "android", "desktop", "other")."""
+    mobile = platform in ("ios", "android")
+    if platform == "ios":
+        chosen = _ios(params, template)
+    elif platform == "android":
+        chosen = _android(params, template, click_id)
+    else:
+        chosen = _desktop(params, template)
+    if chosen is None:
+        fallback = _template_url(template.web_fallback_url)
+        if fallback is None:
+            return Redirect("", OUTCOME_NO_TARGET)
+        chosen = Redirect(fallback, OUTCOME_WEB_FALLBACK)
+    # An intent:// URL already tries the app first, so forcing adds nothing there.
+    if (
+        mobile
+        and chosen.outcome != OUTCOME_INTENT
+        and params.get("af_force_deeplink", "").strip().lower() == "true"
+    ):
+        deeplink = _app_deeplink(params.get("af_dp"), template)
+        if deeplink is not None:
+            scheme_url = f"{deeplink[0]}:{deeplink[1]}"
+            return Redirect(
+                chosen.url, OUTCOME_DEEPLINK_SCHEME, force_deeplink_html(scheme_url, chosen.url)
+            )
+    return chosen
+
+
+_PAGE_HEAD = (
+    '<!doctype html>\n<html><head><meta charset="utf-8">\n'
+    '<meta name="robots" content="noindex">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+)
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _https_or_none(url: str | None) -> str | None:
+    checked = _clean_https_url(url) if url else None
+    return checked[0] if checked else None
+
+
+def preview_html(params: Mapping[str, str], *, title_fallback: str, url: str) -> str:
+    """The Open Graph page served to link-preview crawlers (every value HTML-escaped)."""
+    # Cut to the domain's length limits: overrides appended at click time are not validated.
+    title = (params.get("af_og_title") or "").strip()[:40] or title_fallback
+    description = (params.get("af_og_description") or "").strip()[:300]
+    image = _https_or_none(params.get("af_og_image"))
+    tags = [
+        f'<meta property="og:title" content="{_attr(title)}">',
+        '<meta property="og:type" content="website">',
+        f'<meta property="og:url" content="{_attr(url)}">',
+    ]
+    if description:
+        tags.append(f'<meta property="og:description" content="{_attr(description)}">')
+        tags.append(f'<meta name="description" content="{_attr(description)}">')
+    if image:
+        tags.append(f'<meta property="og:image" content="{_attr(image)}">')
+    tags.append(
+        f'<meta name="twitter:card" content="{"summary_large_image" if image else "summary"}">'
+    )
+    return (
+        f"{_PAGE_HEAD}<title>{_attr(title)}</title>\n"
+        + "\n".join(tags)
+        + f'\n</head><body><p><a href="{_attr(url)}">{_attr(title)}</a></p></body></html>\n'
+    )
+
+
+def _js_string(value: str) -> str:
+    """A JavaScript string literal that cannot close the <script> element it sits in."""
+    # json.dumps escapes quotes, backslashes and (ensure_ascii) U+2028/U+2029; "<", ">" and "&"
+    # are escaped too so "</script>" and "<!--" never appear inside the script.
+    return (
+        json.dumps(value, ensure_ascii=True)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+
+
+def force_deeplink_html(scheme_url: str, fallback_url: str, *, nonce: str | None = None) -> str:
+    """A page that opens `scheme_url` in the app, then goes to `fallback_url` if still visible."""
+    scheme = scheme_url.partition(":")[0].lower()
+    if not _SCHEME_RE.match(scheme) or scheme in BLOCKED_SCHEMES:
+        raise ValueError(f"refusing to open the scheme {scheme!r}")
+    if _https_or_none(fallback_url) is None:
+        raise ValueError("the fallback must be a clean https URL")
+    nonce_attr = f' nonce="{_attr(nonce)}"' if nonce else ""
+    # If the app opens, the page is hidden and the timer is cancelled; otherwise (no app, or the
+    # user declined the prompt) the fallback replaces this page so Back does not loop.
+    script = (
+        f"(function(){{var app={_js_string(scheme_url)},web={_js_string(fallback_url)};"
+        "var t=setTimeout(function(){window.location.replace(web);},1500);"
+        'document.addEventListener("visibilitychange",function(){if(document.hidden)'
+        "clearTimeout(t);});window.location.href=app;})();"
+    )
+    return (
+        f"{_PAGE_HEAD}<title>Opening the app</title>\n</head><body>\n"
+        f'<p><a href="{_attr(scheme_url)}">Open in the app</a> or '
+        f'<a href="{_attr(fallback_url)}">continue</a>.</p>\n'
+        f"<script{nonce_attr}>{script}</script>\n</body></html>\n"
+    )

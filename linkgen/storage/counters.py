@@ -1,0 +1,128 @@
+"""Report counters, bumped in the same transaction as the click, launch or event they count.
+
+Keys are sorted before the upserts so that concurrent transactions lock counter rows in the
+same order (no deadlock on PostgreSQL), and `SET x = x + excluded.x` makes concurrent bumps
+add up instead of overwriting each other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from linkgen.storage.models import StatCounter
+
+COUNTER_FIELDS = (
+    "clicks",
+    "human_clicks",
+    "bot_clicks",
+    "installs",
+    "reengagements",
+    "events",
+    "revenue_micros",
+)
+
+
+@dataclass(frozen=True, order=True)
+class CounterKey:
+    """What a counter row counts: a day and a link / template / campaign / channel / source."""
+
+    day: date
+    link_id: str = ""
+    template_id: str = ""
+    campaign: str = ""
+    channel: str = ""
+    media_source: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        ts: datetime,
+        *,
+        link_id: str | None = None,
+        template_id: str | None = None,
+        campaign: str | None = None,
+        channel: str | None = None,
+        media_source: str | None = None,
+    ) -> CounterKey:
+        """Build a key, with '' for unknown parts (so the unique key works everywhere)."""
+        return cls(
+            day=ts.date(),
+            link_id=link_id or "",
+            template_id=template_id or "",
+            campaign=(campaign or "")[:100],
+            channel=(channel or "")[:20],
+            media_source=(media_source or "")[:150],
+        )
+
+
+class CounterBatch:
+    """Deltas gathered in memory, written with one upsert per key."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[CounterKey, dict[str, int]] = defaultdict(dict)
+
+    def add(self, key: CounterKey, **fields: int) -> None:
+        """Add to some fields of one key."""
+        row = self.deltas[key]
+        for name, value in fields.items():
+            row[name] = row.get(name, 0) + value
+
+    def __bool__(self) -> bool:
+        return bool(self.deltas)
+
+    def write(self, conn: Session | Connection) -> None:
+        """Upsert every key, in key order."""
+        if not self.deltas:
+            return
+        bump_counters(conn, self.deltas)
+        self.deltas = defaultdict(dict)
+
+
+def bump_counters(
+    conn: Session | Connection, deltas: Mapping[CounterKey, Mapping[str, int]]
+) -> None:
+    """Add deltas to counter rows, creating the rows as needed."""
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = StatCounter.__table__
+    for key in sorted(deltas):
+        fields = {name: int(deltas[key].get(name, 0)) for name in COUNTER_FIELDS}
+        stmt = insert(table).values(
+            day=key.day,
+            link_id=key.link_id,
+            template_id=key.template_id,
+            campaign=key.campaign,
+            channel=key.channel,
+            media_source=key.media_source,
+            **fields,
+        )
+        changed = {name: v for name, v in fields.items() if v}
+        if not changed:
+            continue
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                "day",
+                "link_id",
+                "template_id",
+                "campaign",
+                "channel",
+                "media_source",
+            ],
+            set_={name: getattr(table.c, name) + getattr(stmt.excluded, name) for name in changed},
+        )
+        conn.execute(stmt)
+
+
+def add_all(batch: CounterBatch, items: Iterable[tuple[CounterKey, dict[str, int]]]) -> None:
+    """Add many (key, fields) pairs to a batch."""
+    for key, fields in items:
+        batch.add(key, **fields)

@@ -1,0 +1,29 @@
+"""Cache epochs: a counter per cache, bumped with each edit, so every process can notice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from linkgen.storage.models import CacheEpoch
+
+ROUTES = "routes"  # templates and links: what the click path caches
+
+
+def bump_epoch(session: Session, name: str = ROUTES) -> None:
+    """Bump a cache epoch inside the caller's transaction (local caches clear on commit)."""
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CacheEpoch).values(name=name, epoch=1)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"epoch": CacheEpoch.epoch + 1})
+    )
+    session.info["epoch_bumped"] = True
+
+
+def read_epoch(session: Session, name: str = ROUTES) -> int:
+    """The current epoch (0 before the first edit)."""
+    return int(session.scalar(select(CacheEpoch.epoch).where(CacheEpoch.name == name)) or 0)
