@@ -10,3 +10,13 @@ def register(app: Flask) -> None:
     from linkgen.server import serve_cmd
 
     app.cli.add_command(serve_cmd)
+
+    from linkgen.cli_links import COMMANDS as link_commands
+
+    for command in link_commands:
+        app.cli.add_command(command)
+
+    from linkgen.delivery.worker import COMMANDS as delivery_commands
+
+    for command in delivery_commands:
+        app.cli.add_command(command)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from linkgen.domain.validate import is_digits
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = REPO_ROOT / "instance"
 
@@ -129,7 +131,7 @@ def parse_link_domains(value: str) -> tuple[str, ...]:
             or "@" in item
             or not host
             or not all(c.isalnum() or c in "-." for c in host)
-            or (port and not port.isdigit())
+            or (port and not is_digits(port))
         ):
             raise SettingsError("LINKGEN_LINK_DOMAINS", f"{raw.strip()!r} is not a host[:port]")
         domains.append(item)
@@ -169,7 +171,7 @@ def parse_scheme(value: str | None) -> str | None:
 
 def parse_port(value: str) -> int:
     """A TCP port number."""
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
+    if not is_digits(value) or not 1 <= int(value) <= 65535:
         raise SettingsError("LINKGEN_PORT", f"{value!r} is not a port number (1-65535)")
     return int(value)
 

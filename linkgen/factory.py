@@ -36,15 +36,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime.init_app(app)
     _install_click_path(app, runtime)
 
-    from linkgen.web import errors, health, linkdomain
+    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
     errors.init_app(app)
+    metrics.init_app(app)  # first: its timer also sees requests the rate limiter refuses
+    security.init_app(app)
+    ratelimit.init_app(app)
+    openapi.init_app(app)
     register_views()
     app.register_blueprint(api_bp)
     app.register_blueprint(health.bp)
+
+    from linkgen.web import sdk
+
+    app.register_blueprint(sdk.bp)
     app.register_blueprint(linkdomain.bp)
+
+    from linkgen.web import ui
+
+    ui.init_app(app)  # the pages; also CSRF protection (the API and SDK blueprints exempt)
 
     from linkgen import cli
 

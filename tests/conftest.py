@@ -51,7 +51,7 @@ def pg_url(worker_id: str) -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(message + " (LINKGEN_TEST_REQUIRE_POSTGRES is set)")
         pytest.skip(message)
-    schema = f"lgtest_{worker_id}"
+    schema = f"lgtest_{worker_id}_{os.getpid()}"  # unique even when two runs share the server
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

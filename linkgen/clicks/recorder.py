@@ -1,28 +1,63 @@
 """Durable click capture with group commit.
 
 A request thread hands its click to `ClickRecorder.record` and waits; one writer thread per
-process takes every click waiting at that moment (up to `max_batch`), writes them, their
-counter increments and the short links' renewed expiries in ONE transaction, commits, and only
-then releases the waiting requests. So a redirect is never answered before its click is durable,
+process takes every click waiting at that moment, writes them, their counter increments and the
+short links' renewed expiries in ONE transaction, commits, and only then releases the waiting
+requests (one wake-up per batch). So a redirect is never answered before its click is durable,
 yet a burst of N concurrent clicks costs one commit rather than N.
+
+The writer talks to the database driver directly, with multi-row statements built once per
+batch size: with SQLAlchemy's per-row parameter processing and sqlite3's per-row `executemany`
+(each row releases and re-takes the GIL, which 60 request threads contend for) the writer
+spent most of its time waiting for the GIL, not writing. A batch is now ~5 driver calls.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import queue
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, update
-
-from linkgen.storage.counters import CounterBatch, CounterKey
+from linkgen.storage.counters import COUNTER_FIELDS, CounterBatch, CounterKey
 from linkgen.storage.db import Database
-from linkgen.storage.models import Click, Link
 
 log = logging.getLogger("linkgen.clicks")
+
+# The clicks columns the click path fills, in statement order (ids come from the database).
+CLICK_COLUMNS = (
+    "click_id",
+    "ts",
+    "link_id",
+    "template_id",
+    "app_id",
+    "media_source",
+    "campaign",
+    "channel",
+    "params",
+    "ip",
+    "user_agent",
+    "platform",
+    "os_version",
+    "referrer",
+    "device_id",
+    "customer_user_id",
+    "is_retargeting",
+    "is_bot",
+    "bot_reason",
+    "is_qr",
+    "attributable",
+    "not_attributable_reason",
+    "outcome",
+    "consumed",
+)
+_KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
+# SQLite allows 32766 bound variables per statement (3.32+): 24 columns x 500 rows stays under.
+MAX_ROWS_PER_STATEMENT = 500
 
 
 class RecordError(RuntimeError):
@@ -30,25 +65,92 @@ class RecordError(RuntimeError):
 
 
 @dataclass(slots=True)
-class _Pending:
+class _Item:
     row: dict[str, Any]
     key: CounterKey
     counts: dict[str, int]
     renewal: tuple[str, datetime] | None
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+
+
+class _Batch:
+    """The clicks that arrived while the previous batch was being written."""
+
+    __slots__ = ("done", "errors", "items")
+
+    def __init__(self) -> None:
+        self.items: list[_Item] = []
+        self.done = threading.Event()
+        self.errors: list[BaseException | None] | None = None  # per item, set only on failure
+
+
+class _Dialect:
+    """SQL text and value conversion for one database (sqlite or postgresql)."""
+
+    def __init__(self, name: str) -> None:
+        self.sqlite = name == "sqlite"
+        p = "?" if self.sqlite else "%s"
+        json_p = p if self.sqlite else "%s::jsonb"
+        self.click_row = (
+            "(" + ", ".join(json_p if c == "params" else p for c in CLICK_COLUMNS) + ")"
+        )
+        fields = (*_KEY_COLUMNS, *COUNTER_FIELDS)
+        self.counter_row = "(" + ", ".join([p] * len(fields)) + ")"
+        # Every name below is a constant of this module; values always go in as parameters.
+        self.counter_head = "INSERT INTO stat_counters (" + ", ".join(fields) + ") VALUES "  # noqa: S608 - constant names
+        self.counter_tail = (
+            " ON CONFLICT ("
+            + ", ".join(_KEY_COLUMNS)
+            + ") DO UPDATE SET "
+            + ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
+        )
+        self.renew_sql = "UPDATE links SET expires_at = " + p + " WHERE id = " + p  # noqa: S608 - constant names
+
+    @lru_cache(maxsize=64)  # noqa: B019 - a handful of dialect objects live for the process
+    def insert_clicks(self, rows: int) -> str:
+        head = "INSERT INTO clicks (" + ", ".join(CLICK_COLUMNS) + ") VALUES "  # noqa: S608 - constant names
+        return head + ", ".join([self.click_row] * rows)
+
+    @lru_cache(maxsize=64)  # noqa: B019 - as above
+    def upsert_counters(self, rows: int) -> str:
+        return self.counter_head + ", ".join([self.counter_row] * rows) + self.counter_tail
+
+    def when(self, value: datetime) -> Any:
+        """A timestamp as the UTCDateTime column stores it."""
+        if not self.sqlite:
+            return value
+        v = value.astimezone(UTC)
+        # SQLAlchemy's SQLite DATETIME format (always with microseconds, so text compares).
+        return (
+            f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+        )
+
+    def day(self, value: date) -> Any:
+        return value.isoformat() if self.sqlite else value
+
+    def click_values(self, row: dict[str, Any]) -> list[Any]:
+        values = [row[c] for c in CLICK_COLUMNS]
+        values[1] = self.when(values[1])
+        values[8] = json.dumps(values[8])
+        return values
+
+
+def _flatten(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    return [v for row in rows for v in row]
 
 
 class ClickRecorder:
     """Batches clicks from many request threads into few transactions."""
 
-    def __init__(self, db: Database, *, max_batch: int = 1000, timeout: float = 10.0) -> None:
+    def __init__(self, db: Database, *, timeout: float = 10.0) -> None:
         self.db = db
-        self.max_batch = max_batch
         self.timeout = timeout
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._dialect = _Dialect(db.dialect)
+        self._cond = threading.Condition(threading.Lock())
+        self._open = _Batch()
+        self._stopping = False
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._conn: Any = None  # the writer's own pooled DBAPI connection
         self.batches = 0
         self.recorded = 0
 
@@ -60,82 +162,142 @@ class ClickRecorder:
         renewal: tuple[str, datetime] | None = None,
     ) -> None:
         """Store one click (and its counters / link renewal); returns once committed."""
-        self._ensure_started()
-        pending = _Pending(row, key, counts, renewal)
-        self._queue.put(pending)
-        if not pending.done.wait(self.timeout):
-            raise RecordError("the click was not committed in time")
-        if pending.error is not None:
-            raise RecordError("the click could not be stored") from pending.error
-
-    def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
+        item = _Item(row, key, counts, renewal)
+        with self._cond:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="linkgen-click-writer", daemon=True
-                )
-                self._thread.start()
+                self._start()
+            batch = self._open
+            index = len(batch.items)
+            batch.items.append(item)
+            if index == 0:
+                self._cond.notify()
+        if not batch.done.wait(self.timeout):
+            raise RecordError("the click was not committed in time")
+        if batch.errors is not None and (error := batch.errors[index]) is not None:
+            raise RecordError("the click could not be stored") from error
+
+    def _start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="linkgen-click-writer", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         """Write what is queued, then stop the writer thread."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._queue.put(None)
-        thread.join(timeout=30)
-        self._thread = None
+        with self._cond:
+            thread = self._thread
+            self._stopping = True
+            self._cond.notify()
+        if thread is not None:
+            thread.join(timeout=30)
+        with self._cond:
+            self._thread = None
+        self._close_conn()
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stopping = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+            with self._cond:
+                while not self._open.items and not self._stopping:
+                    self._cond.wait()
+                batch = self._open
+                if not batch.items:
+                    return  # stopping, nothing left
+                self._open = _Batch()
             self._write(batch)
-            if stopping:
-                return
 
-    def _write(self, batch: list[_Pending]) -> None:
-        counters = CounterBatch()
-        renewals: dict[str, datetime] = {}
-        for p in batch:
-            counters.add(p.key, **p.counts)
-            if p.renewal is not None:
-                link_id, expires_at = p.renewal
-                if link_id not in renewals or renewals[link_id] < expires_at:
-                    renewals[link_id] = expires_at
-        error: BaseException | None = None
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, batch: _Batch) -> None:
+        items = batch.items
         try:
-            with self.db.engine.begin() as conn:
-                conn.execute(insert(Click), [p.row for p in batch])
-                counters.write(conn)
-                for link_id in sorted(renewals):
-                    conn.execute(
-                        update(Link).where(Link.id == link_id).values(expires_at=renewals[link_id])
-                    )
+            self._store(items)
         except Exception as exc:  # noqa: BLE001 - every waiting request must learn of it
-            log.error("could not store %d click(s): %s", len(batch), exc.__class__.__name__)
-            error = exc
+            log.error("could not store %d click(s): %s", len(items), exc.__class__.__name__)
+            if len(items) == 1:
+                batch.errors = [exc]
+            else:
+                # One bad row must not fail its neighbours: try each alone.
+                batch.errors = [self._store_one(item) for item in items]
         else:
             self.batches += 1
-            self.recorded += len(batch)
-        if error is not None and len(batch) > 1:
-            # One bad row must not fail its neighbours: try each alone.
-            for p in batch:
-                self._write([p])
-            return
-        for p in batch:
-            p.error = error
-            p.done.set()
+            self.recorded += len(items)
+        batch.done.set()
+
+    def _store_one(self, item: _Item) -> BaseException | None:
+        try:
+            self._store([item])
+        except Exception as exc:  # noqa: BLE001 - reported to that click's request
+            return exc
+        self.batches += 1
+        self.recorded += 1
+        return None
+
+    def _store(self, items: list[_Item]) -> None:
+        """Write clicks, counters and renewals in one transaction, and commit."""
+        d = self._dialect
+        counters = CounterBatch()
+        renewals: dict[str, datetime] = {}
+        for item in items:
+            counters.add(item.key, **item.counts)
+            if item.renewal is not None:
+                link_id, expires_at = item.renewal
+                if link_id not in renewals or renewals[link_id] < expires_at:
+                    renewals[link_id] = expires_at
+        conn = self._connection()
+        cur = conn.cursor()
+        try:
+            if d.sqlite:
+                cur.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(items), MAX_ROWS_PER_STATEMENT):
+                chunk = items[start : start + MAX_ROWS_PER_STATEMENT]
+                cur.execute(
+                    d.insert_clicks(len(chunk)), _flatten([d.click_values(i.row) for i in chunk])
+                )
+            # Sorted keys: concurrent writers lock counter rows in one order (no deadlock).
+            keys = sorted(counters.deltas)
+            if keys:
+                rows = [
+                    (
+                        d.day(k.day),
+                        k.link_id,
+                        k.template_id,
+                        k.campaign,
+                        k.channel,
+                        k.media_source,
+                        *(int(counters.deltas[k].get(f, 0)) for f in COUNTER_FIELDS),
+                    )
+                    for k in keys
+                ]
+                cur.execute(d.upsert_counters(len(rows)), _flatten(rows))
+            for link_id in sorted(renewals):
+                cur.execute(d.renew_sql, (d.when(renewals[link_id]), link_id))
+            if d.sqlite:
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+            cur.close()
+        except BaseException:
+            self._discard_conn()
+            raise
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.db.engine.raw_connection()
+        return self._conn
+
+    def _discard_conn(self) -> None:
+        # After a failure the connection's state is unknown (a transaction may be open): drop it
+        # rather than roll back on a connection that may itself be the problem.
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+            except Exception:
+                log.debug("could not invalidate the click writer's connection", exc_info=True)
+
+    def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("could not close the click writer's connection", exc_info=True)

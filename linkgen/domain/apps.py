@@ -9,7 +9,7 @@ from typing import Any
 
 from linkgen.domain.errors import InvalidParameter
 from linkgen.domain.links import parse_click_lookback, parse_reengagement_window
-from linkgen.domain.validate import get_bool, get_int, get_str, https_url, refuse_unknown
+from linkgen.domain.validate import get_bool, get_int, get_str, https_url, is_digits, refuse_unknown
 
 IOS_APP_ID_RE = re.compile(r"^id[0-9]{1,15}$")
 ANDROID_PACKAGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
@@ -37,7 +37,7 @@ def platform_of(app_id: str, field: str = "app_id") -> str:
     """'ios' for id + digits, 'android' for a valid package name; anything else is refused."""
     if IOS_APP_ID_RE.match(app_id):
         return "ios"
-    if app_id.startswith("id") and app_id[2:].isdigit():
+    if app_id.startswith("id") and is_digits(app_id[2:]):
         raise InvalidParameter(f"{field}: an iOS app id is 'id' + at most 15 digits", field=field)
     if len(app_id) <= 150 and ANDROID_PACKAGE_RE.match(app_id):
         return "android"

@@ -80,7 +80,9 @@ _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*\Z")
 # One or more LDH labels, optional trailing dot; percent signs, brackets, underscores and
 # non-ASCII are not allowed in a redirect host (punycode is how IDN hosts are written).
 _LABEL = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
-_HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?\Z")
+# The last label must hold a letter: IP addresses are never redirect targets (and "0.1" on an
+# allow-list must not match 127.0.0.1).
+_HOST_RE = re.compile(rf"(?:{_LABEL}\.)*(?=[0-9\-]*[a-z]){_LABEL}\.?\Z")
 _PORT_RE = re.compile(r"[0-9]{1,5}\Z")
 # C0 controls, space, DEL, C1 controls, backslash: browsers strip or reinterpret them (tab and
 # newline are silently removed, backslash becomes a slash), so a URL holding any is refused.

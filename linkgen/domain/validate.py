@@ -108,3 +108,8 @@ def hostname(value: object, field: str) -> str:
             field=field,
         )
     return host
+
+
+def is_digits(value: str) -> bool:
+    """True for ASCII digits only (str.isdigit() also accepts '³' and other Unicode digits)."""
+    return value.isascii() and value.isdigit()

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from linkgen.domain.clevertap import (
@@ -40,13 +41,22 @@ def postback_linkgen_id(kind: str, app_id: str, source_id: str) -> str:
     return f"{kind}-{digest.hexdigest()}"
 
 
+_POSTBACKS = cast(Table, Postback.__table__)
+_INTEGRATIONS = cast(Table, ClevertapIntegration.__table__)
+_APPS = cast(Table, App.__table__)
+# Built once: these run on every launch and event.
+_POSTBACK_ID = select(_POSTBACKS.c.id).where(_POSTBACKS.c.linkgen_id == bindparam("linkgen_id"))
+_INTEGRATION_SETTINGS = (
+    select(_INTEGRATIONS.c.settings)
+    .join(_APPS, _APPS.c.id == _INTEGRATIONS.c.app_pk)
+    .where(_APPS.c.app_id == bindparam("app_id"))
+)
+_INSERT_POSTBACK = insert(_POSTBACKS)
+
+
 def load_integration(session: Session, *, app_id: str) -> IntegrationSettings:
     """The app's CleverTap settings; inactive defaults when none are stored."""
-    stored = session.scalar(
-        select(ClevertapIntegration.settings)
-        .join(App, App.id == ClevertapIntegration.app_pk)
-        .where(App.app_id == app_id)
-    )
+    stored = session.connection().execute(_INTEGRATION_SETTINGS, {"app_id": app_id}).scalar()
     return settings_from_json(stored) if stored is not None else INACTIVE
 
 
@@ -64,34 +74,48 @@ def enqueue_postback(
 
     `outcome.linkgen_id` is the row's unique id (see `postback_linkgen_id`); when a row with it
     exists already, that row is returned unchanged. `settings` may be passed when the caller has
-    loaded them; `api_base` is `Settings.clevertap_api_base`.
+    loaded them; `api_base` is `Settings.clevertap_api_base`. The row is written with a plain
+    INSERT (the launch path's cost matters); the returned object is not attached to the session.
     """
-    existing = session.scalar(select(Postback).where(Postback.linkgen_id == outcome.linkgen_id))
-    if existing is not None:
-        return existing
+    conn = session.connection()
+    existing_id = conn.execute(_POSTBACK_ID, {"linkgen_id": outcome.linkgen_id}).scalar()
+    if existing_id is not None:
+        found = session.get(Postback, existing_id)
+        assert found is not None
+        return found
     if settings is None:
         settings = load_integration(session, app_id=app_id)
     now = now or utcnow()
     decision = decide_postback(settings, outcome)
-    row = Postback(
-        linkgen_id=outcome.linkgen_id,
-        app_id=app_id,
-        kind=outcome.kind,
-        source_id=(source_id or outcome.linkgen_id)[:200],
-        attempts=0,
-        created_at=now,
-    )
+    values: dict[str, Any] = {
+        "linkgen_id": outcome.linkgen_id,
+        "app_id": app_id,
+        "kind": outcome.kind,
+        "source_id": (source_id or outcome.linkgen_id)[:200],
+        "status": "skipped",
+        "reason": None,
+        "record": None,
+        "account_id": None,
+        "region": None,
+        "endpoint": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "created_at": now,
+    }
     if isinstance(decision, Send):
         region = resolve_region(settings.region)
-        row.status = "queued"
-        row.record = decision.record
-        row.account_id = settings.account_id
-        row.region = region
-        row.endpoint = upload_endpoint(region, api_base)
-        row.next_attempt_at = now
+        values.update(
+            status="queued",
+            record=decision.record,
+            account_id=settings.account_id,
+            region=region,
+            endpoint=upload_endpoint(region, api_base),
+            next_attempt_at=now,
+        )
     else:
-        row.status = "skipped"
-        row.reason = decision.reason
-    session.add(row)
-    session.flush()
+        values["reason"] = decision.reason
+    result = conn.execute(_INSERT_POSTBACK, values)
+    row = Postback(**values)
+    key = result.inserted_primary_key
+    row.id = int(key[0]) if key is not None else 0
     return row

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -87,39 +88,43 @@ class CounterBatch:
         self.deltas = defaultdict(dict)
 
 
+KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
+
+
+@lru_cache(maxsize=256)
+def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
+    """The upsert for one set of changed fields, built and compiled once per process."""
+    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = StatCounter.__table__
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={name: table.c[name] + stmt.excluded[name] for name in changed},
+    )
+
+
 def bump_counters(
     conn: Session | Connection, deltas: Mapping[CounterKey, Mapping[str, int]]
 ) -> None:
     """Add deltas to counter rows, creating the rows as needed."""
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = StatCounter.__table__
     for key in sorted(deltas):
         fields = {name: int(deltas[key].get(name, 0)) for name in COUNTER_FIELDS}
-        stmt = insert(table).values(
-            day=key.day,
-            link_id=key.link_id,
-            template_id=key.template_id,
-            campaign=key.campaign,
-            channel=key.channel,
-            media_source=key.media_source,
-            **fields,
-        )
-        changed = {name: v for name, v in fields.items() if v}
+        changed = tuple(name for name, v in fields.items() if v)
         if not changed:
             continue
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[
-                "day",
-                "link_id",
-                "template_id",
-                "campaign",
-                "channel",
-                "media_source",
-            ],
-            set_={name: getattr(table.c, name) + getattr(stmt.excluded, name) for name in changed},
+        conn.execute(
+            _upsert(dialect, changed),
+            {
+                "day": key.day,
+                "link_id": key.link_id,
+                "template_id": key.template_id,
+                "campaign": key.campaign,
+                "channel": key.channel,
+                "media_source": key.media_source,
+                **fields,
+            },
         )
-        conn.execute(stmt)
 
 
 def add_all(batch: CounterBatch, items: Iterable[tuple[CounterKey, dict[str, int]]]) -> None:

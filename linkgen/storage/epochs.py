@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -14,13 +15,19 @@ from linkgen.storage.models import CacheEpoch
 ROUTES = "routes"  # templates and links: what the click path caches
 
 
+@lru_cache(maxsize=4)
+def _bump(dialect: str) -> Any:
+    """The epoch upsert, built once per dialect (it runs with every link write)."""
+    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = CacheEpoch.__table__
+    return insert(table).on_conflict_do_update(
+        index_elements=["name"], set_={"epoch": table.c.epoch + 1}
+    )
+
+
 def bump_epoch(session: Session, name: str = ROUTES) -> None:
     """Bump a cache epoch inside the caller's transaction (local caches clear on commit)."""
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(CacheEpoch).values(name=name, epoch=1)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["name"], set_={"epoch": CacheEpoch.epoch + 1})
-    )
+    session.execute(_bump(session.get_bind().dialect.name), {"name": name, "epoch": 1})
     session.info["epoch_bumped"] = True
 
 

@@ -218,6 +218,7 @@ class Install(Base):
     campaign: Mapped[str | None] = mapped_column(String(100))
     channel: Mapped[str | None] = mapped_column(String(20))
     link_id: Mapped[str | None] = mapped_column(String(32))
+    template_id: Mapped[str | None] = mapped_column(String(16))
     click_id: Mapped[str | None] = mapped_column(String(40))
     click_time: Mapped[datetime | None]
     match_type: Mapped[str | None] = mapped_column(String(20))
@@ -230,6 +231,7 @@ class Install(Base):
     re_campaign: Mapped[str | None] = mapped_column(String(100))
     re_channel: Mapped[str | None] = mapped_column(String(20))
     re_link_id: Mapped[str | None] = mapped_column(String(32))
+    re_template_id: Mapped[str | None] = mapped_column(String(16))
     re_click_id: Mapped[str | None] = mapped_column(String(40))
     re_at: Mapped[datetime | None]
     re_until: Mapped[datetime | None]
@@ -320,6 +322,9 @@ class Postback(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # When transient failures stop being retried; NULL means created_at + 24 h. A manual retry
+    # sets it, so a postback retried by hand gets a fresh day rather than one attempt.
+    give_up_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_postbacks_status_next", "status", "next_attempt_at"),

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Mapping
 
 from linkgen.domain.errors import InvalidParameter
+from linkgen.domain.validate import is_digits
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -16,7 +17,7 @@ def parse_limit(args: Mapping[str, str]) -> int:
     raw = args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not is_digits(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidParameter(f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit")
     return int(raw)
 
@@ -43,6 +44,6 @@ def decode_int_cursor(args: Mapping[str, str]) -> int | None:
     key = decode_cursor(args)
     if key is None:
         return None
-    if not key.isdigit():
+    if not is_digits(key) or len(key) > 18:  # ids are 64-bit: longer digits were forged
         raise InvalidParameter("cursor is not one this API gave out", field="cursor")
     return int(key)

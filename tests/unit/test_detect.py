@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 
 import pytest
+from crawlerdetect import CrawlerDetect
+from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 
+from linkgen.clicks import detect
 from linkgen.clicks.detect import (
     MAX_USER_AGENT_LENGTH,
     BurstDetector,
     DeviceInfo,
     classify_user_agent,
     client_key,
+    warm_up,
 )
 
 IPHONE_IOS17 = (
@@ -432,3 +436,42 @@ def test_it_is_thread_safe() -> None:
     assert len(results) == 8 * 600
     assert results.count("scanner:burst") >= 8 * 100 - 3
     assert len(detector) == 1 + 8 * 500
+
+
+# --- the fast pattern matching agrees with the libraries -----------------------------------------
+
+ALL_USER_AGENTS = (
+    [ua for _, ua, _ in HUMANS]
+    + [ua for ua, _ in PREVIEWS + SCANNERS + AUTOMATION]
+    + CRAWLERS
+    + ["Mozilla/5.0 (compatible; YandexBot/3.0)", "YandexSearch/9.0", "Dart/3.2 (dart:io)"]
+)
+
+
+@pytest.mark.parametrize("ua", ALL_USER_AGENTS)
+def test_crawler_verdicts_match_crawlerdetect(ua: str) -> None:
+    expected = CrawlerDetect().is_crawler(ua) and not ua.startswith("okhttp/")
+    assert detect._is_crawler(ua) == expected
+
+
+def test_the_pure_python_fallback_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_bots = detect._KNOWN_BOTS
+    fast_crawlers = detect._crawlers()
+    monkeypatch.setattr(detect, "_RUST_EXTRACTOR", None)
+    slow_bots = detect._PatternSet(detect._PREVIEW + detect._SCANNER + detect._AUTOMATION)
+    slow_crawlers = detect._PatternSet([("crawler", p) for p in CRAWLER_PATTERNS])
+    assert slow_bots._fast is None
+    for ua in ALL_USER_AGENTS:
+        assert slow_bots.first(ua) == fast_bots.first(ua), ua
+        assert slow_crawlers.first(ua) == fast_crawlers.first(ua), ua
+
+
+def test_look_around_patterns_still_apply() -> None:
+    # crawlerdetect's "Yandex(?!Search)" cannot run on the Rust engine; re runs it instead.
+    assert classify_user_agent("Mozilla/5.0 (compatible; YandexBot/3.0)").bot_reason == "crawler"
+    assert not detect._is_crawler("YandexSearch/9.0")
+
+
+def test_warm_up_builds_the_matchers() -> None:
+    warm_up()
+    assert detect._crawlers.cache_info().currsize == 1

@@ -593,6 +593,11 @@ def test_ss_is_not_folded_into_eszett() -> None:
     assert decide("desktop", template, af_r="https://strasse.de/").outcome == "web_fallback"
 
 
+def test_ip_addresses_never_match_an_allowlist() -> None:
+    template = dataclasses.replace(TEMPLATE, redirect_allowlist=("0.1", "1", "127.0.0.1"))
+    assert decide("desktop", template, af_r="https://127.0.0.1/").outcome == "web_fallback"
+
+
 def test_an_empty_allowlist_allows_nothing() -> None:
     template = dataclasses.replace(TEMPLATE, redirect_allowlist=())
     assert decide("desktop", template, af_r=AF_R).outcome == "web_fallback"

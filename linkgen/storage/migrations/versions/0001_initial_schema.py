@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:52:44.386329
+Create Date: 2026-11-29 06:28:39.329449
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ def upgrade() -> None:
         sa.Column("campaign", sa.String(length=100), nullable=True),
         sa.Column("channel", sa.String(length=20), nullable=True),
         sa.Column("link_id", sa.String(length=32), nullable=True),
+        sa.Column("template_id", sa.String(length=16), nullable=True),
         sa.Column("click_id", sa.String(length=40), nullable=True),
         sa.Column("click_time", linkgen.storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("match_type", sa.String(length=20), nullable=True),
@@ -182,6 +183,7 @@ def upgrade() -> None:
         sa.Column("re_campaign", sa.String(length=100), nullable=True),
         sa.Column("re_channel", sa.String(length=20), nullable=True),
         sa.Column("re_link_id", sa.String(length=32), nullable=True),
+        sa.Column("re_template_id", sa.String(length=16), nullable=True),
         sa.Column("re_click_id", sa.String(length=40), nullable=True),
         sa.Column("re_at", linkgen.storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("re_until", linkgen.storage.types.UTCDateTime(timezone=True), nullable=True),
@@ -303,6 +305,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", linkgen.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", linkgen.storage.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("give_up_at", linkgen.storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_postbacks")),
         sa.UniqueConstraint("linkgen_id", name=op.f("uq_postbacks_linkgen_id")),
     )

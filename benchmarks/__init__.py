@@ -1,0 +1,1 @@
+"""Load and throughput scripts with their recorded results (RESULTS.md)."""

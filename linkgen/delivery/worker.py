@@ -1,0 +1,504 @@
+"""The postback delivery worker: drains the outbox to CleverTap's upload API.
+
+`linkgen worker` runs it in the foreground (SIGTERM / SIGINT: the batch in flight is finished,
+then it exits); `linkgen serve` starts that command as a subprocess unless `--no-worker`.
+Any number of workers may run against one database.
+
+One iteration (`OutboxWorker.run_once`):
+
+1. Claim up to `claim_limit` due rows (see `linkgen.services.postbacks`): committed as
+   `sending` with a lease before anything is sent.
+2. Read each app's integration *now*. Rows of an app whose integration was switched off, or
+   lost every credential, since they were queued become `skipped` (`partner_inactive` /
+   `no_credentials`, the reasons enqueueing would give today): the user's latest word wins, as
+   it does for new outcomes. Otherwise a row goes to the account id and region the integration
+   names now (a corrected account id or region applies to rows still waiting), with the
+   passcode read from the settings at send time: it is never stored on the row nor logged.
+3. Group the rows by (endpoint, account id, passcode), cut into calls of at most 1000 records,
+   and send them on a thread pool with at most `per_account_in_flight` (15, CleverTap's limit)
+   calls in flight per account in this process.
+4. Right after each answer, in one transaction: 200 -> `sent` (records CleverTap listed as
+   unprocessed -> `failed` with its code and error); 401 / 400 -> `failed`; 429 / 5xx / timeout
+   -> `queued` again after an exponential backoff with jitter, until 24 hours after the row was
+   created (or manually retried), then `failed`.
+
+Exactly-once, as far as it can go without idempotency at CleverTap: a row answered with a 200
+is marked `sent` in the transaction right after the answer and is never claimed again. A call is
+only started while the lease has at least `timeout` + a margin to run, so a slow call cannot
+overlap a second worker's claim of the same rows. What remains is a crash (or lost database)
+between CleverTap's 200 and that commit: those rows are sent again after their lease expires.
+Every record carries `evtData.linkgen_id` so such a duplicate can be recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from linkgen.delivery.clevertap_client import (
+    MAX_RECORDS_PER_UPLOAD,
+    CleverTapClient,
+    UploadResult,
+)
+from linkgen.domain.clevertap import IntegrationSettings, resolve_region, upload_endpoint
+from linkgen.domain.validate import is_digits
+from linkgen.services import postbacks as store
+from linkgen.services.outbox import load_integration
+from linkgen.storage.db import Database
+from linkgen.storage.types import utcnow
+
+log = logging.getLogger("linkgen.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Tuning of one worker process (tests shorten the times)."""
+
+    batch_size: int = MAX_RECORDS_PER_UPLOAD  # records per upload call
+    claim_limit: int = 10_000  # rows claimed per iteration
+    per_account_in_flight: int = 15  # CleverTap's concurrent upload limit per account
+    threads: int = 32
+    timeout: float = 10.0  # every CleverTap call
+    lease: float = 120.0  # seconds a claim holds its rows; must exceed timeout plenty
+    lease_margin: float = 5.0  # a call starts only with timeout + this left on the lease
+    max_age: timedelta = store.MAX_AGE
+    backoff_base: float = 10.0  # first retry after ~this many seconds, doubling each time
+    backoff_cap: float = 1800.0
+    jitter: float = 0.25  # +/- share of the backoff drawn at random
+    idle_poll: float = 1.0  # sleep when nothing was due
+    busy_poll: float = 0.0  # sleep between full iterations
+    heartbeat_every: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:
+            raise ValueError(f"batch_size must be 1..{MAX_RECORDS_PER_UPLOAD}")
+        if self.lease <= self.timeout + self.lease_margin:
+            raise ValueError("the lease must be longer than the timeout plus its margin")
+
+
+def backoff_seconds(attempts: int, config: WorkerConfig, rng: random.Random) -> float:
+    """Exponential backoff with jitter after the `attempts`-th failed attempt (1-based)."""
+    base = min(config.backoff_cap, config.backoff_base * 2.0 ** max(0, attempts - 1))
+    return max(0.0, base * (1 + rng.uniform(-config.jitter, config.jitter)))
+
+
+@dataclass
+class _Call:
+    """One upload call: rows of one account, in the order their records are sent."""
+
+    endpoint: str
+    account_id: str | None
+    passcode: str | None
+    rows: list[store.Claimed]
+    lease_until: datetime
+
+
+@dataclass
+class IterationStats:
+    """What one iteration did (for logs, tests and the benchmark)."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    released: int = 0
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: IterationStats) -> None:
+        """Add another call's counts to these."""
+        self.sent += other.sent
+        self.failed += other.failed
+        self.retried += other.retried
+        self.skipped += other.skipped
+        self.released += other.released
+        self.calls += other.calls
+        self.errors.extend(other.errors)
+
+
+class OutboxWorker:
+    """Claims due postbacks and uploads them; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        api_base: str | None = None,
+        client: CleverTapClient | None = None,
+        config: WorkerConfig | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.api_base = api_base
+        self.config = config or WorkerConfig()
+        self._own_client = client is None
+        self.client = client or CleverTapClient(timeout=self.config.timeout)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.config.threads, thread_name_prefix="postback-send")
+        self._account_slots: dict[tuple[str, str | None], threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+        self._last_beat = 0.0
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the send threads (after their calls) and close the HTTP client if it is ours."""
+        self._pool.shutdown(wait=True)
+        if self._own_client:
+            self.client.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set; the batch in flight when it is set is finished first."""
+        log.info("postback worker %s started", self.worker_id)
+        try:
+            while not stop.is_set():
+                try:
+                    self.maybe_beat()
+                    stats = self.run_once()
+                except Exception:  # a database hiccup must not end the worker
+                    log.exception("postback worker iteration failed; trying again shortly")
+                    stop.wait(max(self.config.idle_poll, 1.0))
+                    continue
+                pause = self.config.busy_poll if stats.claimed else self.config.idle_poll
+                if pause:
+                    stop.wait(pause)
+        finally:
+            try:
+                with self.db.session() as session:
+                    store.remove_heartbeat(session, self.worker_id)
+            except Exception:  # exiting anyway; the beat goes stale in 30 s
+                log.warning("could not remove the worker heartbeat", exc_info=True)
+            log.info("postback worker %s stopped", self.worker_id)
+
+    def maybe_beat(self) -> None:
+        """Write the heartbeat when the last one is older than `heartbeat_every`."""
+        if time.monotonic() - self._last_beat >= self.config.heartbeat_every:
+            self.beat()
+
+    def beat(self) -> None:
+        """Write the heartbeat now (and forget workers silent for a day)."""
+        now = self.clock()
+        with self.db.session() as session:
+            store.record_heartbeat(session, self.worker_id, now)
+            store.prune_heartbeats(session, now - timedelta(days=1))
+        self._last_beat = time.monotonic()
+
+    # --- one iteration --------------------------------------------------------------------
+
+    def run_once(self) -> IterationStats:
+        """Claim one batch of due postbacks, send it, record the outcomes; wait for all."""
+        stats = IterationStats()
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.config.lease)
+        with self.db.session() as session:
+            claimed = store.claim_due(
+                session, now=now, lease_until=lease_until, limit=self.config.claim_limit
+            )
+        stats.claimed = len(claimed)
+        if not claimed:
+            return stats
+        calls = self._plan(claimed, lease_until, stats)
+        futures: list[Future[IterationStats]] = [
+            self._pool.submit(self._send_call, call) for call in calls
+        ]
+        for future in futures:
+            try:
+                stats.merge(future.result())
+            except Exception as exc:  # its rows stay leased and come back later
+                log.exception("postback call failed unexpectedly")
+                stats.errors.append(type(exc).__name__)
+        log.debug(
+            "postbacks: %d claimed, %d sent, %d failed, %d retried, %d skipped in %d calls",
+            stats.claimed,
+            stats.sent,
+            stats.failed,
+            stats.retried,
+            stats.skipped,
+            stats.calls,
+        )
+        return stats
+
+    def _plan(
+        self, claimed: Sequence[store.Claimed], lease_until: datetime, stats: IterationStats
+    ) -> list[_Call]:
+        """Group claimed rows into upload calls, skipping those whose integration went away."""
+        app_ids = sorted({row.app_id for row in claimed})
+        with self.db.session() as session:
+            settings = {app_id: load_integration(session, app_id=app_id) for app_id in app_ids}
+        skip: dict[str, list[int]] = defaultdict(list)
+        groups: dict[tuple[str, str | None, str | None], list[store.Claimed]] = defaultdict(list)
+        for row in claimed:
+            current: IntegrationSettings = settings[row.app_id]
+            if not current.active:
+                skip["partner_inactive"].append(row.id)
+            elif not current.has_credentials:
+                skip["no_credentials"].append(row.id)
+            else:
+                endpoint = upload_endpoint(resolve_region(current.region), self.api_base)
+                key = (endpoint, current.account_id, current.account_passcode)
+                groups[key].append(row)
+        if skip:
+            with self.db.session() as session:
+                for reason, ids in skip.items():
+                    stats.skipped += store.mark_skipped(
+                        session, ids, lease_until=lease_until, reason=reason
+                    )
+        calls: list[_Call] = []
+        size = self.config.batch_size
+        for (endpoint, account_id, passcode), rows in groups.items():
+            for start in range(0, len(rows), size):
+                calls.append(
+                    _Call(endpoint, account_id, passcode, rows[start : start + size], lease_until)
+                )
+        return calls
+
+    def _slot(self, endpoint: str, account_id: str | None) -> threading.BoundedSemaphore:
+        key = (endpoint, account_id)
+        with self._slots_lock:
+            slot = self._account_slots.get(key)
+            if slot is None:
+                slot = threading.BoundedSemaphore(self.config.per_account_in_flight)
+                self._account_slots[key] = slot
+            return slot
+
+    def _send_call(self, call: _Call) -> IterationStats:
+        stats = IterationStats()
+        ids = [row.id for row in call.rows]
+        with self._slot(call.endpoint, call.account_id):
+            # Too little lease left to be sure this call ends before another worker may take
+            # the rows: give them back rather than risk sending them twice.
+            left = (call.lease_until - self.clock()).total_seconds()
+            if left < self.config.timeout + self.config.lease_margin:
+                with self.db.session() as session:
+                    stats.released += store.release(session, ids, lease_until=call.lease_until)
+                return stats
+            stats.calls += 1
+            result = self.client.upload(
+                call.endpoint, call.account_id, call.passcode, [row.record for row in call.rows]
+            )
+        self._record(call, result, stats)
+        return stats
+
+    def _record(self, call: _Call, result: UploadResult, stats: IterationStats) -> None:
+        """Store the outcome of one call in one transaction."""
+        now = self.clock()
+        rows = call.rows
+        with self.db.session() as session:
+            if result.outcome == "ok":
+                by_failure: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+                for index, failure in result.failed.items():
+                    by_failure[(failure.code, failure.error)].append(rows[index].id)
+                failed_ids = {i for ids in by_failure.values() for i in ids}
+                sent_ids = [row.id for row in rows if row.id not in failed_ids]
+                if result.unmatched:
+                    log.warning(
+                        "CleverTap listed %d unprocessed records linkgen could not match",
+                        len(result.unmatched),
+                    )
+                stats.sent += store.mark_sent(
+                    session,
+                    sent_ids,
+                    now=now,
+                    status=result.status,
+                    response={"status": "success"},
+                    account_id=call.account_id,
+                    endpoint=call.endpoint,
+                )
+                for (code, error), ids in by_failure.items():
+                    stats.failed += store.mark_failed(
+                        session,
+                        ids,
+                        lease_until=None,
+                        status=result.status,
+                        error=f"CleverTap refused the record ({code}): {error}",
+                        response={"status": "fail", "code": code, "error": error},
+                        account_id=call.account_id,
+                        endpoint=call.endpoint,
+                    )
+            elif result.outcome == "reject":
+                stats.failed += store.mark_failed(
+                    session,
+                    [row.id for row in rows],
+                    lease_until=call.lease_until,
+                    status=result.status,
+                    error=result.message,
+                    response=_body(result),
+                    account_id=call.account_id,
+                    endpoint=call.endpoint,
+                )
+            else:
+                self._retry_later(session, call, result, now, stats)
+
+    def _retry_later(
+        self, session: Any, call: _Call, result: UploadResult, now: datetime, stats: IterationStats
+    ) -> None:
+        expired: list[int] = []
+        by_time: dict[datetime, list[int]] = defaultdict(list)
+        by_attempts: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+        for row in call.rows:
+            by_attempts[(row.attempts, row.deadline(self.config.max_age))].append(row.id)
+        for (attempts, deadline), ids in by_attempts.items():
+            if now >= deadline:
+                expired.extend(ids)
+                continue
+            with self._rng_lock:
+                delay = backoff_seconds(attempts, self.config, self.rng)
+            by_time[min(now + timedelta(seconds=delay), deadline)].extend(ids)
+        for when, ids in by_time.items():
+            stats.retried += store.reschedule(
+                session,
+                ids,
+                lease_until=call.lease_until,
+                next_attempt_at=when,
+                status=result.status,
+                error=result.message,
+            )
+        if expired:
+            hours = self.config.max_age.total_seconds() / 3600
+            stats.failed += store.mark_failed(
+                session,
+                expired,
+                lease_until=call.lease_until,
+                status=result.status,
+                error=f"Gave up after {hours:g} h of retries: {result.message}",
+                response=_body(result),
+            )
+
+
+def _body(result: UploadResult) -> dict[str, Any] | None:
+    return dict(result.body) if isinstance(result.body, dict) else None
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the batch in flight, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run one iteration and exit (tests, cron).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 120),
+    default=WorkerConfig.timeout,
+    show_default=True,
+    help="Seconds to wait for CleverTap.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(1, 3600),
+    default=WorkerConfig.lease,
+    show_default=True,
+    help="Seconds a claim holds its rows (a crashed worker's rows wait this long).",
+)
+@click.option(
+    "--backoff-base",
+    type=click.FloatRange(0, 3600),
+    default=WorkerConfig.backoff_base,
+    show_default=True,
+    help="First retry delay in seconds; doubles on each failure.",
+)
+@click.option(
+    "--backoff-cap",
+    type=click.FloatRange(0, 86400),
+    default=WorkerConfig.backoff_cap,
+    show_default=True,
+    help="Longest retry delay in seconds.",
+)
+@with_appcontext
+def worker_cmd(
+    once: bool, timeout: float, lease: float, backoff_base: float, backoff_cap: float
+) -> None:
+    """Deliver queued postbacks to CleverTap until SIGTERM / SIGINT."""
+    from linkgen.runtime import get_runtime
+
+    rt = get_runtime()
+    logging.basicConfig(
+        level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = WorkerConfig(
+            timeout=timeout,
+            lease=lease,
+            lease_margin=min(WorkerConfig.lease_margin, timeout),
+            backoff_base=backoff_base,
+            backoff_cap=max(backoff_cap, backoff_base),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    worker = OutboxWorker(rt.db, api_base=rt.settings.clevertap_api_base, config=config)
+    try:
+        if once:
+            worker.beat()
+            stats = worker.run_once()
+            click.echo(f"claimed {stats.claimed}, sent {stats.sent}, failed {stats.failed}")
+            return
+        stop = threading.Event()
+        _install_stop_handlers(stop)
+        worker.run(stop)
+    finally:
+        worker.close()
+        rt.db.dispose()
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """`--since`: an ISO date / datetime (UTC when no zone is given) or an age such as 6h, 7d."""
+    text = value.strip()
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if is_digits(text[:-1]) and text[-1:] in units:
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "use an ISO date or time (2024-05-01, 2024-05-01T12:00Z) or an age (30m, 6h, 7d)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=now.tzinfo)
+    return parsed
+
+
+@click.command("replay-postbacks")
+@click.option("--app", "app_id", default=None, help="Only this app's postbacks.")
+@click.option("--since", default=None, help="Only those created since: ISO time or 6h / 7d.")
+@with_appcontext
+def replay_postbacks_cmd(app_id: str | None, since: str | None) -> None:
+    """Queue failed postbacks again (the worker sends them)."""
+    from linkgen.runtime import get_runtime
+
+    now = utcnow()
+    since_at = parse_since(since, now) if since else None
+    with get_runtime().db.session() as session:
+        count = store.requeue_failed(session, app_id=app_id, since=since_at, now=now)
+    click.echo(f"queued {count} failed postback(s) again")
+
+
+COMMANDS = [worker_cmd, replay_postbacks_cmd]

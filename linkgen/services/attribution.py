@@ -1,0 +1,1352 @@
+"""SDK launches and in-app events: validation, attribution against stored clicks, persistence.
+
+`record_launch` / `record_event` work inside the caller's transaction; `handle_launch` /
+`handle_event` run them in their own transaction, commit before returning and retry once on a
+lost race, which is what the SDK views call.
+
+Request rules (our choices where the contract is silent):
+
+* Unknown body fields are ignored, not refused: SDKs in the field add fields across versions and
+  cannot be updated in lockstep with the server, and refusing would lose the launch.
+* `ts` is ISO 8601 with an offset (or `Z`); a naive time is refused. A `ts` up to 5 minutes
+  ahead of the server clock is clock skew and is clamped to now; further ahead is refused, as is
+  a `ts` more than 366 days old. A late `ts` is honoured: attribution runs as of that instant.
+* An empty `customer_user_id` (or ids such as `idfa`) reads as absent: SDKs send "" before the
+  id is known.
+* The launch's platform and OS version come from its user agent (`user_agent`, else the
+  request's); when the user agent names no mobile platform the app's own platform is used.
+* Launches answer 200, also for a retried first launch (the stored answer, byte for byte).
+  Events answer 201 the first time and 200 with the stored body for a known `event_id`.
+
+Storage rules:
+
+* A first launch creates the device's `installs` row (install, reinstall or re-attribution),
+  keyed (app_id, device_id): a retry finds it and answers the first launch's stored response,
+  counting nothing; a concurrent duplicate loses on the unique key, is rolled back and answered
+  the same way. A non-first launch of an unknown device is a first launch (the domain's rule).
+* The row of a reinstall or re-attribution carries the original install's source (the one the
+  user is counted under); a re-attribution and a re-engagement also set the `re_*` source. The
+  prior install of a reinstall is the latest *new* install (type `install`) matched by idfv,
+  gaid or customer user id, so a chain of reinstalls keeps measuring from the first one.
+* The winning click is marked consumed with a conditional update; losing that race to another
+  launch retries the whole attribution.
+* Counters: `installs` / `reengagements` per (day of the launch ts, link, template, campaign,
+  channel, media source), organic installs under media source `organic`. An in-app event
+  counts once (`events`, `revenue_micros`): under the re-engagement source while its window
+  covers the event, else under the install's source. Revenue is summed as reported (no currency
+  conversion); `af_revenue` without `af_currency` is taken as USD, as AppsFlyer does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from linkgen.clicks.detect import classify_user_agent
+from linkgen.domain.attribution import (
+    DEEP_LINK_KEYS,
+    AppRules,
+    ClickFacts,
+    InstallFacts,
+    LaunchDecision,
+    LaunchFacts,
+    MatchType,
+    Platform,
+    ReengagementFacts,
+    Source,
+    attribute_event,
+    attribute_launch,
+    candidate_keys,
+    click_facts_from_params,
+    parse_click_lookback,
+    parse_reengagement_window,
+)
+from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
+from linkgen.domain.postbacks import EventOutcome, InstallOutcome
+from linkgen.services.accounts import hash_key
+from linkgen.services.outbox import enqueue_postback, postback_linkgen_id
+from linkgen.storage.counters import CounterBatch, CounterKey
+from linkgen.storage.db import Database
+from linkgen.storage.models import App, Click, Event, Install, Launch, Link
+from linkgen.storage.types import utcnow
+
+T = TypeVar("T")
+
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_TS_AGE = timedelta(days=366)
+# "lifetime" as an app-wide re-engagement window: long enough to never end.
+LIFETIME = timedelta(days=36500)
+# Per key, at most this many of the newest clicks are considered (a carrier NAT address can
+# carry thousands of clicks a day; the newest ones are the ones that can win).
+MAX_CLICKS_PER_KEY = 50
+MAX_URL_CHARS = 4096
+MAX_USER_AGENT_CHARS = 1024
+MAX_EVENT_VALUES = 200
+MAX_REVENUE = Decimal(10) ** 12  # micros must fit a signed 64-bit integer
+ORGANIC = "organic"
+USD = "USD"
+
+LAUNCH_FIELDS = (
+    "device_id",
+    "customer_user_id",
+    "first_launch",
+    "install_referrer",
+    "deep_link_url",
+    "idfa",
+    "idfv",
+    "gaid",
+    "ip",
+    "user_agent",
+    "ts",
+)
+
+
+# ---- apps and SDK keys ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SdkApp:
+    """What the SDK endpoints need to know about an app (cached by SDK key hash)."""
+
+    pk: int
+    app_id: str
+    platform: str
+    rules: AppRules
+
+
+def app_rules(app: App) -> AppRules:
+    """The attribution settings of an app (bad stored values fall back to the defaults)."""
+    lookback = parse_click_lookback(app.click_lookback)
+    window, lifetime = parse_reengagement_window(app.reengagement_window)
+    defaults = AppRules()
+    return AppRules(
+        click_lookback=lookback or defaults.click_lookback,
+        reengagement_window=LIFETIME if lifetime else (window or defaults.reengagement_window),
+        reattribution_window=timedelta(days=app.reattribution_window_days),
+        probabilistic_matching=app.probabilistic_matching,
+    )
+
+
+class AppCache:
+    """SDK key hash -> app, for `ttl` seconds (so a rotated key or changed setting lags that long).
+
+    Unknown keys are cached too, so guessing keys costs no query; the cache is cleared whole when
+    it grows past `max_entries`.
+    """
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, SdkApp | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str, load: Callable[[str], SdkApp | None]) -> SdkApp | None:
+        """The cached app of a key hash, loading it on a miss."""
+        now = time.monotonic()
+        entry = self._entries.get(key_hash)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        app = load(key_hash)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key_hash] = (now + self.ttl, app)
+        return app
+
+    def clear(self) -> None:
+        """Forget everything (tests, or after editing an app in this process)."""
+        with self._lock:
+            self._entries.clear()
+
+
+def _load_app(db: Database, key_hash: str) -> SdkApp | None:
+    with db.sessions() as session:
+        app = session.scalar(select(App).where(App.sdk_key_hash == key_hash))
+        if app is None:
+            return None
+        return SdkApp(pk=app.id, app_id=app.app_id, platform=app.platform, rules=app_rules(app))
+
+
+def authenticate_sdk(db: Database, cache: AppCache, app_id: str, raw_key: str | None) -> SdkApp:
+    """The app an SDK request is for, checked against its `X-SDK-Key`.
+
+    Order: no key, or a key no app has -> 401, whatever the app id (a caller without a key
+    learns nothing about which apps exist); a valid key of another app -> 404 when `app_id`
+    names no app, else 401.
+    """
+    if raw_key is None or not raw_key.strip():
+        raise Unauthorized("send the app's SDK key in the X-SDK-Key header")
+    app = cache.get(hash_key(raw_key.strip()), lambda h: _load_app(db, h))
+    if app is None:
+        raise Unauthorized("unknown SDK key")
+    if app.app_id != app_id:
+        with db.sessions() as session:
+            exists = session.scalar(select(App.id).where(App.app_id == app_id)) is not None
+        if not exists:
+            raise NotFound(f"no app {app_id!r}", field="app_id")
+        raise Unauthorized("this SDK key belongs to another app")
+    return app
+
+
+# ---- request validation ---------------------------------------------------------------------
+
+
+def _string(
+    body: Mapping[str, Any],
+    key: str,
+    max_length: int,
+    *,
+    required: bool = False,
+    field: str | None = None,
+) -> str | None:
+    field = field or key
+    value = body.get(key)
+    if value is None or (isinstance(value, str) and not value.strip() and not required):
+        if required:
+            raise InvalidParameter(f"{field} is required", field=field)
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{field} must be a string", field=field)
+    value = value.strip()
+    if not value:
+        raise InvalidParameter(f"{field} must not be empty", field=field)
+    if len(value) > max_length:
+        raise InvalidParameter(f"{field} is longer than {max_length} characters", field=field)
+    if not value.isprintable():
+        raise InvalidParameter(f"{field} must not contain control characters", field=field)
+    return value
+
+
+def _device_key(body: Mapping[str, Any], key: str) -> str | None:
+    """An advertising / vendor id: lower-cased; all-zero (limit ad tracking) reads as absent."""
+    value = _string(body, key, 64)
+    if value is None or not value.replace("0", "").replace("-", ""):
+        return None
+    return value.lower()
+
+
+def parse_ts(value: Any, now: datetime, field: str = "ts") -> tuple[datetime, bool]:
+    """An ISO 8601 time with an offset: (UTC time, clamped?). See the module rules."""
+    if value is None:
+        return now, False
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidParameter(f"{field} must be an ISO 8601 string", field=field)
+    try:
+        ts = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InvalidParameter(
+            f"{field} must be ISO 8601, e.g. 2026-11-29T10:00:00Z", field=field
+        ) from exc
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise InvalidParameter(f"{field} must carry a time zone (Z or +hh:mm)", field=field)
+    ts = ts.astimezone(now.tzinfo)
+    if ts > now + CLOCK_SKEW:
+        raise InvalidParameter(f"{field} is more than 5 minutes in the future", field=field)
+    if ts < now - MAX_TS_AGE:
+        raise InvalidParameter(f"{field} is more than 366 days in the past", field=field)
+    if ts > now:
+        return now, True
+    return ts, False
+
+
+def _ip(value: Any, default: str | None) -> str | None:
+    if value is None:
+        # The request's own address: a proxy's odd remote address must not fail the request.
+        try:
+            return str(ipaddress.ip_address(default.strip())) if default else None
+        except ValueError:
+            return None
+    if not isinstance(value, str):
+        raise InvalidParameter("ip must be a string", field="ip")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise InvalidParameter("ip must be an IPv4 or IPv6 address", field="ip") from exc
+
+
+def _body(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidParameter("the body must be a JSON object", field="body")
+    return cast(Mapping[str, Any], body)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """A validated launch body (request defaults applied)."""
+
+    device_id: str
+    customer_user_id: str | None
+    first_launch: bool
+    install_referrer: str | None
+    deep_link_url: str | None
+    idfa: str | None
+    idfv: str | None
+    gaid: str | None
+    ip: str | None
+    user_agent: str | None
+    ts: datetime
+    ts_clamped: bool
+
+    def as_stored(self) -> dict[str, Any]:
+        """The request as kept on the launch row."""
+        return {
+            "device_id": self.device_id,
+            "customer_user_id": self.customer_user_id,
+            "first_launch": self.first_launch,
+            "install_referrer": self.install_referrer,
+            "deep_link_url": self.deep_link_url,
+            "idfa": self.idfa,
+            "idfv": self.idfv,
+            "gaid": self.gaid,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "ts": _iso(self.ts),
+        }
+
+
+def parse_launch(
+    body: Any, *, request_ip: str | None, request_ua: str | None, now: datetime
+) -> LaunchRequest:
+    """Validate a launch body; each refusal names its field."""
+    data = _body(body)
+    device_id = _string(data, "device_id", 100, required=True)
+    assert device_id is not None
+    first_launch = data.get("first_launch", False)
+    if first_launch is None:
+        first_launch = False
+    if not isinstance(first_launch, bool):
+        raise InvalidParameter("first_launch must be true or false", field="first_launch")
+    user_agent = _string(data, "user_agent", MAX_USER_AGENT_CHARS)
+    if user_agent is None and request_ua:
+        user_agent = request_ua[:MAX_USER_AGENT_CHARS]
+    ts, clamped = parse_ts(data.get("ts"), now)
+    return LaunchRequest(
+        device_id=device_id,
+        customer_user_id=_string(data, "customer_user_id", 200),
+        first_launch=first_launch,
+        install_referrer=_string(data, "install_referrer", MAX_URL_CHARS),
+        deep_link_url=_string(data, "deep_link_url", MAX_URL_CHARS),
+        idfa=_device_key(data, "idfa"),
+        idfv=_device_key(data, "idfv"),
+        gaid=_device_key(data, "gaid"),
+        ip=_ip(data.get("ip"), request_ip),
+        user_agent=user_agent,
+        ts=ts,
+        ts_clamped=clamped,
+    )
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """A validated event body."""
+
+    event_id: str
+    device_id: str | None
+    customer_user_id: str | None
+    event_name: str
+    event_values: dict[str, Any]
+    revenue: Decimal | None
+    currency: str | None
+    ts: datetime
+    ts_clamped: bool
+
+    @property
+    def revenue_micros(self) -> int | None:
+        """Revenue in millionths of the currency unit."""
+        if self.revenue is None:
+            return None
+        return int((self.revenue * 1_000_000).to_integral_value())
+
+
+def _revenue(value: Any) -> Decimal | None:
+    field = "event_values.af_revenue"
+    numeric = f"{field} must be a number or a numeric string"
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidParameter(numeric, field=field)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidParameter(f"{field} must be a finite number", field=field)
+    text = str(value).strip()
+    if isinstance(value, str) and (not text or len(text) > 40):
+        raise InvalidParameter(numeric, field=field)
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:
+        raise InvalidParameter(numeric, field=field) from exc
+    if not amount.is_finite():
+        raise InvalidParameter(f"{field} must be a finite number", field=field)
+    if abs(amount) >= MAX_REVENUE:
+        raise InvalidParameter(f"{field} is too large", field=field)
+    return amount
+
+
+def parse_event(body: Any, *, now: datetime) -> EventRequest:
+    """Validate an event body; each refusal names its field."""
+    data = _body(body)
+    event_id = _string(data, "event_id", 200, required=True)
+    event_name = _string(data, "event_name", 200, required=True)
+    device_id = _string(data, "device_id", 100)
+    customer_user_id = _string(data, "customer_user_id", 200)
+    if device_id is None and customer_user_id is None:
+        raise InvalidParameter(
+            "device_id (or customer_user_id) is required to attribute the event", field="device_id"
+        )
+    raw_values = data.get("event_values")
+    if raw_values is None:
+        raw_values = {}
+    if not isinstance(raw_values, dict):
+        raise InvalidParameter("event_values must be a JSON object", field="event_values")
+    if len(raw_values) > MAX_EVENT_VALUES:
+        raise InvalidParameter(
+            f"event_values has more than {MAX_EVENT_VALUES} entries", field="event_values"
+        )
+    values = cast(dict[str, Any], raw_values)
+    revenue = _revenue(values.get("af_revenue"))
+    currency = values.get("af_currency")
+    if currency is not None and (
+        not isinstance(currency, str)
+        or len(currency) != 3
+        or not currency.isascii()
+        or not currency.isupper()
+        or not currency.isalpha()
+    ):
+        raise InvalidParameter(
+            "event_values.af_currency must be an ISO 4217 code (3 capital letters)",
+            field="event_values.af_currency",
+        )
+    if revenue is not None and currency is None:
+        currency = USD
+    ts, clamped = parse_ts(data.get("ts"), now)
+    assert event_id is not None and event_name is not None
+    return EventRequest(
+        event_id=event_id,
+        device_id=device_id,
+        customer_user_id=customer_user_id,
+        event_name=event_name,
+        event_values=values,
+        revenue=revenue,
+        currency=currency,
+        ts=ts,
+        ts_clamped=clamped,
+    )
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_ATTRIBUTION_ORDER = (
+    "is_organic",
+    "media_source",
+    "campaign",
+    "channel",
+    "match_type",
+    "click_id",
+    "click_time",
+    "link_id",
+)
+_SOURCE_ORDER = ("is_organic", "media_source", "campaign", "channel", "link_id", "click_id")
+
+
+def _ordered(data: Mapping[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
+    """`first` keys in that order, then the others sorted."""
+    out = {k: data[k] for k in first if k in data}
+    out.update((k, data[k]) for k in sorted(data) if k not in out)
+    return out
+
+
+def launch_response(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A launch answer in the contract's key order: PostgreSQL's JSONB does not keep key order,
+    so fresh and stored answers both go through this and a retry gets the very same bytes."""
+    out = _ordered(data, ("launch_id", "type", "attribution", "deep_link"))
+    out["attribution"] = _ordered(out["attribution"], _ATTRIBUTION_ORDER)
+    out["deep_link"] = _ordered(out["deep_link"], ("status", *DEEP_LINK_KEYS))
+    return out
+
+
+def event_response(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An event answer in a fixed key order (see `launch_response`)."""
+    out = _ordered(data, ("event_id", "event_name", "attribution", "reengagement"))
+    for key in ("attribution", "reengagement"):
+        if out.get(key) is not None:
+            out[key] = _ordered(out[key], _SOURCE_ORDER)
+    return out
+
+
+def _new_launch_id() -> str:
+    return "ln_" + secrets.token_urlsafe(15)
+
+
+def _str_params(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if v is not None}
+
+
+def _platform(ua: str | None, app_platform: str) -> tuple[Platform, str | None]:
+    info = classify_user_agent(ua) if ua else None
+    if info is not None and info.platform in ("ios", "android"):
+        return cast(Platform, info.platform), info.os_version
+    return cast(Platform, app_platform if app_platform in ("ios", "android") else "other"), None
+
+
+def _source_dict(source: Source) -> dict[str, Any]:
+    return {
+        "is_organic": source.is_organic,
+        "media_source": source.media_source,
+        "campaign": source.campaign,
+        "channel": source.channel,
+        "link_id": source.link_id,
+        "click_id": source.click_id,
+    }
+
+
+def _install_facts(row: Row[Any]) -> InstallFacts:
+    reengagement = None
+    if row.re_at is not None and row.re_media_source is not None:
+        reengagement = ReengagementFacts(
+            started_at=row.re_at,
+            until=row.re_until,
+            lifetime=row.re_lifetime,
+            media_source=row.re_media_source,
+            campaign=row.re_campaign,
+            channel=row.re_channel,
+            link_id=row.re_link_id,
+            click_id=row.re_click_id,
+        )
+    return InstallFacts(
+        device_id=row.device_id,
+        installed_at=row.installed_at,
+        customer_user_id=row.customer_user_id,
+        idfv=row.idfv,
+        gaid=row.gaid,
+        idfa=row.idfa,
+        media_source=row.media_source,
+        campaign=row.campaign,
+        channel=row.channel,
+        link_id=row.link_id,
+        click_id=row.click_id,
+        is_organic=row.is_organic,
+        reengagement=reengagement,
+        match_type=cast(MatchType | None, row.match_type),
+        click_time=row.click_time,
+    )
+
+
+# ---- statements -----------------------------------------------------------------------------
+# Built once: the launch path runs a handful of them per request, and constructing SQLAlchemy
+# statements costs more than SQLite takes to run them. They execute on the session's connection.
+
+_CLICKS = cast(Table, Click.__table__)
+_INSTALLS = cast(Table, Install.__table__)
+_LAUNCHES = cast(Table, Launch.__table__)
+_EVENTS = cast(Table, Event.__table__)
+_LINKS = cast(Table, Link.__table__)
+
+_CLICK_COLUMNS = tuple(
+    _CLICKS.c[name]
+    for name in (
+        "click_id",
+        "ts",
+        "link_id",
+        "template_id",
+        "media_source",
+        "campaign",
+        "channel",
+        "params",
+        "ip",
+        "platform",
+        "os_version",
+        "is_retargeting",
+        "is_bot",
+        "bot_reason",
+        "attributable",
+        "consumed",
+    )
+)
+
+_INSTALL_BY_DEVICE = select(*_INSTALLS.c).where(
+    _INSTALLS.c.app_id == bindparam("app_id"), _INSTALLS.c.device_id == bindparam("device_id")
+)
+_INSTALL_BY_CUID = (
+    select(*_INSTALLS.c)
+    .where(
+        _INSTALLS.c.app_id == bindparam("app_id"),
+        _INSTALLS.c.customer_user_id == bindparam("cuid"),
+    )
+    .order_by(_INSTALLS.c.installed_at.desc(), _INSTALLS.c.id.desc())
+    .limit(1)
+)
+_LAUNCH_RESPONSE = select(_LAUNCHES.c.response).where(
+    _LAUNCHES.c.launch_id == bindparam("launch_id")
+)
+_EVENT_RESPONSE = select(_EVENTS.c.response).where(
+    _EVENTS.c.app_id == bindparam("app_id"), _EVENTS.c.event_id == bindparam("event_id")
+)
+_LINK_BY_SHORT_ID = select(
+    _LINKS.c.id,
+    _LINKS.c.template_id,
+    _LINKS.c.media_source,
+    _LINKS.c.campaign,
+    _LINKS.c.channel,
+    _LINKS.c.params,
+    _LINKS.c.expires_at,
+).where(
+    _LINKS.c.template_id == bindparam("template_id"),
+    _LINKS.c.shortlink_id == bindparam("shortlink_id"),
+)
+_CONSUME_CLICK = (
+    update(_CLICKS)
+    .where(_CLICKS.c.click_id == bindparam("winner_id"), _CLICKS.c.consumed.is_(False))
+    .values(consumed=True)
+)
+_UPDATE_INSTALL = update(_INSTALLS).where(_INSTALLS.c.id == bindparam("install_pk"))
+_INSERT_INSTALL = insert(_INSTALLS)
+_INSERT_LAUNCH = insert(_LAUNCHES)
+_INSERT_EVENT = insert(_EVENTS)
+
+
+@lru_cache(maxsize=16)
+def _click_query(by_id: bool, by_device: bool, by_cuid: bool, by_ip: bool) -> Executable:
+    """Clicks matching any of the launch's keys, one indexed branch per key, one round trip."""
+    c = _CLICKS.c
+    branches: list[Select[Any]] = []
+    if by_id:
+        # A named click id is fetched whatever its age, so the decision can explain it.
+        branches.append(
+            select(*_CLICK_COLUMNS)
+            .where(
+                c.click_id.in_(bindparam("click_ids", expanding=True)),
+                c.app_id == bindparam("app_1"),
+            )
+            .limit(MAX_CLICKS_PER_KEY)
+        )
+    if by_device:
+        branches.append(
+            select(*_CLICK_COLUMNS)
+            .where(
+                c.device_id.in_(bindparam("device_ids", expanding=True)),
+                c.ts >= bindparam("id_since_2"),
+                c.ts <= bindparam("until_2"),
+                c.app_id == bindparam("app_2"),
+            )
+            .order_by(c.ts.desc())
+            .limit(MAX_CLICKS_PER_KEY)
+        )
+    if by_cuid:
+        branches.append(
+            select(*_CLICK_COLUMNS)
+            .where(
+                c.customer_user_id == bindparam("cuid"),
+                c.ts >= bindparam("id_since_3"),
+                c.ts <= bindparam("until_3"),
+                c.app_id == bindparam("app_3"),
+            )
+            .order_by(c.ts.desc())
+            .limit(MAX_CLICKS_PER_KEY)
+        )
+    if by_ip:
+        branches.append(
+            select(*_CLICK_COLUMNS)
+            .where(
+                c.app_id == bindparam("app_4"),
+                c.ip == bindparam("ip"),
+                c.ts >= bindparam("ip_since"),
+                c.ts <= bindparam("until_4"),
+            )
+            .order_by(c.ts.desc())
+            .limit(MAX_CLICKS_PER_KEY)
+        )
+    if len(branches) == 1:
+        return branches[0]
+    # Each branch is wrapped as a subquery: SQLite refuses ORDER BY / LIMIT inside a compound.
+    return union_all(*(select(*b.subquery().c) for b in branches))
+
+
+def _fetch_clicks(
+    conn: Connection, app_id: str, launch: LaunchFacts, rules: AppRules
+) -> list[Row[Any]]:
+    """Every click that could win the launch."""
+    keys = candidate_keys(launch, rules)
+    flags = (
+        bool(keys.click_ids),
+        bool(keys.device_ids),
+        keys.customer_user_id is not None,
+        keys.ip is not None,
+    )
+    if not any(flags):
+        return []
+    params: dict[str, Any] = {
+        "click_ids": sorted(keys.click_ids),
+        "device_ids": sorted(keys.device_ids),
+        "cuid": keys.customer_user_id,
+        "ip": keys.ip,
+        "ip_since": keys.ip_since,
+    }
+    for n in (1, 2, 3, 4):
+        params[f"app_{n}"] = app_id
+        params[f"until_{n}"] = keys.until
+        params[f"id_since_{n}"] = keys.id_since
+    return list(conn.execute(_click_query(*flags), params))
+
+
+def _click_facts(row: Row[Any]) -> ClickFacts:
+    facts = click_facts_from_params(
+        row.click_id,
+        row.ts,
+        _str_params(row.params),
+        link_id=row.link_id,
+        media_source=row.media_source,
+        campaign=row.campaign,
+        channel=row.channel,
+        is_bot=row.is_bot,
+        bot_reason=row.bot_reason,
+        attributable=row.attributable,
+        ip=row.ip,
+        platform=cast(Platform, row.platform),
+        os_version=row.os_version,
+        consumed=row.consumed,
+    )
+    if row.is_retargeting and not facts.is_retargeting:
+        facts = replace(facts, is_retargeting=True)
+    return facts
+
+
+@dataclass(frozen=True)
+class _DeepLink:
+    params: dict[str, str]
+    link_id: str | None
+    template_id: str | None
+    attributable: bool
+
+
+def _resolve_deep_link(conn: Connection, url: str | None, at: datetime) -> _DeepLink:
+    """The stored link behind a `/{template_id}/{shortlink_id}` deep-link URL, if any."""
+    empty = _DeepLink({}, None, None, True)
+    if not url:
+        return empty
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return empty
+    if parts.scheme.lower() not in ("http", "https"):
+        return empty
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments or not all(s.isascii() and s.isalnum() for s in segments):
+        return empty
+    template_id = segments[0][:16]
+    if len(segments) != 2 or len(segments[1]) > 50:
+        return _DeepLink({}, None, template_id if len(segments) == 1 else None, True)
+    link = conn.execute(
+        _LINK_BY_SHORT_ID, {"template_id": segments[0], "shortlink_id": segments[1]}
+    ).first()
+    if link is None:
+        return empty
+    params: dict[str, str] = {"pid": link.media_source}
+    if link.campaign is not None:
+        params["c"] = link.campaign
+    if link.channel:
+        params["af_channel"] = link.channel
+    params.update(_str_params(link.params))
+    expired = link.expires_at is not None and link.expires_at < at
+    return _DeepLink(params, link.id, link.template_id, not expired)
+
+
+@lru_cache(maxsize=8)
+def _prior_query(by_idfv: bool, by_gaid: bool, by_cuid: bool) -> Executable:
+    c = _INSTALLS.c
+    conditions = []
+    if by_idfv:
+        conditions.append(c.idfv == bindparam("idfv"))
+    if by_gaid:
+        conditions.append(c.gaid == bindparam("gaid"))
+    if by_cuid:
+        conditions.append(c.customer_user_id == bindparam("cuid"))
+    return (
+        select(*_INSTALLS.c)
+        .where(c.app_id == bindparam("app_id"), or_(*conditions))
+        .order_by(c.installed_at.desc(), c.id.desc())
+        .limit(20)
+    )
+
+
+def _prior_install(conn: Connection, app_id: str, req: LaunchRequest) -> Row[Any] | None:
+    """The install a reinstalling user is counted under (see the module rules)."""
+    flags = (req.idfv is not None, req.gaid is not None, req.customer_user_id is not None)
+    if not any(flags):
+        return None
+    params = {"app_id": app_id, "idfv": req.idfv, "gaid": req.gaid, "cuid": req.customer_user_id}
+    rows = list(conn.execute(_prior_query(*flags), params))
+    if not rows:
+        return None
+    return next((r for r in rows if r.type == "install"), rows[0])
+
+
+class _ClickTaken(Exception):
+    """The winning click was consumed by a concurrent launch: attribute again."""
+
+
+# ---- launches -------------------------------------------------------------------------------
+
+
+def record_launch(
+    session: Session,
+    app: SdkApp,
+    body: Any,
+    *,
+    request_ip: str | None,
+    request_ua: str | None,
+    now: datetime,
+    api_base: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Attribute one launch and store it (launch, install, click, counters, postback) in the
+    caller's transaction; returns (status, response). A retried first launch answers the stored
+    response and writes nothing."""
+    req = parse_launch(body, request_ip=request_ip, request_ua=request_ua, now=now)
+    conn = session.connection()
+    install = conn.execute(
+        _INSTALL_BY_DEVICE, {"app_id": app.app_id, "device_id": req.device_id}
+    ).first()
+    if install is not None and req.first_launch:
+        stored = conn.execute(_LAUNCH_RESPONSE, {"launch_id": install.first_launch_id}).scalar()
+        if stored is not None:
+            return 200, launch_response(stored)
+    platform, os_version = _platform(req.user_agent, app.platform)
+    facts = LaunchFacts(
+        device_id=req.device_id,
+        customer_user_id=req.customer_user_id,
+        # A retried first launch whose stored answer is missing (never expected) is an open.
+        first_launch=req.first_launch and install is None,
+        install_referrer=req.install_referrer,
+        deep_link_url=req.deep_link_url,
+        idfa=req.idfa,
+        idfv=req.idfv,
+        gaid=req.gaid,
+        ip=req.ip,
+        platform=platform,
+        os_version=os_version,
+        ts=req.ts,
+    )
+    prior = _prior_install(conn, app.app_id, req) if install is None else None
+    rows = _fetch_clicks(conn, app.app_id, facts, app.rules)
+    clicks = [_click_facts(r) for r in rows]
+    templates = {r.click_id: r.template_id for r in rows}
+    deep_link = _resolve_deep_link(conn, req.deep_link_url, req.ts)
+    existing = None
+    if install is not None:
+        existing = _install_facts(install)
+        if install.re_at is not None and install.re_at > existing.installed_at:
+            # Clicks older than the last re-engagement had their chance at it.
+            existing = replace(existing, installed_at=install.re_at)
+    decision = attribute_launch(
+        facts,
+        app=app.rules,
+        clicks=clicks,
+        existing=existing,
+        prior=_install_facts(prior) if prior is not None else None,
+        now=now,
+        deep_link_params=deep_link.params or None,
+        deep_link_link_id=deep_link.link_id,
+        deep_link_attributable=deep_link.attributable,
+    )
+    winner = decision.winner
+    template_id = templates.get(winner.click_id) if winner is not None else deep_link.template_id
+    link_params: dict[str, str] = (
+        dict(winner.params) if winner is not None else dict(deep_link.params)
+    )
+    launch_id = _new_launch_id()
+    response = launch_response(
+        {
+            "launch_id": launch_id,
+            "type": decision.type,
+            "attribution": decision.to_attribution_dict(),
+            "deep_link": decision.deep_link_dict(),
+        }
+    )
+
+    if install is None:
+        # First: a concurrent duplicate of this first launch fails here, on the unique key.
+        _insert_install(conn, app, req, decision, prior, template_id, link_params, launch_id)
+    else:
+        changes = _learned_ids(install, req)
+        if decision.counts_as_reengagement:
+            changes.update(_reengagement_values(decision, template_id))
+        if changes:
+            conn.execute(_UPDATE_INSTALL, {"install_pk": install.id, **changes})
+
+    if winner is not None:
+        taken = conn.execute(_CONSUME_CLICK, {"winner_id": winner.click_id})
+        if taken.rowcount != 1:
+            raise _ClickTaken(winner.click_id)
+
+    counters = CounterBatch()
+    key = CounterKey.of(
+        decision.ts,
+        link_id=decision.link_id,
+        template_id=template_id,
+        campaign=decision.campaign,
+        channel=decision.channel,
+        media_source=decision.media_source or ORGANIC,
+    )
+    if decision.counts_as_install:
+        counters.add(key, installs=1)
+    if decision.counts_as_reengagement:
+        counters.add(key, reengagements=1)
+    counters.write(conn)
+
+    conn.execute(
+        _INSERT_LAUNCH,
+        {
+            "launch_id": launch_id,
+            "app_id": app.app_id,
+            "device_id": req.device_id,
+            "customer_user_id": req.customer_user_id,
+            "first_launch": req.first_launch,
+            "type": decision.type,
+            "ts": decision.ts,
+            "received_at": now,
+            "is_organic": decision.is_organic,
+            "media_source": decision.media_source,
+            "campaign": decision.campaign,
+            "channel": decision.channel,
+            "match_type": decision.match_type,
+            "click_id": decision.click_id,
+            "link_id": decision.link_id,
+            "explain": _explain(decision, req, platform, os_version, prior, len(clicks)),
+            "request": req.as_stored(),
+            "response": response,
+        },
+    )
+
+    outcome = _launch_outcome(app, req, decision, install, prior, link_params, launch_id)
+    if outcome is not None:
+        enqueue_postback(
+            session,
+            app_id=app.app_id,
+            outcome=outcome,
+            source_id=launch_id,
+            api_base=api_base,
+            now=now,
+        )
+    return 200, response
+
+
+def _explain(
+    decision: LaunchDecision,
+    req: LaunchRequest,
+    platform: str,
+    os_version: str | None,
+    prior: Row[Any] | None,
+    candidates: int,
+) -> dict[str, Any]:
+    return {
+        "candidates": candidates,
+        "passed_over": [
+            {"click_id": click_id, "reason": reason} for click_id, reason in decision.passed_over
+        ],
+        "suspected_injection": list(decision.suspected_injection),
+        "platform": platform,
+        "os_version": os_version,
+        "ts_clamped": req.ts_clamped,
+        "prior_device_id": prior.device_id if prior is not None else None,
+        "reengagement_until": _iso(decision.reengagement_until),
+        "reengagement_lifetime": decision.reengagement_lifetime,
+    }
+
+
+_KEPT_FROM_PRIOR = (
+    "is_organic",
+    "media_source",
+    "campaign",
+    "channel",
+    "link_id",
+    "template_id",
+    "click_id",
+    "click_time",
+    "match_type",
+    "made_for_clevertap",
+    "install_postback",
+    "link_params",
+)
+_REENGAGEMENT_COLUMNS = (
+    "re_media_source",
+    "re_campaign",
+    "re_channel",
+    "re_link_id",
+    "re_template_id",
+    "re_click_id",
+    "re_at",
+    "re_until",
+    "re_lifetime",
+    "re_made_for_clevertap",
+)
+
+
+def _insert_install(
+    conn: Connection,
+    app: SdkApp,
+    req: LaunchRequest,
+    decision: LaunchDecision,
+    prior: Row[Any] | None,
+    template_id: str | None,
+    link_params: dict[str, str],
+    launch_id: str,
+) -> None:
+    values: dict[str, Any] = {
+        "app_id": app.app_id,
+        "device_id": req.device_id,
+        "customer_user_id": req.customer_user_id,
+        "idfa": req.idfa,
+        "idfv": req.idfv,
+        "gaid": req.gaid,
+        "installed_at": decision.ts,
+        "type": decision.type,
+        "first_launch_id": launch_id,
+        # Every column is given so that one compiled statement serves every install.
+        **dict.fromkeys(_REENGAGEMENT_COLUMNS),
+        "re_lifetime": False,
+        "re_made_for_clevertap": False,
+    }
+    if decision.type in ("reinstall", "reattribution") and prior is not None:
+        # The user is still counted under the original install: keep its source.
+        values.update({name: getattr(prior, name) for name in _KEPT_FROM_PRIOR})
+        values["customer_user_id"] = req.customer_user_id or prior.customer_user_id
+        if decision.type == "reinstall" and prior.re_at is not None:
+            # A re-engagement still running follows the user to the new device.
+            values.update({name: getattr(prior, name) for name in _REENGAGEMENT_COLUMNS})
+    else:
+        values.update(
+            is_organic=decision.is_organic,
+            media_source=decision.media_source,
+            campaign=decision.campaign,
+            channel=decision.channel,
+            link_id=decision.link_id,
+            template_id=template_id,
+            click_id=decision.click_id,
+            click_time=decision.click_time,
+            match_type=decision.match_type,
+            made_for_clevertap=decision.link_id is not None,
+            install_postback=link_params.get("af_installpostback", "").strip().lower() != "false",
+            link_params=link_params if not decision.is_organic else {},
+        )
+    if decision.counts_as_reengagement:
+        values.update(_reengagement_values(decision, template_id))
+    conn.execute(_INSERT_INSTALL, values)
+
+
+def _reengagement_values(decision: LaunchDecision, template_id: str | None) -> dict[str, Any]:
+    return {
+        "re_media_source": decision.media_source,
+        "re_campaign": decision.campaign,
+        "re_channel": decision.channel,
+        "re_link_id": decision.link_id,
+        "re_template_id": template_id,
+        "re_click_id": decision.click_id,
+        "re_at": decision.ts,
+        "re_until": decision.reengagement_until,
+        "re_lifetime": decision.reengagement_lifetime,
+        "re_made_for_clevertap": decision.link_id is not None,
+    }
+
+
+def _learned_ids(install: Row[Any], req: LaunchRequest) -> dict[str, Any]:
+    """Ids the install did not know yet (a customer user id is often set after install)."""
+    changes: dict[str, Any] = {}
+    for name in ("customer_user_id", "idfa", "idfv", "gaid"):
+        value = getattr(req, name)
+        if value is not None and getattr(install, name) is None:
+            changes[name] = value
+    return changes
+
+
+def _launch_outcome(
+    app: SdkApp,
+    req: LaunchRequest,
+    decision: LaunchDecision,
+    install: Row[Any] | None,
+    prior: Row[Any] | None,
+    link_params: dict[str, str],
+    launch_id: str,
+) -> InstallOutcome | None:
+    """What the postback rules see: installs, re-engagements and re-attributions only."""
+    if decision.type == "install":
+        return InstallOutcome(
+            kind="install",
+            # (app, device) has one install: its postback id cannot repeat.
+            linkgen_id=postback_linkgen_id("install", app.app_id, req.device_id),
+            customer_user_id=req.customer_user_id,
+            ts=decision.ts,
+            is_organic=decision.is_organic,
+            media_source=None if decision.is_organic else decision.media_source,
+            campaign=decision.campaign,
+            channel=decision.channel,
+            link_id=decision.link_id,
+            click_id=decision.click_id,
+            click_time=decision.click_time,
+            match_type=decision.match_type,
+            link_params=link_params if not decision.is_organic else {},
+            made_for_clevertap=decision.link_id is not None,
+        )
+    if decision.type in ("reengagement", "reattribution"):
+        known = install or prior
+        return InstallOutcome(
+            kind="reengagement",
+            linkgen_id=postback_linkgen_id("reengagement", app.app_id, launch_id),
+            customer_user_id=req.customer_user_id
+            or (known.customer_user_id if known is not None else None),
+            ts=decision.ts,
+            is_organic=False,
+            media_source=decision.media_source,
+            campaign=decision.campaign,
+            channel=decision.channel,
+            link_id=decision.link_id,
+            click_id=decision.click_id,
+            click_time=decision.click_time,
+            match_type=decision.match_type,
+            link_params=link_params,
+            made_for_clevertap=decision.link_id is not None,
+        )
+    return None
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+def _event_install(conn: Connection, app_id: str, req: EventRequest) -> Row[Any] | None:
+    if req.device_id is not None:
+        install = conn.execute(
+            _INSTALL_BY_DEVICE, {"app_id": app_id, "device_id": req.device_id}
+        ).first()
+        if install is not None:
+            return install
+    if req.customer_user_id is not None:
+        return conn.execute(
+            _INSTALL_BY_CUID, {"app_id": app_id, "cuid": req.customer_user_id}
+        ).first()
+    return None
+
+
+def record_event(
+    session: Session,
+    app: SdkApp,
+    body: Any,
+    *,
+    now: datetime,
+    api_base: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Store one in-app event with its attribution, counters and postback in the caller's
+    transaction; (201, response), or (200, the stored response) for a known event_id."""
+    req = parse_event(body, now=now)
+    conn = session.connection()
+    stored = conn.execute(
+        _EVENT_RESPONSE, {"app_id": app.app_id, "event_id": req.event_id}
+    ).scalar()
+    if stored is not None:
+        return 200, event_response(stored)
+    install = _event_install(conn, app.app_id, req)
+    attribution = attribute_event(req.ts, _install_facts(install) if install else None)
+    primary, reengagement = attribution.primary, attribution.reengagement
+    credited = reengagement or primary
+    if install is None:
+        template_id = None
+    elif reengagement is not None:
+        template_id = install.re_template_id
+    else:
+        template_id = install.template_id
+    response = event_response(
+        {
+            "event_id": req.event_id,
+            "event_name": req.event_name,
+            "attribution": _source_dict(primary),
+            "reengagement": _source_dict(reengagement) if reengagement is not None else None,
+        }
+    )
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "app_id": app.app_id,
+            "event_id": req.event_id,
+            "device_id": req.device_id,
+            "customer_user_id": req.customer_user_id,
+            "event_name": req.event_name,
+            "event_values": req.event_values,
+            "revenue_micros": req.revenue_micros,
+            "currency": req.currency,
+            "ts": req.ts,
+            "received_at": now,
+            "media_source": primary.media_source,
+            "campaign": primary.campaign,
+            "channel": primary.channel,
+            "link_id": primary.link_id,
+            "re_media_source": reengagement.media_source if reengagement else None,
+            "re_campaign": reengagement.campaign if reengagement else None,
+            "re_link_id": reengagement.link_id if reengagement else None,
+            "response": response,
+        },
+    )
+    counters = CounterBatch()
+    counters.add(
+        CounterKey.of(
+            req.ts,
+            link_id=credited.link_id,
+            template_id=template_id,
+            campaign=credited.campaign,
+            channel=credited.channel,
+            media_source=credited.media_source or ORGANIC,
+        ),
+        events=1,
+        revenue_micros=req.revenue_micros or 0,
+    )
+    counters.write(conn)
+    outcome = EventOutcome(
+        linkgen_id=postback_linkgen_id("event", app.app_id, req.event_id),
+        customer_user_id=req.customer_user_id
+        or (install.customer_user_id if install is not None else None),
+        ts=req.ts,
+        event_name=req.event_name,
+        event_values=req.event_values,
+        revenue=req.revenue,
+        currency=req.currency,
+        install_time=install.installed_at if install is not None else None,
+        is_organic=credited.is_organic,
+        media_source=None if credited.is_organic else credited.media_source,
+        campaign=credited.campaign,
+        channel=credited.channel,
+        link_id=credited.link_id,
+        made_for_clevertap=credited.link_id is not None,
+    )
+    enqueue_postback(
+        session,
+        app_id=app.app_id,
+        outcome=outcome,
+        source_id=req.event_id,
+        api_base=api_base,
+        now=now,
+    )
+    return 201, response
+
+
+# ---- transactions ---------------------------------------------------------------------------
+
+# SQLite has one writer at a time; waiting on a lock here instead of in SQLite's busy handler
+# (which sleeps 1, 2, 5, 10... ms between tries) keeps queued launches fast and in order.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
+ATTEMPTS = 3
+
+
+@contextmanager
+def _writer_slot(db: Database) -> Iterator[None]:
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.setdefault(db.engine, threading.Lock())
+    with lock:
+        yield
+
+
+def _transact(db: Database, work: Callable[[Session], T]) -> T:
+    """Run `work` in a transaction committed before returning; retry a lost race."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with _writer_slot(db), db.session() as session:
+                return work(session)
+        except (IntegrityError, _ClickTaken):
+            # A concurrent duplicate won (unique install / event / postback) or took the click:
+            # the next attempt sees its committed rows and answers from them.
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def handle_launch(
+    db: Database,
+    app: SdkApp,
+    body: Any,
+    *,
+    request_ip: str | None,
+    request_ua: str | None,
+    now: datetime | None = None,
+    api_base: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """`record_launch` in its own transaction, committed before the answer."""
+    at = now or utcnow()
+    return _transact(
+        db,
+        lambda session: record_launch(
+            session,
+            app,
+            body,
+            request_ip=request_ip,
+            request_ua=request_ua,
+            now=at,
+            api_base=api_base,
+        ),
+    )
+
+
+def handle_event(
+    db: Database,
+    app: SdkApp,
+    body: Any,
+    *,
+    now: datetime | None = None,
+    api_base: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """`record_event` in its own transaction, committed before the answer."""
+    at = now or utcnow()
+    return _transact(
+        db, lambda session: record_event(session, app, body, now=at, api_base=api_base)
+    )
+
+
+__all__ = [
+    "AppCache",
+    "EventRequest",
+    "LaunchRequest",
+    "SdkApp",
+    "app_rules",
+    "authenticate_sdk",
+    "handle_event",
+    "handle_launch",
+    "parse_event",
+    "parse_launch",
+    "record_event",
+    "record_launch",
+]

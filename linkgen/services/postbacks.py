@@ -1,0 +1,372 @@
+"""The postback outbox after enqueueing: the log (list, read, retry, replay) and the storage
+steps of the delivery worker (claim, finish, heartbeat).
+
+Life of a row (see `linkgen.services.outbox` for how rows are written):
+
+    queued --claim--> sending --200--> sent           (records CleverTap refused: failed)
+                         |-- 401/400 -----> failed      (retrying the same call cannot help)
+                         |-- 429/5xx/timeout -> queued  (backoff) ... failed after 24 h
+                         '-- lease expired (worker died) -> claimed again by any worker
+
+A claim sets `status='sending'`, `lease_until` and `attempts+1` in one committed statement
+before anything is sent; on PostgreSQL it skips rows another worker holds (FOR UPDATE SKIP
+LOCKED), on SQLite the writer lock (BEGIN IMMEDIATE) serialises claims. Each later update is
+one `UPDATE ... WHERE id IN (...)` per outcome, never one statement per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
+
+from sqlalchemy import CursorResult, and_, delete, select, update
+from sqlalchemy.orm import Session
+
+from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
+from linkgen.services.catalog import iso
+from linkgen.storage.models import Postback, WorkerHeartbeat
+
+STATUSES: Final = ("queued", "sending", "sent", "failed", "skipped")
+KINDS: Final = ("install", "reengagement", "event")
+MAX_AGE: Final = timedelta(hours=24)  # transient failures are retried this long
+MAX_ERROR_CHARS: Final = 2000
+# Rows whose status a worker may still overwrite with "sent" (a 200 is the truth).
+_NOT_SENT: Final = ("sending", "queued", "failed")
+
+
+# --- the log (API, UI, CLI) ------------------------------------------------------------------
+
+
+def postback_to_dict(p: Postback) -> dict[str, Any]:
+    """The API shape of a postback (records never carry credentials)."""
+    return {
+        "id": p.id,
+        "linkgen_id": p.linkgen_id,
+        "app_id": p.app_id,
+        "kind": p.kind,
+        "status": p.status,
+        "reason": p.reason,
+        "record": p.record,
+        "attempts": p.attempts,
+        "last_status": p.last_status,
+        "response": p.response,
+        "last_error": p.last_error,
+        "created_at": iso(p.created_at),
+        "sent_at": iso(p.sent_at),
+        "next_attempt_at": iso(p.next_attempt_at) if p.status == "queued" else None,
+        "endpoint": p.endpoint,
+    }
+
+
+def _choice(value: str | None, allowed: Sequence[str], field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise InvalidParameter(f"{field} must be one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def list_postbacks(
+    session: Session,
+    *,
+    app_id: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> tuple[list[Postback], int | None]:
+    """A page of postbacks, newest first; bad filter values are a 400 naming the filter."""
+    status = _choice(status, STATUSES, "status")
+    kind = _choice(kind, KINDS, "kind")
+    query = select(Postback).order_by(Postback.id.desc()).limit(limit + 1)
+    if app_id:
+        query = query.where(Postback.app_id == app_id)
+    if status:
+        query = query.where(Postback.status == status)
+    if kind:
+        query = query.where(Postback.kind == kind)
+    if before is not None:
+        query = query.where(Postback.id < before)
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def get_postback(session: Session, postback_id: int) -> Postback:
+    """A postback by id, or 404."""
+    row = session.get(Postback, postback_id)
+    if row is None:
+        raise NotFound(f"no postback {postback_id}", field="postback_id")
+    return row
+
+
+def retry_postback(session: Session, postback_id: int, *, now: datetime) -> Postback:
+    """Queue a failed postback again, due now, with a fresh 24 hours of retries."""
+    row = session.scalar(select(Postback).where(Postback.id == postback_id).with_for_update())
+    if row is None:
+        raise NotFound(f"no postback {postback_id}", field="postback_id")
+    if row.status != "failed":
+        raise Conflict(
+            f"postback {postback_id} is {row.status}: only a failed postback can be retried",
+            field="status",
+        )
+    row.status = "queued"
+    row.next_attempt_at = now
+    row.lease_until = None
+    row.give_up_at = now + MAX_AGE
+    session.flush()
+    return row
+
+
+def requeue_failed(
+    session: Session, *, app_id: str | None, since: datetime | None, now: datetime
+) -> int:
+    """Queue every failed postback again (of one app, created since a time); returns how many."""
+    query = update(Postback).where(Postback.status == "failed")
+    if app_id:
+        query = query.where(Postback.app_id == app_id)
+    if since is not None:
+        query = query.where(Postback.created_at >= since)
+    return _run(
+        session,
+        query.values(
+            status="queued", next_attempt_at=now, lease_until=None, give_up_at=now + MAX_AGE
+        ),
+    )
+
+
+# --- the worker's storage steps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row a worker holds until `lease_until`."""
+
+    id: int
+    app_id: str
+    account_id: str | None
+    endpoint: str | None
+    record: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    give_up_at: datetime | None
+
+    def deadline(self, max_age: timedelta = MAX_AGE) -> datetime:
+        """When transient failures stop being retried."""
+        return self.give_up_at or self.created_at + max_age
+
+
+def claim_due(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to `limit` due rows: queued ones whose time has come, and rows whose lease
+    expired (a worker died holding them). Commit before sending anything."""
+    # A dead worker's rows go back to queued first (their next_attempt_at is in the past, so
+    # they are due at once): one claim query then serves both and can use the status index.
+    session.execute(
+        update(Postback)
+        .where(Postback.status == "sending", Postback.lease_until <= now)
+        .values(status="queued", lease_until=None),
+        execution_options={"synchronize_session": False},
+    )
+    due = (
+        select(Postback.id)
+        .where(Postback.status == "queued", Postback.next_attempt_at <= now)
+        .order_by(Postback.next_attempt_at, Postback.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the writer lock anyway
+    )
+    stmt = (
+        update(Postback)
+        .where(Postback.id.in_(due.scalar_subquery()))
+        .values(status="sending", lease_until=lease_until, attempts=Postback.attempts + 1)
+        .returning(
+            Postback.id,
+            Postback.app_id,
+            Postback.account_id,
+            Postback.endpoint,
+            Postback.record,
+            Postback.attempts,
+            Postback.created_at,
+            Postback.give_up_at,
+        )
+    )
+    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
+    claimed = [
+        Claimed(
+            id=r.id,
+            app_id=r.app_id,
+            account_id=r.account_id,
+            endpoint=r.endpoint,
+            record=dict(r.record or {}),
+            attempts=r.attempts,
+            created_at=r.created_at,
+            give_up_at=r.give_up_at,
+        )
+        for r in rows
+    ]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _held(ids: Iterable[int], lease_until: datetime) -> Any:
+    # Only rows this worker still holds: if its lease ran out and another worker took them,
+    # that worker's outcome stands.
+    return and_(
+        Postback.id.in_(list(ids)),
+        Postback.status == "sending",
+        Postback.lease_until == lease_until,
+    )
+
+
+def _run(session: Session, stmt: Any) -> int:
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(stmt, execution_options={"synchronize_session": False}),
+    )
+    return int(result.rowcount or 0)
+
+
+def mark_sent(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    now: datetime,
+    status: int | None,
+    response: Mapping[str, Any],
+    account_id: str | None,
+    endpoint: str,
+) -> int:
+    """CleverTap answered 200 for these records: sent, whoever held them."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(Postback.id.in_(list(ids)), Postback.status.in_(_NOT_SENT))
+        .values(
+            status="sent",
+            sent_at=now,
+            last_status=status,
+            response=dict(response),
+            last_error=None,
+            lease_until=None,
+            next_attempt_at=None,
+            account_id=account_id,
+            endpoint=endpoint,
+        ),
+    )
+
+
+def mark_failed(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    lease_until: datetime | None,
+    status: int | None,
+    error: str,
+    response: Mapping[str, Any] | None,
+    account_id: str | None = None,
+    endpoint: str | None = None,
+) -> int:
+    """Failed for good (until someone retries): refused records, 401/400, or out of time.
+
+    `lease_until=None` marks records CleverTap answered for in a 200 (whoever holds them).
+    """
+    if not ids:
+        return 0
+    where = (
+        _held(ids, lease_until)
+        if lease_until is not None
+        else and_(Postback.id.in_(list(ids)), Postback.status.in_(_NOT_SENT))
+    )
+    values: dict[str, Any] = {
+        "status": "failed",
+        "last_status": status,
+        "last_error": error[:MAX_ERROR_CHARS],
+        "response": dict(response) if response is not None else None,
+        "lease_until": None,
+        "next_attempt_at": None,
+    }
+    if endpoint is not None:
+        values["account_id"] = account_id
+        values["endpoint"] = endpoint
+    return _run(session, update(Postback).where(where).values(**values))
+
+
+def reschedule(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    lease_until: datetime,
+    next_attempt_at: datetime,
+    status: int | None,
+    error: str,
+) -> int:
+    """A transient failure: queued again for `next_attempt_at`."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until))
+        .values(
+            status="queued",
+            next_attempt_at=next_attempt_at,
+            lease_until=None,
+            last_status=status,
+            last_error=error[:MAX_ERROR_CHARS],
+        ),
+    )
+
+
+def release(session: Session, ids: Sequence[int], *, lease_until: datetime) -> int:
+    """Give rows back unsent (e.g. shutting down, or the lease is too short to send safely)."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until))
+        .values(status="queued", lease_until=None, attempts=Postback.attempts - 1),
+    )
+
+
+def mark_skipped(
+    session: Session, ids: Sequence[int], *, lease_until: datetime, reason: str
+) -> int:
+    """Not sent after all: the integration was switched off or lost its credentials."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until))
+        .values(
+            status="skipped",
+            reason=reason,
+            lease_until=None,
+            next_attempt_at=None,
+            attempts=Postback.attempts - 1,
+        ),
+    )
+
+
+def record_heartbeat(session: Session, worker_id: str, now: datetime) -> None:
+    """Tell /healthz this worker is alive."""
+    session.merge(WorkerHeartbeat(worker_id=worker_id, seen_at=now))
+
+
+def remove_heartbeat(session: Session, worker_id: str) -> None:
+    """A worker that stops cleanly says so at once rather than after 30 s of silence."""
+    row = session.get(WorkerHeartbeat, worker_id)
+    if row is not None:
+        session.delete(row)
+
+
+def prune_heartbeats(session: Session, older_than: datetime) -> None:
+    """Forget workers not seen for a long time (their ids are per process)."""
+    session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.seen_at < older_than))

@@ -1,0 +1,82 @@
+"""The CleverTap integration of an app: /api/v1/apps/{app_id}/integrations/clevertap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Response, jsonify, request
+
+from linkgen.delivery.clevertap_client import CleverTapClient
+from linkgen.domain.clevertap import connect_endpoint
+from linkgen.runtime import Runtime, get_runtime
+from linkgen.services import integrations as service
+from linkgen.web.api import bp, current_principal, json_body
+from linkgen.web.pagination import decode_int_cursor, encode_cursor, parse_limit
+
+# `runtime.extras[CLIENT_EXTRA]`: a CleverTapClient to use instead of a fresh one per check
+# (tests inject one with their own timeout or transport).
+CLIENT_EXTRA = "clevertap_client"
+# A person waits for the answer: a short timeout, well under any proxy's.
+CHECK_TIMEOUT = 5.0
+
+BASE = "/apps/<app_id>/integrations/clevertap"
+
+
+@contextmanager
+def _client(rt: Runtime) -> Iterator[CleverTapClient]:
+    injected = rt.extras.get(CLIENT_EXTRA)
+    if isinstance(injected, CleverTapClient):
+        yield injected
+        return
+    with CleverTapClient(timeout=CHECK_TIMEOUT) as client:
+        yield client
+
+
+@bp.get(BASE)
+def get_integration(app_id: str) -> Response:
+    rt = get_runtime()
+    with rt.db.session() as session:
+        out = service.get_integration(session, app_id, api_base=rt.settings.clevertap_api_base)
+    return jsonify(out)
+
+
+@bp.put(BASE)
+def put_integration(app_id: str) -> Response:
+    body = json_body()
+    rt = get_runtime()
+    with rt.db.session() as session:
+        out = service.put_integration(
+            session,
+            app_id,
+            body,
+            actor=current_principal().label,
+            api_base=rt.settings.clevertap_api_base,
+        )
+    return jsonify(out)
+
+
+@bp.get(f"{BASE}/audit")
+def list_integration_audit(app_id: str) -> Response:
+    limit = parse_limit(request.args)
+    before = decode_int_cursor(request.args)
+    with get_runtime().db.session() as session:
+        rows, last = service.list_audit(session, app_id, before=before, limit=limit)
+        items = [service.audit_to_dict(r) for r in rows]
+    return jsonify({"items": items, "next": encode_cursor(last) if last else None})
+
+
+@bp.post(f"{BASE}/test")
+def test_integration(app_id: str) -> Response:
+    """Check the credentials (stored, or the body's unsaved changes) against the region."""
+    body = json_body() if request.data else None
+    rt = get_runtime()
+    with rt.db.session() as session:
+        settings = service.settings_to_test(session, app_id, body)
+    # The database session is closed before the outbound call, which has its own timeout.
+    url = connect_endpoint(settings.region, rt.settings.clevertap_api_base)
+    with _client(rt) as client:
+        ok, status, message = client.check_credentials(
+            url, settings.account_id, settings.account_passcode
+        )
+    return jsonify({"ok": ok, "status": status, "message": message})

@@ -1,0 +1,100 @@
+"""Security headers on every answer Flask gives (pages, API, files); see docs/security.md.
+
+Pages get a Content-Security-Policy that allows scripts, styles, fonts and connections only from
+this origin (templates must not use inline `<script>`, `style=` or `on*=` attributes: static/ is
+where front-end code lives) and images from this origin or `data:` URLs. Everything else (JSON,
+CSV, QR images, files) gets `default-src 'none'`, so an SVG or a JSON body opened directly cannot
+run anything. HSTS is sent only on requests that arrived over https. The link domain's redirects
+are answered before Flask (linkgen/clicks/handler.py) and carry only their own headers.
+
+Two input guards sit here too, because they protect every view at once:
+
+* a NUL byte in the URL is refused: in the path it names nothing (404), in the query it is a bad
+  value (400 naming the parameter). No identifier or filter can hold one, and PostgreSQL cannot
+  even compare text with one (it would be a 500);
+* a JSON body nested deeper than the parser's recursion limit is "not JSON" (so each view's own
+  400 applies) instead of an escaping RecursionError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
+
+from linkgen.web.errors import error_response
+
+PAGE_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+RESOURCE_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+HSTS = "max-age=31536000"
+
+COMMON_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    """Add the headers a view has not set itself."""
+    headers = response.headers
+    for name, value in COMMON_HEADERS.items():
+        headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    else:
+        headers.setdefault("Content-Security-Policy", RESOURCE_CSP)
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def refuse_nul_bytes() -> Response | None:
+    """A NUL byte in the path names nothing (404); in the query it is a bad value (400)."""
+    if "\x00" in request.path:
+        return error_response(404, "not_found", "Not found.")
+    query = request.query_string
+    if b"%00" in query or b"\x00" in query:
+        field = next(
+            (k for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v), "query"
+        )
+        return error_response(
+            400, "invalid_parameter", f"{field} must not contain a NUL byte", field.strip("\x00")
+        )
+    return None
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, but too-deep nesting is invalid JSON, not a RecursionError."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON; absurdly nested documents raise ValueError like any other bad JSON."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("the JSON document is nested too deeply") from exc
+
+
+def init_app(app: Flask) -> None:
+    """Add the headers to every Flask answer and install the input guards."""
+    app.after_request(add_security_headers)
+    app.before_request(refuse_nul_bytes)
+    guarded = GuardedJSONProvider(app)
+    guarded.__dict__.update(vars(app.json))  # keep the app's settings (sort_keys=False, ...)
+    app.json = guarded

@@ -1,0 +1,141 @@
+"""Login, logout and the first-run page.
+
+Failed logins are counted per (email, client address) in `login_attempts`: after
+`MAX_FAILURES` within `WINDOW` the next try answers 429 without checking the password, so a
+password cannot be guessed faster than that; a successful login clears the count.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import g, redirect, render_template, request, session, url_for
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from linkgen.domain.errors import InvalidParameter, LinkgenError
+from linkgen.runtime import get_runtime
+from linkgen.services.accounts import authenticate_user, count_users, create_user
+from linkgen.storage.models import LoginAttempt, User
+from linkgen.storage.types import utcnow
+from linkgen.web.ui import bp
+
+MAX_FAILURES = 5
+WINDOW = timedelta(minutes=15)
+# Rows older than this are pruned on the next failure, so the table stays small.
+KEEP_ATTEMPTS = timedelta(days=1)
+
+
+def load_current_user() -> User | None:
+    """The logged-in user (None when the session holds none or the user was removed)."""
+    user_id = session.get("user_id")
+    if not isinstance(user_id, int):
+        return None
+    with get_runtime().db.session() as db:
+        user = db.get(User, user_id)
+    if user is None:
+        session.clear()
+    return user
+
+
+def safe_next(target: str | None) -> str:
+    """A same-site path to go to after login (anything else goes to the links list)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("ui.links_list")
+
+
+def _attempt_key(email: str) -> str:
+    return f"{email.strip().lower()[:254]}|{request.remote_addr or '-'}"
+
+
+def _recent_failures(db: Session, key: str) -> int:
+    since = utcnow() - WINDOW
+    query = select(func.count(LoginAttempt.id)).where(
+        LoginAttempt.key == key, LoginAttempt.at >= since
+    )
+    return int(db.scalar(query) or 0)
+
+
+def _record_failure(db: Session, key: str) -> None:
+    db.execute(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - KEEP_ATTEMPTS))
+    db.add(LoginAttempt(key=key))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | tuple[str, int] | str:
+    rt = get_runtime()
+    with rt.db.session() as db:
+        if count_users(db) == 0:
+            return redirect(url_for("ui.setup"))
+    if g.get("user") is not None and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    next_path = request.values.get("next", "")
+    if request.method == "GET":
+        return render_template("auth/login.html", email="", error=None, next=next_path)
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    key = _attempt_key(email)
+    with rt.db.session() as db:
+        if _recent_failures(db, key) >= MAX_FAILURES:
+            message = "Too many failed logins. Wait 15 minutes and try again."
+            page = render_template("auth/login.html", email=email, error=message, next=next_path)
+            return page, 429
+        user = authenticate_user(db, email, password)
+        if user is None:
+            _record_failure(db, key)
+        else:
+            db.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
+            user_id = user.id
+    if user is None:
+        message = "The email or password is not right."
+        page = render_template("auth/login.html", email=email, error=message, next=next_path)
+        return page, 401
+    session.clear()  # a fresh session: no fixation across the login
+    session["user_id"] = user_id
+    session.permanent = False
+    return redirect(safe_next(next_path))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("ui.login"))
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup() -> Response | tuple[str, int] | str:
+    rt = get_runtime()
+    with rt.db.session() as db:
+        if count_users(db) > 0:
+            # Only the very first user is made here; later ones with `linkgen create-user`.
+            return redirect(url_for("ui.login"))
+    if request.method == "GET":
+        return render_template("auth/setup.html", email="", errors={})
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    errors: dict[str, str] = {}
+    if password != request.form.get("password_confirm", ""):
+        errors["password_confirm"] = "The two passwords are not the same."  # noqa: S105 - a message
+    else:
+        try:
+            with rt.db.session() as db:
+                if count_users(db) > 0:  # someone else finished first-run meanwhile
+                    return redirect(url_for("ui.login"))
+                user = create_user(db, email, password)
+                user_id = user.id
+        except InvalidParameter as exc:
+            errors[exc.field or "email"] = exc.message
+        except LinkgenError as exc:
+            errors["email"] = exc.message
+    if errors:
+        return render_template("auth/setup.html", email=email, errors=errors), 400
+    session.clear()
+    session["user_id"] = user_id
+    return redirect(url_for("ui.links_list"))
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("ui.links_list"))

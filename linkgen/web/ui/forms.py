@@ -1,0 +1,127 @@
+"""Form fields <-> the JSON bodies the services validate.
+
+The pages post plain HTML forms; these helpers turn them into the same bodies the JSON API
+takes, so validation stays in one place (`linkgen.domain`) and errors name the same fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from linkgen.domain.errors import InvalidParameter
+from linkgen.domain.links import CHANNELS, DEFAULT_MEDIA_SOURCE
+
+# Params with their own input in the builder; every other param is an "extra" key/value row.
+DEDICATED_PARAMS = ("deep_link_value", "deep_link_sub1", "deep_link_sub2")
+# Params a CleverTap placeholder is usually put into (the picker's choices).
+PERSONALISE_TARGETS = (
+    "af_sub5",
+    "af_sub1",
+    "af_sub2",
+    "af_sub3",
+    "af_sub4",
+    "deep_link_sub1",
+    "deep_link_sub2",
+    "deep_link_sub3",
+    "customer_user_id",
+)
+# CleverTap Liquid placeholders a campaign manager can insert (label, placeholder).
+PLACEHOLDERS = (
+    ("CleverTap ID", "{{Profile.objectId}}"),
+    ("Identity", "{{Profile.identity}}"),
+    ("Email", "{{Profile.email}}"),
+    ("Name", "{{Profile.name}}"),
+    ("Phone", "{{Profile.phone}}"),
+)
+MAX_EXTRA_ROWS = 60
+
+
+@dataclass
+class LinkForm:
+    """The builder's fields as the user typed them (for re-displaying the form)."""
+
+    template_id: str = ""
+    channel: str = "email"
+    campaign: str = ""
+    media_source: str = ""
+    short: str = "auto"  # auto | short | long
+    ttl: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # the dedicated params
+    extras: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_form(cls, form: MultiDict[str, str]) -> LinkForm:
+        """Read the posted fields (missing fields take their defaults)."""
+        keys = form.getlist("extra_key")[:MAX_EXTRA_ROWS]
+        values = form.getlist("extra_value")[:MAX_EXTRA_ROWS]
+        extras = [(k, values[i] if i < len(values) else "") for i, k in enumerate(keys)]
+        return cls(
+            template_id=form.get("template_id", ""),
+            channel=form.get("channel", "email"),
+            campaign=form.get("campaign", ""),
+            media_source=form.get("media_source", ""),
+            short=form.get("short", "auto"),
+            ttl=form.get("ttl", ""),
+            params={p: form.get(f"param_{p}", "") for p in DEDICATED_PARAMS},
+            extras=[(k, v) for k, v in extras if k.strip() or v.strip()],
+        )
+
+    @classmethod
+    def from_link(cls, link: Mapping[str, Any]) -> LinkForm:
+        """The form of a stored link (its API shape)."""
+        params: dict[str, str] = dict(link.get("params") or {})
+        dedicated = {p: params.pop(p, "") for p in DEDICATED_PARAMS}
+        if link.get("channel") == "push":
+            params.pop("is_retargeting", None)  # push sets it itself
+        return cls(
+            template_id=str(link.get("template_id") or ""),
+            channel=str(link.get("channel") or "custom"),
+            campaign=str(link.get("campaign") or ""),
+            media_source=str(link.get("media_source") or ""),
+            short="short" if link.get("short") else "long",
+            ttl=str(link.get("ttl") or ""),
+            params=dedicated,
+            extras=list(params.items()),
+        )
+
+    def to_body(self, *, with_template: bool = True, with_short: bool = True) -> dict[str, Any]:
+        """The POST /api/v1/links body these fields stand for."""
+        body: dict[str, Any] = {"channel": self.channel}
+        if with_template:
+            body["template_id"] = self.template_id
+        if self.campaign:
+            body["campaign"] = self.campaign
+        if self.media_source:
+            body["media_source"] = self.media_source
+        params: dict[str, str] = {}
+        for key, value in self.params.items():
+            if value != "":
+                params[key] = value
+        for index, (key, value) in enumerate(self.extras):
+            name = key.strip()
+            if not name:
+                raise InvalidParameter("give this parameter a name", field=f"extra[{index}]")
+            if name in params:
+                raise InvalidParameter(f"{name} is given twice", field=f"params.{name}")
+            params[name] = value
+        if params:
+            body["params"] = params
+        if with_short and self.short in ("short", "long"):
+            body["short"] = self.short == "short"
+        if self.ttl.strip():
+            body["ttl"] = self.ttl.strip()
+        return body
+
+
+def channel_choices() -> list[tuple[str, str]]:
+    """(value, label) of each channel, with its default media source."""
+    out = []
+    for channel in CHANNELS:
+        default = DEFAULT_MEDIA_SOURCE.get(channel)
+        label = f"{channel} (media source {default})" if default else f"{channel}"
+        out.append((channel, label))
+    return out

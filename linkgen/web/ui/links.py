@@ -1,0 +1,293 @@
+"""Links: the list (search, filters, pagination), the builder with its live preview, the
+per-link page (totals, chart, QR, copy buttons), edit, delete and the CSV export."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Response as FlaskResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from linkgen.domain.errors import InvalidParameter, LinkgenError
+from linkgen.domain.links import (
+    build_long_url,
+    build_short_url,
+    clevertap_block,
+    has_placeholder,
+    ordered_params,
+    parse_link_request,
+    with_qr_flag,
+)
+from linkgen.runtime import get_runtime
+from linkgen.services import links as service
+from linkgen.services.catalog import list_templates
+from linkgen.services.qr import QrOptions, parse_qr_options, render_png, render_svg
+from linkgen.storage.models import Link, Template
+from linkgen.storage.types import utcnow
+from linkgen.web.pagination import decode_cursor, encode_cursor
+from linkgen.web.ui import bp, current_actor
+from linkgen.web.ui.forms import (
+    PERSONALISE_TARGETS,
+    PLACEHOLDERS,
+    LinkForm,
+    channel_choices,
+)
+from linkgen.web.ui.stats import Totals, daily_chart, daily_series, sum_totals, totals_by_link
+
+PAGE_SIZE = 25
+PENDING_SHORT_ID = "XXXXXXXX"  # stands in for the id a short link gets when it is saved
+CHART_DAYS = 30
+MIN_CHART_DAYS = 7
+
+
+def plain_url(url: str) -> str:
+    """The URL without the query pairs that hold CleverTap placeholders (for use elsewhere)."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    kept = [pair for pair in query.split("&") if pair and not has_placeholder(pair)]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def _templates(db: Session) -> list[Template]:
+    rows, _ = list_templates(db, after=None, limit=500)
+    return rows
+
+
+def _campaigns(db: Session) -> list[str]:
+    query = select(Link.campaign).where(Link.campaign.is_not(None)).distinct().limit(500)
+    return sorted(c for c in db.scalars(query) if c)
+
+
+@bp.get("/links")
+def links_list() -> str:
+    rt = get_runtime()
+    filters = service.LinkFilter.from_args(request.args)
+    cursor = decode_cursor(request.args)
+    with rt.db.session() as db:
+        items, last = service.list_links(
+            db, filters, cursor=cursor, limit=PAGE_SIZE, scheme_for=rt.settings.scheme_for
+        )
+        totals = totals_by_link(db, [item["id"] for item in items])
+        templates = _templates(db)
+        campaigns = _campaigns(db)
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    next_url = url_for("ui.links_list", **args, cursor=encode_cursor(last)) if last else None
+    first_url = url_for("ui.links_list", **args) if cursor else None
+    return render_template(
+        "links/list.html",
+        items=items,
+        totals=totals,
+        page_total=sum_totals(totals.values()),
+        empty=Totals(),
+        filters=filters,
+        templates=templates,
+        campaigns=campaigns,
+        channels=channel_choices(),
+        next_url=next_url,
+        first_url=first_url,
+        export_url=url_for("ui.links_export", **args),
+    )
+
+
+def _builder(form: LinkForm, errors: dict[str, str], *, link: dict[str, Any] | None = None) -> str:
+    with get_runtime().db.session() as db:
+        templates = _templates(db)
+    if not form.template_id and templates:
+        form.template_id = templates[0].template_id
+    return render_template(
+        "links/builder.html",
+        form=form,
+        errors=errors,
+        link=link,
+        templates=templates,
+        template_options=[(t.template_id, f"{t.template_id} · {t.domain}") for t in templates],
+        channels=channel_choices(),
+        placeholders=PLACEHOLDERS,
+        targets=PERSONALISE_TARGETS,
+    )
+
+
+@bp.get("/links/new")
+def links_new() -> str:
+    form = LinkForm()
+    for name in ("template_id", "channel", "campaign"):
+        value = request.args.get(name)
+        if value:
+            setattr(form, name, value[:200])
+    return _builder(form, {})
+
+
+@bp.post("/links/new")
+def links_create() -> WerkzeugResponse | tuple[str, int]:
+    rt = get_runtime()
+    form = LinkForm.from_form(request.form)
+    try:
+        body = form.to_body()
+        with rt.db.session() as db:
+            out = service.create_link(
+                db, body, scheme_for=rt.settings.scheme_for, created_by=current_actor()
+            )
+    except LinkgenError as exc:
+        return _builder(form, {exc.field or "form": exc.message}), exc.status
+    return redirect(url_for("ui.link_detail", link_id=out["id"], created=1))
+
+
+@bp.post("/links/preview")
+def links_preview() -> tuple[FlaskResponse, int]:
+    """The builder's live preview: validate and build the URLs without storing anything."""
+    rt = get_runtime()
+    form = LinkForm.from_form(request.form)
+    link_id = request.form.get("link_id") or None
+    try:
+        with rt.db.session() as db:
+            if link_id is not None:
+                stored = service.get_link(db, link_id)
+                form.template_id = stored.template_id
+                body = form.to_body(with_short=False)
+                body["short"] = stored.short
+                if stored.shortlink_id:
+                    body["shortlink_id"] = stored.shortlink_id
+            else:
+                body = form.to_body()
+            info = service.TemplateLookup(db, rt.settings.scheme_for).get(form.template_id)
+        if info is None:
+            raise InvalidParameter(
+                "choose a template (create one under Templates first)", field="template_id"
+            )
+        spec = parse_link_request(body, info)
+    except LinkgenError as exc:
+        error = {"field": exc.field or "form", "message": exc.message}
+        return jsonify({"ok": False, "error": error}), 200
+    long_url = build_long_url(info, ordered_params(spec))
+    short_url = None
+    pending = False
+    if spec.short:
+        pending = spec.shortlink_id is None
+        short_url = build_short_url(info, spec.shortlink_id or PENDING_SHORT_ID, spec.params)
+    shared = short_url or long_url
+    qr_data = with_qr_flag(shared)
+    try:
+        svg = render_svg(qr_data, QrOptions(size=220, margin=2, ec="M"))
+        qr = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    except InvalidParameter:
+        qr = None
+    out = {
+        "ok": True,
+        "long_url": long_url,
+        "short_url": short_url,
+        "plain_url": plain_url(shared),
+        "pending_short_id": pending,
+        "pending_marker": PENDING_SHORT_ID,
+        "media_source": spec.media_source,
+        "length": len(long_url),
+        "clevertap": clevertap_block(shared, spec.channel),
+        "qr": qr,
+    }
+    return jsonify(out), 200
+
+
+def _chart_range(created_day: Any) -> tuple[Any, Any]:
+    last = utcnow().date()
+    first = max(created_day, last - timedelta(days=CHART_DAYS - 1))
+    if (last - first).days < MIN_CHART_DAYS - 1:
+        first = last - timedelta(days=MIN_CHART_DAYS - 1)
+    return first, last
+
+
+@bp.get("/links/<link_id>")
+def link_detail(link_id: str) -> str:
+    rt = get_runtime()
+    with rt.db.session() as db:
+        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+        stored = service.get_link(db, link_id)
+        totals = totals_by_link(db, [link_id]).get(link_id, Totals())
+        first, last = _chart_range(stored.created_at.date())
+        series = daily_series(db, link_id, first, last)
+    return render_template(
+        "links/detail.html",
+        link=link,
+        plain=plain_url(link["short_url"] or link["long_url"]),
+        push_payload=json.dumps(link["clevertap"]["push_payload"], indent=2, ensure_ascii=False),
+        totals=totals,
+        chart=daily_chart(series),
+        chart_narrow=daily_chart(series, width=360, height=220, ticks=3),
+        created=request.args.get("created") == "1",
+        updated=request.args.get("updated") == "1",
+    )
+
+
+@bp.get("/links/<link_id>/edit")
+def link_edit(link_id: str) -> str:
+    rt = get_runtime()
+    with rt.db.session() as db:
+        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+    return _builder(LinkForm.from_link(link), {}, link=link)
+
+
+@bp.post("/links/<link_id>/edit")
+def link_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
+    rt = get_runtime()
+    form = LinkForm.from_form(request.form)
+    with rt.db.session() as db:
+        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+    form.template_id = link["template_id"]
+    form.short = "short" if link["short"] else "long"
+    try:
+        body = form.to_body(with_template=False, with_short=False)
+        if body.get("ttl") == link.get("ttl"):
+            body.pop("ttl")  # unchanged: do not restart the expiry
+        body.setdefault("params", {})
+        body.setdefault("campaign", None)
+        body.setdefault("media_source", None)
+        with rt.db.session() as db:
+            service.update_link(db, link_id, body, scheme_for=rt.settings.scheme_for)
+    except LinkgenError as exc:
+        return _builder(form, {exc.field or "form": exc.message}, link=link), exc.status
+    return redirect(url_for("ui.link_detail", link_id=link_id, updated=1))
+
+
+@bp.post("/links/<link_id>/delete")
+def link_delete(link_id: str) -> WerkzeugResponse:
+    with get_runtime().db.session() as db:
+        service.delete_link(db, link_id)
+    return redirect(url_for("ui.links_list", deleted=1))
+
+
+@bp.get("/links/<link_id>/qr.<fmt>")
+def link_qr(link_id: str, fmt: str) -> FlaskResponse:
+    if fmt not in ("png", "svg"):
+        abort(404)
+    opts = parse_qr_options(request.args)
+    rt = get_runtime()
+    with rt.db.session() as db:
+        data = service.link_qr_data(db, link_id, scheme_for=rt.settings.scheme_for)
+        stored = service.get_link(db, link_id)
+    image = render_png(data, opts) if fmt == "png" else render_svg(data, opts)
+    mimetype = "image/png" if fmt == "png" else "image/svg+xml"
+    resp = Response(image, mimetype=mimetype)
+    if request.args.get("download"):
+        name = f"qr-{stored.shortlink_id or stored.id}.{fmt}"
+        resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp.headers["Cache-Control"] = "private, max-age=60"
+    return resp
+
+
+@bp.get("/links/export.csv")
+def links_export() -> FlaskResponse:
+    rt = get_runtime()
+    filters = service.LinkFilter.from_args(request.args)
+
+    def generate() -> Any:
+        with rt.db.session() as db:
+            yield from service.export_csv_chunks(db, filters, scheme_for=rt.settings.scheme_for)
+
+    resp = Response(generate(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = 'attachment; filename="links.csv"'
+    return resp

@@ -1,0 +1,110 @@
+"""The OpenAPI document and the URL map agree, and the document is valid OpenAPI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import schemathesis
+from flask import Flask
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Rule
+
+from linkgen.web.openapi import build_document
+from tests.integration.sqlite_only import make_sqlite_app
+
+API_PREFIX = "/api/v1"
+HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def sqlite_app(sqlite_template: Path, tmp_path: Path) -> Iterator[Flask]:
+    """The URL map and the document do not depend on the database: SQLite is enough."""
+    app = make_sqlite_app(sqlite_template, tmp_path)
+    yield app
+    app.extensions["linkgen"].close()
+
+
+def _documented_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (path, method.upper())
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def _sample_path(path: str) -> str:
+    """A concrete URL for a templated document path ({x} -> a harmless sample value)."""
+    return re.sub(r"\{[^}]+\}", "sample1", path)
+
+
+def _api_rules(app: Flask) -> list[Rule]:
+    return [r for r in app.url_map.iter_rules() if r.rule.startswith(API_PREFIX)]
+
+
+def test_document_is_served_without_an_api_key(sqlite_app: Flask) -> None:
+    resp = sqlite_app.test_client().get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/json"
+    assert resp.json == build_document()
+
+
+def test_document_is_valid_openapi(sqlite_app: Flask) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", sqlite_app)
+    schema.validate()  # the OpenAPI 3.0 meta-schema
+    assert len(list(schema.get_all_operations())) >= 25
+
+
+def test_validation_would_catch_a_broken_document() -> None:
+    broken = {**build_document(), "paths": {"/x": {"get": {"responses": "nope"}}}}
+    with pytest.raises(jsonschema_rs.ValidationError):
+        schemathesis.openapi.from_dict(broken).validate()
+
+
+def test_every_api_rule_is_documented(sqlite_app: Flask) -> None:
+    adapter = sqlite_app.url_map.bind("localhost")
+    covered: set[tuple[str, str]] = set()
+    for path, method in _documented_operations(build_document()):
+        try:
+            rule, _ = adapter.match(_sample_path(path), method=method, return_rule=True)
+        except (NotFound, MethodNotAllowed):
+            continue
+        covered.add((rule.rule, method))
+    missing = sorted(
+        (rule.rule, method)
+        for rule in _api_rules(sqlite_app)
+        for method in (rule.methods or set()) - IGNORED_METHODS
+        if (rule.rule, method) not in covered
+    )
+    assert missing == [], f"routes missing from linkgen/web/openapi.py: {missing}"
+
+
+def test_every_documented_operation_is_routed(sqlite_app: Flask) -> None:
+    adapter = sqlite_app.url_map.bind("localhost")
+    unrouted = []
+    for path, method in sorted(_documented_operations(build_document())):
+        try:
+            rule, _ = adapter.match(_sample_path(path), method=method, return_rule=True)
+        except (NotFound, MethodNotAllowed):
+            unrouted.append((path, method))
+            continue
+        assert rule.rule.startswith(API_PREFIX), (path, rule.rule)
+    assert unrouted == [], f"documented but not routed: {unrouted}"
+
+
+def test_every_operation_documents_the_error_shape() -> None:
+    doc = build_document()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in HTTP_METHODS or op.get("security") == []:
+                continue
+            assert "401" in op["responses"], (method, path)
+            assert "400" in op["responses"], (method, path)
+    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    assert set(error["properties"]) == {"code", "message", "field"}

@@ -1,0 +1,293 @@
+"""The web UI's guards, through the Flask test client on SQLite and PostgreSQL: CSRF on every
+form, escaping of link values, login throttling, the login gate and the first-run page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from linkgen.services import catalog
+from linkgen.services.accounts import create_user
+from linkgen.services.links import create_link
+from linkgen.storage.models import LoginAttempt, User
+from tests.conftest import Api
+
+EMAIL = "manager@example.com"
+PASSWORD = "a long enough password"
+SCRIPT = "<script>alert('x')</script>"
+ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _token(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path)
+    match = TOKEN_RE.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def _make_user(app: Flask) -> None:
+    with app.extensions["linkgen"].db.session() as db:
+        create_user(db, EMAIL, PASSWORD)
+
+
+def _log_in(client: FlaskClient, **environ: Any) -> Any:
+    token = _token(client)
+    return client.post(
+        "/login",
+        data={"csrf_token": token, "email": EMAIL, "password": PASSWORD},
+        environ_base=environ,
+    )
+
+
+@pytest.fixture
+def user_client(app: Flask, client: FlaskClient) -> FlaskClient:
+    _make_user(app)
+    assert _log_in(client).status_code == 302
+    return client
+
+
+@pytest.fixture
+def script_link(app: Flask) -> str:
+    """A link whose campaign and params hold a <script> tag."""
+    rt = app.extensions["linkgen"]
+    with rt.db.session() as db:
+        catalog.create_template_record(
+            db, {"template_id": "Shop", "domain": "go.example.com"}, rt.settings.link_domains
+        )
+        link = create_link(
+            db,
+            {
+                "template_id": "Shop",
+                "channel": "email",
+                "campaign": SCRIPT,
+                "params": {"deep_link_value": SCRIPT, "af_sub1": SCRIPT},
+            },
+            scheme_for=rt.settings.scheme_for,
+        )
+    link_id: str = link["id"]
+    return link_id
+
+
+def test_form_post_without_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    _make_user(app)
+    resp = client.post("/login", data={"email": EMAIL, "password": PASSWORD})
+    assert resp.status_code == 400
+    assert "CSRF" in resp.get_data(as_text=True)
+    assert _log_in(client).status_code == 302
+    for path, data in [
+        ("/links/new", {"template_id": "Shop", "channel": "email"}),
+        ("/apps", {"app_id": "com.example.app", "name": "x"}),
+        ("/logout", {}),
+        ("/import/parse", {}),
+    ]:
+        resp = client.post(path, data=data)
+        assert resp.status_code == 400, path
+    # Still logged in: the refused logout did nothing.
+    assert client.get("/links").status_code == 200
+    with app.extensions["linkgen"].db.session() as db:
+        assert catalog.list_apps(db, after=None, limit=10)[0] == []
+
+
+def test_fetch_endpoints_take_the_token_from_a_header(user_client: FlaskClient) -> None:
+    token = _token(user_client, "/links/new")
+    no_token = user_client.post("/links/preview", data={"channel": "email"})
+    assert no_token.status_code == 400
+    resp = user_client.post(
+        "/links/preview", data={"channel": "email"}, headers={"X-CSRFToken": token}
+    )
+    assert resp.status_code == 200
+    assert resp.get_json()["error"]["field"] == "template_id"
+
+
+def test_the_json_api_needs_no_csrf_token(api: Api) -> None:
+    resp = api.post("/api/v1/apps", {"app_id": "com.example.app", "name": "Shop"})
+    assert resp.status_code == 201
+
+
+def test_script_in_a_link_is_text_on_list_detail_and_builder(
+    user_client: FlaskClient, script_link: str
+) -> None:
+    for path in ["/links", f"/links/{script_link}", f"/links/{script_link}/edit"]:
+        body = user_client.get(path).get_data(as_text=True)
+        assert SCRIPT not in body, path
+        assert ESCAPED in body, path
+    search = user_client.get("/links", query_string={"q": SCRIPT}).get_data(as_text=True)
+    assert SCRIPT not in search and ESCAPED in search
+
+
+def test_script_in_a_preview_comes_back_as_json_data(user_client: FlaskClient) -> None:
+    token = _token(user_client, "/links/new")
+    resp = user_client.post(
+        "/links/preview",
+        data={"template_id": "none", "channel": "email", "campaign": SCRIPT},
+        headers={"X-CSRFToken": token},
+    )
+    assert resp.mimetype == "application/json"
+
+
+def test_failed_logins_are_throttled_per_email_and_address(app: Flask, client: FlaskClient) -> None:
+    _make_user(app)
+    for _ in range(5):
+        token = _token(client)
+        resp = client.post(
+            "/login", data={"csrf_token": token, "email": EMAIL, "password": "wrong password"}
+        )
+        assert resp.status_code == 401
+        assert "not right" in resp.get_data(as_text=True)
+    refused = _log_in(client)
+    assert refused.status_code == 429
+    assert "Too many failed logins" in refused.get_data(as_text=True)
+    # Another client address is not locked out, and its success clears its own count only.
+    assert _log_in(client, REMOTE_ADDR="10.0.0.9").status_code == 302
+    with app.extensions["linkgen"].db.session() as db:
+        assert db.scalar(select(func.count(LoginAttempt.id))) == 5
+
+
+def test_pages_need_a_login(app: Flask, client: FlaskClient) -> None:
+    _make_user(app)
+    for path in ["/links", "/links/new", "/import", "/apps", "/templates", "/postbacks"]:
+        resp = client.get(path)
+        assert resp.status_code == 302, path
+        assert resp.location == f"/login?next={path}"
+    resp = client.get("/apps?x=1")
+    assert resp.location == "/login?next=/apps?x%3D1"
+    fetch = client.post("/links/preview", headers={"X-Requested-With": "fetch"})
+    assert fetch.status_code in (400, 401)  # no session: no CSRF token either
+
+
+def test_login_goes_back_to_the_page_asked_for_but_never_off_site(
+    app: Flask, client: FlaskClient
+) -> None:
+    _make_user(app)
+    for target, expected in [("/postbacks", "/postbacks"), ("//evil.example", "/links")]:
+        client = app.test_client()
+        token = _token(client)
+        resp = client.post(
+            "/login",
+            data={"csrf_token": token, "email": EMAIL, "password": PASSWORD, "next": target},
+        )
+        assert resp.location == expected
+
+
+def test_first_run_page_only_while_there_is_no_user(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/").location == "/login?next=/"
+    assert client.get("/login").location == "/setup"
+    token = _token(client, "/setup")
+    mismatch = client.post(
+        "/setup",
+        data={
+            "csrf_token": token,
+            "email": EMAIL,
+            "password": PASSWORD,
+            "password_confirm": "other",
+        },
+    )
+    assert mismatch.status_code == 400
+    assert "not the same" in mismatch.get_data(as_text=True)
+    made = client.post(
+        "/setup",
+        data={
+            "csrf_token": token,
+            "email": EMAIL,
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+        },
+    )
+    assert made.location == "/links"
+    assert client.get("/links").status_code == 200  # logged in straight away
+
+    other = app.test_client()
+    assert other.get("/setup").location == "/login"
+    late = other.post(
+        "/setup",
+        data={
+            "csrf_token": _token(other),
+            "email": "intruder@example.com",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+        },
+    )
+    assert late.location == "/login"
+    with app.extensions["linkgen"].db.session() as db:
+        assert db.scalar(select(func.count(User.id))) == 1
+
+
+def test_session_cookie_is_secure_over_https(app: Flask) -> None:
+    _make_user(app)
+    plain = app.test_client()
+    resp = _log_in(plain)
+    assert "Secure" not in resp.headers["Set-Cookie"]
+    assert "HttpOnly" in resp.headers["Set-Cookie"]
+
+    tls = app.test_client()
+    page = tls.get("/login", base_url="https://localhost")
+    token = TOKEN_RE.search(page.get_data(as_text=True))
+    assert token
+    resp = tls.post(
+        "/login",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},
+        data={"csrf_token": token.group(1), "email": EMAIL, "password": PASSWORD},
+    )
+    assert resp.status_code == 302
+    assert "; Secure" in resp.headers["Set-Cookie"]
+
+
+def test_clevertap_secret_is_never_sent_back(user_client: FlaskClient, app: Flask) -> None:
+    with app.extensions["linkgen"].db.session() as db:
+        catalog.create_app_record(db, {"app_id": "com.example.shop", "name": "Shop"})
+    token = _token(user_client, "/apps/com.example.shop/clevertap")
+    resp = user_client.post(
+        "/apps/com.example.shop/clevertap",
+        data={
+            "csrf_token": token,
+            "active": "on",
+            "account_id": "W6K-556-4K6Z",
+            "account_passcode": "TOPSECRET-PASS-987",
+            "region": "in1",
+            "default_postbacks": "all_sources",
+            "install_event_name": "App Install Attributed",
+            "reengagement_event_name": "App Re-engagement Attributed",
+            "identity_field": "objectId",
+            "restricted_media_source": ["snapchat_int"],
+            "restricted_policy": ["drop"],
+        },
+    )
+    assert resp.status_code == 302
+    page = user_client.get(resp.location).get_data(as_text=True)
+    assert "TOPSECRET-PASS-987" not in page
+    assert "*****987" in page
+    assert "Region &#34;in1&#34;" in page or 'Region "in1"' in page
+    # An empty passcode field keeps the stored value.
+    token = _token(user_client, "/apps/com.example.shop/clevertap")
+    user_client.post(
+        "/apps/com.example.shop/clevertap",
+        data={"csrf_token": token, "active": "on", "region": "IN1", "account_passcode": ""},
+    )
+    page = user_client.get("/apps/com.example.shop/clevertap").get_data(as_text=True)
+    assert "*****987" in page and "Region &#34;in1&#34;" not in page
+
+
+def test_bad_clevertap_value_is_shown_next_to_its_row(user_client: FlaskClient, app: Flask) -> None:
+    with app.extensions["linkgen"].db.session() as db:
+        catalog.create_app_record(db, {"app_id": "com.example.shop", "name": "Shop"})
+    token = _token(user_client, "/apps/com.example.shop/clevertap")
+    resp = user_client.post(
+        "/apps/com.example.shop/clevertap",
+        data={
+            "csrf_token": token,
+            "region": "EU1",
+            "map_sdk_event": ["af_purchase", "af_purchase"],
+            "map_partner_event": ["Charged", "Charged again"],
+            "map_sending_option": ["this_partner", "all_sources"],
+            "map_send_revenue": ["values", "none"],
+        },
+    )
+    assert resp.status_code == 400
+    assert "mapped twice" in resp.get_data(as_text=True)
