@@ -110,9 +110,14 @@ def init_app(app: Flask) -> None:
 
 
 def _create() -> Flask:
+    from linkgen.config import SettingsError
     from linkgen.factory import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except SettingsError as exc:  # a bad setting is the user's to fix: say which, no traceback
+        click.echo(f"linkgen: {exc}", err=True)
+        raise SystemExit(2) from exc
 
 
 main = FlaskGroup(
