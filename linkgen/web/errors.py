@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from linkgen.domain.errors import LinkgenError
@@ -21,6 +22,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    503: "database_unavailable",
 }
 
 
@@ -63,6 +65,21 @@ def init_app(app: Flask) -> None:
         resp = error_response(status, code, message)
         if status == 405 and exc.get_response().headers.get("Allow"):
             resp.headers["Allow"] = exc.get_response().headers["Allow"]
+        return resp
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> Response:
+        # The database is restarting or unreachable: nothing was stored, the client may retry.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            exc.orig.__class__.__name__ if exc.orig is not None else "error",
+        )
+        resp = error_response(
+            503, "database_unavailable", "The database is unavailable; retry in a moment."
+        )
+        resp.headers["Retry-After"] = "1"
         return resp
 
     @app.errorhandler(Exception)
