@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("redirects", "crash", "memory", "links", "attribution", "postbacks")
+BENCHMARKS = ("redirects", "crash", "memory", "links", "attribution", "postbacks", "scale")
 
 
 def main() -> int:
