@@ -422,6 +422,8 @@ def check_redirect_url(url: str, allowlist: Sequence[str]) -> str | None:
     labels = host.split(".")
     if not all(_HOST_LABEL_RE.match(label) for label in labels):
         return "must have a valid host name"
+    if all(label.isdigit() for label in labels):
+        return "must have a host name, not an IP address"
     port = match.group("port")
     if port is not None and not 0 < int(port) <= 65535:
         return "must have a valid port"

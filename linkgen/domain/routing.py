@@ -23,11 +23,11 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from linkgen.domain.links import check_redirect_url
 
 __all__ = [
     "Redirect",
@@ -119,36 +119,6 @@ class Redirect:
     html: str | None = None
 
 
-def _idna_label(label: str) -> str:
-    """Punycode one host label (IDNA 2008 style: NFC, lower case, no IDNA 2003 mapping)."""
-    label = unicodedata.normalize("NFC", label.lower())
-    if label.isascii():
-        return label
-    return "xn--" + label.encode("punycode").decode("ascii")
-
-
-@lru_cache(maxsize=1024)
-def _normalized_allowlist(allowlist: tuple[str, ...]) -> tuple[str, ...]:
-    """Allow-list entries as lower-case ASCII hosts without a trailing dot; bad entries dropped."""
-    hosts: list[str] = []
-    for entry in allowlist:
-        host = entry.strip().rstrip(".")
-        if host.startswith("*."):
-            host = host[2:]
-        try:
-            host = ".".join(_idna_label(label) for label in host.split("."))
-        except UnicodeError:
-            continue
-        if host and _HOST_RE.match(host):
-            hosts.append(host)
-    return tuple(hosts)
-
-
-def _host_allowed(host: str, allowlist: tuple[str, ...]) -> bool:
-    host = host.lower().removesuffix(".")
-    return any(host == entry or host.endswith("." + entry) for entry in allowlist)
-
-
 def _clean_https_url(url: str) -> tuple[str, str] | None:
     """(url, host) for a well-formed https URL without userinfo or fragment; else None."""
     if not url or len(url) > MAX_URL_LENGTH or _UNSAFE_CHARS_RE.search(url) or "#" in url:
@@ -172,14 +142,11 @@ def _clean_https_url(url: str) -> tuple[str, str] | None:
 
 
 def _allowed_redirect(url: str | None, allowlist: tuple[str, ...]) -> str | None:
-    """The URL if it is clean https on the allow-list; None means ignore it."""
-    if not url or not allowlist:
+    """The URL if the link builder's own redirect rule accepts it; None means ignore it."""
+    # One rule for both ends: what POST /links refuses is exactly what a click ignores.
+    if not url or not allowlist or check_redirect_url(url, allowlist) is not None:
         return None
-    checked = _clean_https_url(url)
-    if checked is None:
-        return None
-    clean, host = checked
-    return clean if _host_allowed(host, _normalized_allowlist(tuple(allowlist))) else None
+    return quote(url, safe=_PRINTABLE_ASCII)
 
 
 def _template_url(url: str | None) -> str | None:
