@@ -2,10 +2,12 @@
 
 Schemathesis generates valid and invalid requests for every documented operation and sends them
 in-process (WSGI) with an admin API key. Path parameters name the seeded app, template and link
-some of the time, so generated bodies reach real objects and not only 404s. Bounded: at most
-MAX_EXAMPLES requests an operation, no shrinking, and the whole run stops generating once
-TIME_BUDGET_SECONDS have passed. SQLite only: this hunts for bugs in request handling, which do
-not depend on the database (the PostgreSQL parity lives in the other integration tests).
+some of the time, so generated bodies reach real objects and not only 404s. Bounded by count,
+not by the clock: at most MAX_EXAMPLES requests an operation and no shrinking, so every
+operation runs on every machine (~1 s each; a wall-clock budget once skipped most of them in CI,
+where it started counting at collection, minutes before this file ran). SQLite only: this hunts
+for bugs in request handling, which do not depend on the database (the PostgreSQL parity lives
+in the other integration tests).
 
 Generation is derandomized so the suite is stable: the same examples every run. To explore
 further, run with `LINKGEN_TEST_FUZZ_RANDOM=1` (fresh examples each run; a failure prints its
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,6 @@ from linkgen.web.openapi import build_document
 from tests.integration.sqlite_only import make_sqlite_app
 
 MAX_EXAMPLES = 25
-TIME_BUDGET_SECONDS = 40.0
 APP_ID = "com.example.fuzz"
 TEMPLATE_ID = "Fuzz"
 
@@ -108,7 +108,6 @@ OPERATIONS = [
     for method in item
     if method in ("get", "put", "post", "patch", "delete") and path != "/api/v1/openapi.json"
 ]
-_STARTED = time.monotonic()
 
 
 @pytest.fixture
@@ -124,8 +123,6 @@ def seeded(sqlite_template: Path, tmp_path: Path) -> Iterator[Seeded]:
     ("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS]
 )
 def test_no_input_gets_a_server_error(path: str, method: str, seeded: Seeded) -> None:
-    if time.monotonic() - _STARTED > TIME_BUDGET_SECONDS:
-        pytest.skip(f"over the fuzzing time budget ({TIME_BUDGET_SECONDS:.0f} s for this worker)")
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", seeded.app)
     operation = schema[path][method]
     names = re.findall(r"\{([^}]+)\}", path)
@@ -138,6 +135,7 @@ def test_no_input_gets_a_server_error(path: str, method: str, seeded: Seeded) ->
         strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real))
         strategies.append(operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=real))
     headers = {"Authorization": f"Bearer {seeded.api_key}", "X-SDK-Key": seeded.sdk_key}
+    sent: list[int] = []
 
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -149,6 +147,11 @@ def test_no_input_gets_a_server_error(path: str, method: str, seeded: Seeded) ->
     )
     @given(case=st.one_of(strategies))
     def fuzz(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=[not_a_server_error])
+        response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+        sent.append(response.status_code)
 
     fuzz()
+    # The operation was really exercised: requests went out and some reached the handler
+    # (not every one refused by authentication or routing before any generated value mattered).
+    assert len(sent) >= min(MAX_EXAMPLES, 10), sent
+    assert any(status not in (401, 404, 405) for status in sent), sorted(set(sent))
