@@ -112,12 +112,15 @@ def init_app(app: Flask) -> None:
 def _create() -> Flask:
     from linkgen.config import SettingsError
     from linkgen.factory import create_app
+    from linkgen.logs import configure_logging
 
     try:
-        return create_app()
+        app = create_app()
     except SettingsError as exc:  # a bad setting is the user's to fix: say which, no traceback
         click.echo(f"linkgen: {exc}", err=True)
         raise SystemExit(2) from exc
+    configure_logging(get_runtime(app).settings)
+    return app
 
 
 main = FlaskGroup(

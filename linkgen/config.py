@@ -29,6 +29,7 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_INSTANCE_PATH",
         "LINKGEN_WORKER",
         "LINKGEN_LOG_LEVEL",
+        "LINKGEN_LOG_FORMAT",
     }
 )
 
@@ -56,6 +57,7 @@ class Settings:
     instance_path: Path = DEFAULT_INSTANCE
     run_worker: bool = True
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line (linkgen/logs.py)
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,6 +90,7 @@ class Settings:
             instance_path=instance,
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
+            log_format=parse_log_format(env.get("LINKGEN_LOG_FORMAT", "text")),
         )
 
     def with_secret(self) -> Settings:
@@ -192,6 +195,14 @@ def parse_log_level(value: str) -> str:
     if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("LINKGEN_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
     return upper
+
+
+def parse_log_format(value: str) -> str:
+    """text (human lines) or json (one object per line, for log collectors)."""
+    lowered = value.strip().lower()
+    if lowered not in ("text", "json"):
+        raise SettingsError("LINKGEN_LOG_FORMAT", "must be text or json")
+    return lowered
 
 
 def load_or_create_secret(instance: Path) -> str:

@@ -36,11 +36,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime.init_app(app)
     _install_click_path(app, runtime)
 
+    from linkgen import logs
     from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
     errors.init_app(app)
+    logs.init_app(app)  # first of the hooks: every request gets its id, even a refused one
     metrics.init_app(app)  # first: its timer also sees requests the rate limiter refuses
     security.init_app(app)
     ratelimit.init_app(app)

@@ -1,7 +1,15 @@
-"""The objects one running linkgen process shares: settings, database, caches, worker."""
+"""The objects one running linkgen process shares: settings, database, caches, worker.
+
+Also the end of a web process (`close_on_exit`): once the server has finished the requests it
+accepted and ends the worker's main thread, the click recorder commits what is queued and the
+connections are closed before the process goes.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +21,8 @@ from linkgen.storage.db import Database
 if TYPE_CHECKING:
     from linkgen.clicks.cache import RouteCache
     from linkgen.clicks.recorder import ClickRecorder
+
+log = logging.getLogger("linkgen")
 
 
 @dataclass
@@ -43,3 +53,28 @@ def get_runtime(app: Flask | None = None) -> Runtime:
     target = app or current_app
     runtime: Runtime = target.extensions["linkgen"]
     return runtime
+
+
+def close_on_exit(app: Flask) -> threading.Thread:
+    """Close this process's runtime when its main thread ends: call once, in a server worker.
+
+    A server's worker stops by ending its main thread once the requests it had accepted are
+    answered (granian on SIGTERM: it stops accepting, finishes the requests in flight, closes
+    idle keep-alive connections, then returns; `tests/integration/test_shutdown.py` checks
+    it). What is left is this process's own: the click recorder commits anything still queued
+    and stops its writer, the route cache's poller stops, the database connections are closed
+    (SQLite checkpoints its WAL on the last close; PostgreSQL sees a clean disconnect). A
+    non-daemon thread does it because a forked worker leaves with `os._exit`, which runs no
+    `atexit` hook but does wait for non-daemon threads.
+    """
+    runtime = get_runtime(app)
+
+    def _close() -> None:
+        threading.main_thread().join()
+        started = time.monotonic()
+        runtime.close()
+        log.info("web process stopped (closed in %.2f s)", time.monotonic() - started)
+
+    thread = threading.Thread(target=_close, name="linkgen-close-on-exit", daemon=False)
+    thread.start()
+    return thread

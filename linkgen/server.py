@@ -1,10 +1,22 @@
-"""`linkgen serve`: the production server (granian, WSGI) plus the postback worker."""
+"""`linkgen serve`: the production server (granian, WSGI) plus the postback worker.
+
+Stopping (SIGTERM or SIGINT to this process): granian stops accepting, lets each web worker
+finish the requests it accepted and closes idle keep-alive connections; each web worker then
+closes its runtime (`linkgen.runtime.close_on_exit`: queued clicks committed, connections
+closed). The postback worker subprocess gets SIGTERM at the same moment, finishes the batch in
+flight, records it and removes its heartbeat. The command exits 0 once all of them are gone.
+See docs/operations.md.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -19,6 +31,12 @@ BLOCKING_THREADS = 40
 # request threads that is tens of MB of fragmented heap per worker. Two arenas are plenty for
 # a process that holds the GIL anyway.
 MALLOC_ARENA_MAX = 2
+# On SIGTERM: granian kills a web worker still busy after this long; the postback worker gets
+# as long to finish its batch (one CleverTap call is bounded by its timeout, 10 s by default).
+WEB_STOP_SECONDS = 30
+WORKER_STOP_SECONDS = 30
+
+log = logging.getLogger("linkgen")
 
 
 def _limit_malloc_arenas() -> None:
@@ -49,9 +67,13 @@ def serve_cmd(
     """Serve the web app, the API and the link domain (production server)."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from linkgen.logs import configure_logging, granian_log_config
 
     rt = get_runtime()
     settings = rt.settings
+    configure_logging(settings)
     if not no_migrate:
         from linkgen.factory import _install_initial_key
         from linkgen.storage.migrate import upgrade
@@ -75,16 +97,48 @@ def serve_cmd(
         workers=workers,
         blocking_threads=BLOCKING_THREADS,
         backlog=2048,
-        log_access=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=granian_log_config(settings),
+        log_access=False,  # linkgen logs its own (linkgen/logs.py), never per click
         respawn_failed_workers=True,
-        workers_kill_timeout=30,
+        workers_kill_timeout=WEB_STOP_SECONDS,
     )
+    if worker is not None:
+        # Granian installs its SIGTERM / SIGINT handlers when it starts; chain ours after them
+        # so the postback worker drains its batch while the web workers drain theirs.
+        server.on_startup(lambda: _forward_stop_signals(worker))
     try:
         server.serve()
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            _stop_worker(worker)
+
+
+def _forward_stop_signals(worker: subprocess.Popen[bytes]) -> None:
+    """On SIGTERM / SIGINT, tell the postback worker to stop too, then let granian stop."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def _handler(
+            sig: int, frame: FrameType | None, previous: Callable[..., Any] | Any = previous
+        ) -> None:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            if callable(previous):
+                previous(sig, frame)
+
+        signal.signal(signum, _handler)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Stop the postback worker (it finishes its batch first) and wait for it."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    try:
+        code = worker.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        log.warning("the postback worker did not stop in %d s: killing it", WORKER_STOP_SECONDS)
+        worker.kill()
+        code = worker.wait()
+    if code != 0:
+        log.warning("the postback worker exited with status %s", code)

@@ -438,12 +438,11 @@ def worker_cmd(
     once: bool, timeout: float, lease: float, backoff_base: float, backoff_cap: float
 ) -> None:
     """Deliver queued postbacks to CleverTap until SIGTERM / SIGINT."""
+    from linkgen.logs import configure_logging
     from linkgen.runtime import get_runtime
 
     rt = get_runtime()
-    logging.basicConfig(
-        level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(rt.settings)
     try:
         config = WorkerConfig(
             timeout=timeout,

@@ -4,6 +4,7 @@ limits and secrets kept out of logs."""
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import re
 import time
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from linkgen.config import REPO_ROOT
+from linkgen.logs import JsonFormatter, RequestIdFilter
 from linkgen.services.accounts import create_api_key
 from linkgen.storage.models import ApiKey, App, Link, Template
 from linkgen.web import api as api_module
@@ -584,6 +586,29 @@ def test_clicks_are_never_rate_limited(
 
 
 def test_secrets_never_reach_the_logs(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # Both formats: the records themselves, and the JSON lines (which also carry every `extra`
+    # field and the access log's fields) that LINKGEN_LOG_FORMAT=json writes.
+    json_lines = io.StringIO()
+    json_handler = logging.StreamHandler(json_lines)
+    json_handler.setFormatter(JsonFormatter())
+    json_handler.addFilter(RequestIdFilter())
+    logging.getLogger().addHandler(json_handler)
+    try:
+        secrets = _exercise_every_secret(make_app, caplog)
+    finally:
+        logging.getLogger().removeHandler(json_handler)
+    assert json_lines.getvalue().count("\n") > 10  # the JSON handler saw the flow
+    logged = [caplog.text, json_lines.getvalue()]
+    for record in caplog.records:
+        logged.append(record.getMessage())
+        logged.append(repr(vars(record)))
+    everything = "\n".join(logged)
+    leaked = [name for name, value in secrets.items() if value in everything]
+    assert leaked == [], f"secrets in the logs: {leaked}"
+
+
+def _exercise_every_secret(make_app: Any, caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+    """A flow that handles every kind of secret, with logging at DEBUG; returns the secrets."""
     passcode = "PASS-code-7f3a9c2e51"
     token = "tok-4b8d1e6f90aa"
     password = "correct horse battery staple"
@@ -649,11 +674,4 @@ def test_secrets_never_reach_the_logs(make_app: Any, caplog: pytest.LogCaptureFi
         )
         assert created.exit_code == 0, created.output
         api.put(settings_path, json={"account_token": token + "-2"})  # an update keeps secrets
-
-    logged = [caplog.text]
-    for record in caplog.records:
-        logged.append(record.getMessage())
-        logged.append(repr(vars(record)))
-    everything = "\n".join(logged)
-    leaked = [name for name, value in secrets.items() if value in everything]
-    assert leaked == [], f"secrets in the logs: {leaked}"
+    return secrets

@@ -16,6 +16,7 @@ def test_defaults_use_embedded_sqlite_under_instance() -> None:
     assert s.link_domains == ("localhost:8000", "127.0.0.1:8000")
     assert (s.host, s.port) == ("127.0.0.1", 8000)
     assert s.initial_api_key is None and s.clevertap_api_base is None
+    assert (s.log_level, s.log_format) == ("INFO", "text")
 
 
 @pytest.mark.parametrize(
@@ -38,8 +39,21 @@ def test_defaults_use_embedded_sqlite_under_instance() -> None:
         ),
         ({"LINKGEN_INITIAL_API_KEY": "k" * 20}, ("initial_api_key", "k" * 20)),
         ({"LINKGEN_WORKER": "off"}, ("run_worker", False)),
+        ({"LINKGEN_LOG_FORMAT": " JSON "}, ("log_format", "json")),
+        ({"LINKGEN_LOG_FORMAT": "text"}, ("log_format", "text")),
     ],
-    ids=["port", "host", "domains", "scheme", "api_base", "pg_url", "initial_key", "worker_off"],
+    ids=[
+        "port",
+        "host",
+        "domains",
+        "scheme",
+        "api_base",
+        "pg_url",
+        "initial_key",
+        "worker_off",
+        "log_json",
+        "log_text",
+    ],
 )
 def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) -> None:
     name, value = expected
@@ -58,6 +72,7 @@ def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) ->
         ({"LINKGEN_CLEVERTAP_API_BASE": "ftp://x"}, "LINKGEN_CLEVERTAP_API_BASE"),
         ({"LINKGEN_INITIAL_API_KEY": "short"}, "LINKGEN_INITIAL_API_KEY"),
         ({"LINKGEN_WORKER": "maybe"}, "LINKGEN_WORKER"),
+        ({"LINKGEN_LOG_FORMAT": "logfmt"}, "LINKGEN_LOG_FORMAT"),
         ({"LINKGEN_DATABSE_URL": "sqlite://"}, "LINKGEN_DATABSE_URL"),
     ],
     ids=[
@@ -70,6 +85,7 @@ def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) ->
         "api_base",
         "key_short",
         "bool",
+        "log_format",
         "typo",
     ],
 )
