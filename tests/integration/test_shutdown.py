@@ -39,12 +39,12 @@ import pytest
 from sqlalchemy import func, select
 
 from benchmarks.common import child_pids, free_port, server_env
-from linkgen.domain.clevertap import upload_endpoint
 from linkgen.services import catalog, integrations
 from linkgen.storage.db import Database
 from linkgen.storage.models import Click, Link, Postback, StatCounter, WorkerHeartbeat
-from linkgen.storage.types import utcnow
 from tests.fakes.fake_clevertap import Behaviour, FakeCleverTap
+from tests.integration.test_postback_worker import ACCOUNT, PASSCODE, insert
+from tests.integration.test_postback_worker import APP as APP_ID
 
 LINKGEN = str(Path(sys.executable).with_name("linkgen"))
 API_KEY = "shutdown-test-key-0123456789"
@@ -56,9 +56,6 @@ STOP_BOUND = 15.0  # seconds from SIGTERM to the process's exit
 START_BOUND = 60.0
 CLIENTS = 6
 BULK_ROWS = 8000  # a bulk import of this size takes seconds: in flight at the signal
-APP_ID = "com.example.shop"
-ACCOUNT = "W6K-556-4K6Z"
-PASSCODE = "WVE-SMB-CXUL-SHUTDOWN"
 
 
 @dataclass
@@ -178,6 +175,22 @@ class Load:
         conn.close()
 
 
+def _heartbeats(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        with db.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(WorkerHeartbeat)) or 0)
+    finally:
+        db.dispose()
+
+
+def _wait_for_heartbeat(database_url: str) -> None:
+    deadline = time.monotonic() + START_BOUND
+    while _heartbeats(database_url) == 0:
+        assert time.monotonic() < deadline, "the postback worker never started"
+        time.sleep(0.1)
+
+
 def _stored_markers(db: Database) -> tuple[set[int], int, int]:
     with db.sessions() as session:
         params = session.scalars(select(Click.params)).all()
@@ -207,6 +220,7 @@ def test_serve_drains_clicks_and_requests_on_sigterm(
     children = child_pids(served.process.pid)
     workers = [p for p in children if _cmdline(p)[-2:] == ["linkgen", "worker"]]
     assert len(workers) == 1, [(p, _cmdline(p)) for p in children]
+    _wait_for_heartbeat(database_url)  # the postback worker is up, its handlers installed
     load = Load(served.port, f"/Drn1/{link['shortlink_id']}")
     threads = [threading.Thread(target=load.client) for _ in range(CLIENTS)]
     bulk: dict[str, Any] = {}
@@ -246,7 +260,8 @@ def test_serve_drains_clicks_and_requests_on_sigterm(
     assert [p for p in served.pids if _alive(p)] == [], log  # web worker, postback worker
     # The postback worker was told at once, not after the web worker had drained (seconds).
     full = served.log_path.read_text(errors="replace")
-    assert full.index("finishing the batch in flight") < full.index("web process stopped"), log
+    told, stopped = full.find("finishing the batch in flight"), full.find("web process stopped")
+    assert 0 <= told < stopped, full[-6000:]
     # Requests sent before the signal were all answered: the in-flight ones were completed.
     reset = [(n, what) for n, sent_at, what in load.failed if sent_at < signalled_at]
     assert reset == [], log
@@ -260,20 +275,19 @@ def test_serve_drains_clicks_and_requests_on_sigterm(
     db = Database(database_url)
     try:
         markers, counted, links = _stored_markers(db)
-        with db.sessions() as session:
-            heartbeats = session.scalar(select(func.count()).select_from(WorkerHeartbeat))
     finally:
         db.dispose()
     assert set(load.redirected) <= markers, "a click whose redirect arrived is missing"
     assert counted == len(markers)  # every stored click counted once
     assert links == BULK_ROWS + 1
-    assert heartbeats == 0, log  # the postback worker stopped cleanly
+    assert _heartbeats(database_url) == 0, log  # the postback worker stopped cleanly
 
 
 # -- the postback worker alone --------------------------------------------------------------
 
 
 def _queue_postbacks(database_url: str, api_base: str, count: int) -> list[str]:
+    """An app with an active CleverTap integration and `count` queued event postbacks."""
     db = Database(database_url)
     try:
         with db.session() as session:
@@ -291,32 +305,7 @@ def _queue_postbacks(database_url: str, api_base: str, count: int) -> list[str]:
                 actor="tests",
                 api_base=None,
             )
-        now = utcnow()
-        ids = [f"drain-{i:04d}" for i in range(count)]
-        with db.session() as session:
-            session.add_all(
-                Postback(
-                    linkgen_id=lid,
-                    app_id=APP_ID,
-                    kind="event",
-                    source_id=lid,
-                    status="queued",
-                    record={
-                        "type": "event",
-                        "objectId": f"ct-{lid}",
-                        "evtName": "Charged",
-                        "evtData": {"linkgen_id": lid},
-                    },
-                    account_id=ACCOUNT,
-                    region="EU1",
-                    endpoint=upload_endpoint("EU1", api_base),
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                for lid in ids
-            )
-        return ids
+        return insert(db, count, prefix="drain", api_base=api_base)
     finally:
         db.dispose()
 
