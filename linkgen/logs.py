@@ -42,6 +42,10 @@ MAX_LOGGED_PATH = 512
 # Probes answer every few seconds: their lines are DEBUG so they do not drown the rest.
 QUIET_PATHS = frozenset({"/healthz", "/metrics"})
 
+# Libraries that say at INFO what is only of interest when debugging (alembic's plugin set-up on
+# every command, httpx's line per CleverTap call): WARNING unless LINKGEN_LOG_LEVEL=DEBUG.
+CHATTY_LIBRARIES = ("alembic.runtime.plugins", "httpx", "httpcore")
+
 # The attributes every LogRecord has; anything else on a record came from `extra`.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -105,6 +109,9 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    chatty = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(chatty)
     return handler
 
 

@@ -88,7 +88,7 @@ def serve_cmd(
     host = host or settings.host
     port = port or settings.port
     _limit_malloc_arenas()
-    click.echo(f"linkgen serving on http://{host}:{port} ({workers} web process(es))")
+    log.info("linkgen serving on http://%s:%d (%d web process(es))", host, port, workers)
     server = Granian(
         "linkgen.wsgi:app",
         address=host,
@@ -140,5 +140,7 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
         log.warning("the postback worker did not stop in %d s: killing it", WORKER_STOP_SECONDS)
         worker.kill()
         code = worker.wait()
-    if code != 0:
+    if code == -signal.SIGTERM:  # ended by our signal before it had set up its own handling
+        log.info("the postback worker stopped before it had started")
+    elif code != 0:
         log.warning("the postback worker exited with status %s", code)

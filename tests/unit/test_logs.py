@@ -15,6 +15,7 @@ import pytest
 
 from linkgen.config import Settings
 from linkgen.logs import (
+    CHATTY_LIBRARIES,
     MAX_LOGGED_PATH,
     JsonFormatter,
     configure_logging,
@@ -72,9 +73,12 @@ def test_values_json_cannot_encode_are_written_as_text() -> None:
 def root_restored() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    chatty = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, old in chatty.items():
+        logging.getLogger(name).setLevel(old)
 
 
 @pytest.mark.usefixtures("root_restored")
@@ -96,6 +100,18 @@ def test_configure_logging_replaces_its_own_handler_and_keeps_others() -> None:
     assert first.getvalue() == ""
     (line,) = second.getvalue().splitlines()
     assert json.loads(line)["message"] == "kept 1" and json.loads(line)["app_id"] == "com.x"
+
+
+@pytest.mark.usefixtures("root_restored")
+def test_chatty_libraries_speak_only_when_debugging() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings.from_env({}), stream=stream)
+    logging.getLogger("httpx").info("HTTP Request: POST https://eu1.api.clevertap.com/1/upload")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade a -> b")
+    assert "HTTP Request" not in stream.getvalue() and "Running upgrade" in stream.getvalue()
+    configure_logging(Settings.from_env({"LINKGEN_LOG_LEVEL": "DEBUG"}), stream=stream)
+    logging.getLogger("httpx").info("HTTP Request: again")
+    assert "HTTP Request: again" in stream.getvalue()
 
 
 @pytest.mark.usefixtures("root_restored")
