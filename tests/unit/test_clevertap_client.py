@@ -113,6 +113,7 @@ def test_unprocessed_without_linkgen_id_matches_by_equality() -> None:
         (500, "retry"),
         (502, "retry"),
         (503, "retry"),
+        (504, "unknown"),
     ],
 )
 def test_status_classification(status: int, outcome: str) -> None:
@@ -143,17 +144,21 @@ def _raiser(exc: Exception) -> Handler:
 
 
 @pytest.mark.parametrize(
-    "exc",
+    ("exc", "outcome"),
     [
-        httpx.ReadTimeout("timed out"),
-        httpx.ConnectTimeout("timed out"),
-        httpx.ConnectError("[Errno 111] Connection refused"),
-        httpx.RemoteProtocolError("peer closed connection"),
+        # Nothing can have reached CleverTap: a plain retry.
+        (httpx.ConnectTimeout("timed out"), "retry"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "retry"),
+        (httpx.PoolTimeout("no connection free"), "retry"),
+        # The request went out and no answer came back: CleverTap may have stored it.
+        (httpx.ReadTimeout("timed out"), "unknown"),
+        (httpx.RemoteProtocolError("peer closed connection"), "unknown"),
+        (httpx.ReadError("connection reset"), "unknown"),
     ],
 )
-def test_transport_errors_are_retried(exc: Exception) -> None:
+def test_transport_errors_are_retried_or_in_doubt(exc: Exception, outcome: str) -> None:
     result = _upload(_raiser(exc))
-    assert result.outcome == "retry"
+    assert result.outcome == outcome
     assert result.status is None
 
 
