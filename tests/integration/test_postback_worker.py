@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
 
 from linkgen.delivery.clevertap_client import CleverTapClient, UploadResult
 from linkgen.delivery.worker import IterationStats, OutboxWorker, WorkerConfig, backoff_seconds
@@ -834,6 +837,57 @@ def test_postback_list_filters_and_pages_newest_first(
     assert api.get("/api/v1/postbacks?app_id=com.other.app").get_json()["items"] == []
     text = api.get("/api/v1/postbacks?limit=500").get_data(as_text=True)
     assert PASSCODE not in text
+
+
+def _ui_client(application: Flask) -> FlaskClient:
+    from linkgen.services.accounts import create_user
+
+    with application.extensions["linkgen"].db.session() as session:
+        create_user(session, "ops@example.com", "a long enough password")
+    client = application.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "email": "ops@example.com"}
+    resp = client.post("/login", data={**form, "password": "a long enough password"})
+    assert resp.status_code == 302
+    return client
+
+
+def test_postback_log_says_what_in_doubt_and_confirmed_rows_mean(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    confirmed_id, doubtful_id = insert(db, 2)
+    clock = Clock()
+    worker = make_worker(clock=clock, config=replace(FAST, batch_size=1))
+    fake.enqueue(Behaviour.lost_answer(0.8), Behaviour.lost_answer(0.8))
+    worker.run_once()
+    clock.advance(FAST.reconcile_after)
+    with db.session() as session:  # only the first is due for its check
+        session.execute(
+            update(Postback)
+            .where(Postback.linkgen_id == doubtful_id)
+            .values(next_attempt_at=clock.now + timedelta(hours=1))
+        )
+    assert worker.run_once().confirmed == 1
+
+    api = _api(wapp)
+    (doubtful,) = api.get("/api/v1/postbacks?status=in_doubt").get_json()["items"]
+    assert doubtful["record"]["evtData"]["linkgen_id"] == doubtful_id
+    assert doubtful["next_attempt_at"] is not None
+    (confirmed,) = api.get("/api/v1/postbacks?status=sent").get_json()["items"]
+    assert confirmed["response"]["confirmed_by"] == "clevertap_events_api"
+    assert confirmed["record"]["evtData"]["linkgen_id"] == confirmed_id
+    for value in ("queued", "sent", "failed", "skipped", "sending"):  # the contract's, and more
+        assert api.get(f"/api/v1/postbacks?status={value}").status_code == 200
+
+    ui = _ui_client(wapp)
+    page = ui.get("/postbacks").get_data(as_text=True)
+    assert "Unconfirmed" in page
+    assert "sends it again only if CleverTap does not have it" in page
+    assert "Confirmed by CleverTap&#39;s events API" in page
+    filtered = ui.get("/postbacks?status=in_doubt").get_data(as_text=True)
+    assert filtered.count('class="card postback status-in_doubt"') == 1
 
 
 @pytest.mark.parametrize(

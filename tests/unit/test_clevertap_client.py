@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
-from linkgen.delivery.clevertap_client import CleverTapClient, RecordFailure, UploadResult
+from linkgen.delivery.clevertap_client import (
+    CleverTapClient,
+    EventsLookup,
+    RecordFailure,
+    UploadResult,
+    events_endpoint,
+    ymd,
+)
 
 ENDPOINT = "https://in1.api.clevertap.com/1/upload"
 CONNECT = "https://in1.api.clevertap.com/v1/connect?partner=linkgen"
@@ -262,3 +270,136 @@ def test_check_credentials_needs_both_without_calling(
         ok, status, message = client.check_credentials(CONNECT, account, passcode)
     assert (ok, status) == (False, None)
     assert "both" in message
+
+
+# --- Get Events API --------------------------------------------------------------------------
+
+EVENTS = "https://in1.api.clevertap.com/1/events.json"
+
+
+def _events_pages(pages: list[list[str]]) -> tuple[Handler, list[httpx.Request]]:
+    """A Get Events API answering `pages` of linkgen ids, cursor by cursor."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(200, json={"status": "success", "cursor": "c0"})
+        index = int(request.url.params["cursor"][1:])
+        body: dict[str, Any] = {
+            "status": "success",
+            "records": [
+                {
+                    "profile": {"objectId": "u"},
+                    "ts": 20231114221320,
+                    "event_props": {"linkgen_id": i},
+                }
+                for i in pages[index]
+            ]
+            + [{"event_props": {"Amount": 1}}, "junk", {"event_props": None}],
+        }
+        if index + 1 < len(pages):
+            body["next_cursor"] = f"c{index + 1}"
+        return httpx.Response(200, json=body)
+
+    return handler, seen
+
+
+def _lookup(handler: Handler, wanted: set[str], **kwargs: Any) -> EventsLookup:
+    with _client(handler) as client:
+        return client.find_linkgen_ids(
+            EVENTS,
+            ACCOUNT,
+            PASSCODE,
+            event_name="Charged",
+            first_day=date(2023, 11, 13),
+            last_day=date(2023, 11, 15),
+            wanted=wanted,
+            **kwargs,
+        )
+
+
+def test_events_lookup_pages_through_the_cursor() -> None:
+    handler, seen = _events_pages([["a", "b"], ["c"], ["d"]])
+    result = _lookup(handler, {"b", "d", "z"}, batch_size=2)
+    assert result.ok and result.found == {"b", "d"} and result.pages == 3
+    opening = seen[0]
+    assert opening.method == "POST" and opening.url.path == "/1/events.json"
+    assert dict(opening.url.params) == {"batch_size": "2", "events": "false", "profile": "false"}
+    assert json.loads(opening.content) == {
+        "event_name": "Charged",
+        "from": 20231113,
+        "to": 20231115,
+    }
+    assert opening.headers["X-CleverTap-Account-Id"] == ACCOUNT
+    assert opening.headers["X-CleverTap-Passcode"] == PASSCODE
+    assert [r.url.params.get("cursor") for r in seen[1:]] == ["c0", "c1", "c2"]
+    assert all(r.method == "GET" and r.headers["X-CleverTap-Passcode"] for r in seen[1:])
+
+
+def test_events_lookup_stops_once_everything_wanted_was_seen() -> None:
+    handler, seen = _events_pages([["a"], ["b"], ["c"]])
+    result = _lookup(handler, {"a", "b"})
+    assert result.ok and result.found == {"a", "b"} and result.pages == 2
+    assert len(seen) == 3
+
+
+def test_events_lookup_without_a_cursor_found_nothing() -> None:
+    result = _lookup(lambda r: httpx.Response(200, json={"status": "success"}), {"a"})
+    assert result.ok and result.found == frozenset() and result.pages == 0
+
+
+def test_events_lookup_gives_up_after_max_pages() -> None:
+    handler, _ = _events_pages([["x"]] * 10)
+    result = _lookup(handler, {"a"}, max_pages=3)
+    assert not result.ok and result.pages == 3 and "more than 3 pages" in result.message
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "response", "text"),
+    [
+        ("POST", httpx.Response(401, json={"status": "fail", "error": "Invalid"}), "401"),
+        ("POST", httpx.Response(429, json={"status": "fail"}), "busy"),
+        ("GET", httpx.Response(500, text="oops"), "500"),
+        ("GET", httpx.Response(200, json={"status": "fail", "error": "bad cursor"}), "bad cursor"),
+        ("GET", httpx.Response(200, text="not json"), "did not answer with success"),
+    ],
+)
+def test_events_lookup_failures_are_not_read_as_absence(
+    fail_on: str, response: httpx.Response, text: str
+) -> None:
+    ok_handler, _ = _events_pages([["a"], ["b"]])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return response if request.method == fail_on else ok_handler(request)
+
+    result = _lookup(handler, {"b"})
+    assert not result.ok and text in result.message
+    assert result.found == frozenset()
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout("slow"), httpx.ConnectError(f"refused {PASSCODE}")]
+)
+def test_events_lookup_transport_errors_keep_the_passcode_out(
+    exc: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    result = _lookup(_raiser(exc), {"a"})
+    assert not result.ok and result.status is None
+    assert PASSCODE not in result.message + repr(result) + caplog.text
+
+
+def test_events_lookup_rejects_a_batch_size_beyond_5000() -> None:
+    handler, _ = _events_pages([["a"]])
+    with pytest.raises(ValueError, match="batch_size"):
+        _lookup(handler, {"a"}, batch_size=5001)
+
+
+def test_events_endpoint_and_day_numbers() -> None:
+    assert events_endpoint(ENDPOINT) == EVENTS
+    assert (
+        events_endpoint("http://127.0.0.1:9/eu1/1/upload") == "http://127.0.0.1:9/eu1/1/events.json"
+    )
+    assert events_endpoint("https://example.com/other") is None
+    assert ymd(date(2024, 2, 9)) == 20240209
