@@ -4,30 +4,50 @@
 then it exits); `linkgen serve` starts that command as a subprocess unless `--no-worker`.
 Any number of workers may run against one database.
 
-One iteration (`OutboxWorker.run_once`):
+One iteration (`OutboxWorker.run_once`), storage steps in `linkgen.services.postbacks`:
 
-1. Claim up to `claim_limit` due rows (see `linkgen.services.postbacks`): committed as
-   `sending` with a lease before anything is sent.
-2. Read each app's integration *now*. Rows of an app whose integration was switched off, or
-   lost every credential, since they were queued become `skipped` (`partner_inactive` /
+1. In one committed transaction: rows of workers that died holding them (lease expired) go back
+   to `queued` if their call had not started, or become `in_doubt` if it had; up to
+   `reconcile_limit` in-doubt rows due for a check and up to `claim_limit` due queued rows are
+   claimed (`sending`, with a lease) before anything is sent.
+2. Read each app's integration *now*. Claimed rows of an app whose integration was switched off,
+   or lost every credential, since they were queued become `skipped` (`partner_inactive` /
    `no_credentials`, the reasons enqueueing would give today): the user's latest word wins, as
    it does for new outcomes. Otherwise a row goes to the account id and region the integration
    names now (a corrected account id or region applies to rows still waiting), with the
    passcode read from the settings at send time: it is never stored on the row nor logged.
 3. Group the rows by (endpoint, account id, passcode), cut into calls of at most 1000 records,
    and send them on a thread pool with at most `per_account_in_flight` (15, CleverTap's limit)
-   calls in flight per account in this process.
+   calls in flight per account in this process. Right before a call, its start (and where it
+   goes) is committed on its rows.
 4. Right after each answer, in one transaction: 200 -> `sent` (records CleverTap listed as
-   unprocessed -> `failed` with its code and error); 401 / 400 -> `failed`; 429 / 5xx / timeout
-   -> `queued` again after an exponential backoff with jitter, until 24 hours after the row was
-   created (or manually retried), then `failed`.
+   unprocessed -> `failed` with its code and error); 401 / 400 -> `failed`; 429 / 5xx / no
+   connection -> `queued` again after an exponential backoff with jitter, until 24 hours after
+   the row was created (or manually retried), then `failed`; no answer (read timeout, dropped
+   connection, 504) -> `in_doubt`.
+5. Alongside the sends, the in-doubt rows claimed in step 1 are checked (see below).
 
-Exactly-once, as far as it can go without idempotency at CleverTap: a row answered with a 200
-is marked `sent` in the transaction right after the answer and is never claimed again. A call is
-only started while the lease has at least `timeout` + a margin to run, so a slow call cannot
-overlap a second worker's claim of the same rows. What remains is a crash (or lost database)
-between CleverTap's 200 and that commit: those rows are sent again after their lease expires.
-Every record carries `evtData.linkgen_id` so such a duplicate can be recognised.
+Exactly once, without idempotency at CleverTap: a row answered with a 200 is marked `sent` in
+the transaction right after the answer and is never claimed again, and a call is only started
+while the lease has at least `timeout` + a margin to run, so a slow call cannot overlap a
+second worker's claim of the same rows. A call whose outcome is unknown (the worker was killed
+between the call's start and the commit of its outcome, or the answer never came) leaves its
+rows `in_doubt`: they may or may not be stored at CleverTap, and sending them again blindly
+would store them twice. `reconcile_after` seconds later (600 by default, longer than CleverTap
+takes to make an uploaded event visible to its Get Events API), the worker asks that API, per
+(account, event name, day range of the records' `ts`, widened by a day each side because the
+account's time zone is unknown), which of their `evtData.linkgen_id`s it has, paging through
+its cursor: listed rows become `sent` (their `response` says `confirmed_by:
+clevertap_events_api`), the others are queued again. When the events API fails, the rows stay
+in doubt and are asked about again after a backoff; at the row's 24-hour deadline they become
+`failed` with a message saying they may or may not have been delivered. Every record type
+linkgen sends (installs, re-engagements, in-app events) is a CleverTap event, so this covers
+all of them.
+
+What remains: the check trusts CleverTap's Get Events API. An event CleverTap stored but does
+not list yet after `reconcile_after` is sent a second time; an account with more events of one
+name in the window than `events_max_pages` pages cannot be checked (its rows fail at the
+deadline, saying so).
 """
 
 from __future__ import annotations

@@ -106,6 +106,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    delay: float = 0.0  # seconds the fake waited before answering (a slow or timeout fault)
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -487,6 +488,7 @@ class FakeCleverTap:
                 if behaviour.store_first and authorised and route == UPLOAD and storable:
                     account = headers.get("x-clevertap-account-id", "")
                     early = fake._process(cast(list[Any], records), behaviour, account)
+                recorded.delay = behaviour.delay
                 if behaviour.delay and fake._stopping.wait(behaviour.delay):
                     return  # shutting down: drop the answer
                 if not authorised:
