@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -178,9 +179,18 @@ class CleverTapClient:
     """Uploads event records to CleverTap and checks partner credentials; always with a timeout."""
 
     def __init__(
-        self, *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        events_attempts: int = 3,
+        events_retry_pause: float = 0.5,
     ) -> None:
         self.timeout = timeout
+        # A lookup may need many Get Events requests in a row; one busy answer should not throw
+        # the whole lookup away, so each request is tried up to this many times.
+        self.events_attempts = max(1, events_attempts)
+        self.events_retry_pause = events_retry_pause
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             transport=transport,
@@ -435,6 +445,20 @@ class CleverTapClient:
     def _events_call(
         self, method: str, url: str, passcode: str, **kwargs: Any
     ) -> tuple[Mapping[str, Any], _CallError | None]:
+        """One Get Events request, tried again after a pause (doubling) on a timeout, a lost
+        connection, 429 or 5xx, up to `events_attempts` times; 401 and other refusals are
+        final."""
+        body, error = self._events_request(method, url, passcode, **kwargs)
+        for attempt in range(1, self.events_attempts):
+            if error is None or not error.transient:
+                break
+            time.sleep(self.events_retry_pause * 2 ** (attempt - 1))
+            body, error = self._events_request(method, url, passcode, **kwargs)
+        return body, error
+
+    def _events_request(
+        self, method: str, url: str, passcode: str, **kwargs: Any
+    ) -> tuple[Mapping[str, Any], _CallError | None]:
         """One Get Events request: its JSON body, or what went wrong (passcode scrubbed)."""
         host = _host(url)
         try:
@@ -474,6 +498,11 @@ class CleverTapClient:
 class _CallError:
     status: int | None
     message: str
+
+    @property
+    def transient(self) -> bool:
+        """No answer, 429 or 5xx: the same request may well succeed a moment later."""
+        return self.status is None or self.status == 429 or self.status >= 500
 
 
 def _listed_linkgen_ids(records: Any, wanted: Collection[str]) -> set[str]:

@@ -114,6 +114,8 @@ class WorkerConfig:
     reconcile_limit: int = 10_000  # in-doubt rows checked per iteration
     events_batch_size: int = MAX_EVENTS_BATCH  # records per Get Events page
     events_max_pages: int = 1000  # pages read per event name and day range before giving up
+    events_attempts: int = 3  # tries of one Get Events request (429 / 5xx / timeout)
+    events_retry_pause: float = 0.5  # seconds before the second try, doubling
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:
@@ -287,7 +289,11 @@ class OutboxWorker:
         self.api_base = api_base
         self.config = config or WorkerConfig()
         self._own_client = client is None
-        self.client = client or CleverTapClient(timeout=self.config.timeout)
+        self.client = client or CleverTapClient(
+            timeout=self.config.timeout,
+            events_attempts=self.config.events_attempts,
+            events_retry_pause=self.config.events_retry_pause,
+        )
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.rng = rng or random.Random()

@@ -53,6 +53,9 @@ MAX_AGE: Final = timedelta(hours=24)  # transient failures are retried this long
 MAX_ERROR_CHARS: Final = 2000
 # Rows whose status a worker may still overwrite with "sent" (a 200 is the truth).
 _NOT_SENT: Final = ("sending", "queued", "failed", IN_DOUBT)
+WORKER_STOPPED: Final = (
+    "The worker stopped during its call to CleverTap, so its answer was never recorded."
+)
 # The `response` of a row CleverTap's events API confirmed (the upload's own answer was lost).
 CONFIRMED_RESPONSE: Final = {"status": "success", "confirmed_by": "clevertap_events_api"}
 
@@ -210,11 +213,6 @@ def expire_leases(session: Session, *, now: datetime, reconcile_at: datetime) ->
         ),
     )
     return requeued, doubted
-
-
-WORKER_STOPPED: Final = (
-    "The worker stopped during its call to CleverTap, so its answer was never recorded."
-)
 
 
 def claim_due(

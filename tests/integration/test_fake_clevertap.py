@@ -252,20 +252,26 @@ def test_events_api_record_shape_and_validation(fake: FakeCleverTap) -> None:
         assert http.post(f"{url}?batch_size=10", json=query, headers=wrong).status_code == 401
 
 
-@pytest.mark.parametrize("status", [401, 429, 500, 503])
+@pytest.mark.parametrize(("status", "tries"), [(401, 1), (429, 3), (500, 3), (503, 3)])
 def test_events_api_failures_are_not_read_as_absence(
-    fake: FakeCleverTap, client: CleverTapClient, status: int
+    fake: FakeCleverTap, status: int, tries: int
 ) -> None:
-    assert client.upload(upload_endpoint("EU1", fake.base_url), ACCOUNT, PASSCODE, _records("a")).ok
-    fake.enqueue_events(Behaviour.http_error(status))
-    failed = _find(client, fake, {"a"})
-    assert not failed.ok and failed.status == status and str(status) in failed.message
-    assert _find(client, fake, {"a"}).found == {"a"}  # the next lookup goes through
+    with CleverTapClient(timeout=2.0, events_retry_pause=0.01) as client:
+        endpoint = upload_endpoint("EU1", fake.base_url)
+        assert client.upload(endpoint, ACCOUNT, PASSCODE, _records("a")).ok
+        fake.enqueue_events(*[Behaviour.http_error(status)] * 3)
+        failed = _find(client, fake, {"a"})
+        assert not failed.ok and failed.status == status and str(status) in failed.message
+        assert [r.status for r in fake.events_requests()] == [status] * tries
+        fake.reset()
+        assert client.upload(endpoint, ACCOUNT, PASSCODE, _records("a")).ok
+        fake.enqueue_events(Behaviour.http_error(status))  # once: a retry gets through
+        assert _find(client, fake, {"a"}).found == ({"a"} if tries > 1 else frozenset())
 
 
 def test_events_api_timeout_is_a_failed_lookup(fake: FakeCleverTap) -> None:
-    fake.enqueue_events(Behaviour.slow(1.0))
-    with CleverTapClient(timeout=0.2) as client:
+    fake.enqueue_events(*[Behaviour.slow(1.0)] * 2)
+    with CleverTapClient(timeout=0.2, events_attempts=2, events_retry_pause=0.01) as client:
         result = _find(client, fake, {"a"})
     assert not result.ok and "did not answer" in result.message
 

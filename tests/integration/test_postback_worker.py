@@ -41,6 +41,7 @@ FAST = WorkerConfig(
     heartbeat_every=0.0,
     threads=8,
     reconcile_after=60.0,
+    events_retry_pause=0.01,
 )
 
 
@@ -626,7 +627,8 @@ def test_events_api_failures_keep_rows_in_doubt_with_backoff_then_recover(
     worker = make_worker(clock=clock)
     worker.run_once()
     clock.advance(FAST.reconcile_after)
-    fake.enqueue_events(Behaviour.http_error(500))  # the cursor request fails
+    fail = Behaviour.http_error(500)
+    fake.enqueue_events(fail, fail, fail)  # the cursor request fails, and both its retries
     stats = worker.run_once()
     assert (stats.checked, stats.deferred, stats.confirmed, stats.resent) == (2, 2, 0, 0)
     first = rows(db)[ids[0]]
@@ -638,7 +640,7 @@ def test_events_api_failures_keep_rows_in_doubt_with_backoff_then_recover(
     assert worker.run_once().checked == 0  # not before the backoff
 
     clock.now = first.next_attempt_at
-    fake.enqueue_events(Behaviour.success(), Behaviour.http_error(401))  # a page fails
+    fake.enqueue_events(Behaviour.success(), Behaviour.http_error(401))  # a page: no retry
     assert worker.run_once().deferred == 2
     second = rows(db)[ids[0]]
     assert second.response == {"status": "unknown", "lookups": 2}
@@ -663,7 +665,7 @@ def test_in_doubt_rows_fail_plainly_at_their_deadline_and_can_be_retried_by_hand
     worker = make_worker(clock=clock)
     worker.run_once()
     clock.advance(FAST.reconcile_after)
-    fake.enqueue_events(Behaviour.http_error(503))
+    fake.enqueue_events(*[Behaviour.http_error(503)] * FAST.events_attempts)
     assert worker.run_once().failed == 1
     row = rows(db)[lid]
     assert row.status == "failed" and row.response == {"status": "unknown"}
@@ -714,6 +716,7 @@ def test_two_workers_with_timeouts_and_lost_answers_never_send_a_record_twice(
         threads=4,
         reconcile_after=0.05,
         events_batch_size=250,
+        events_attempts=1,  # every events API failure defers the check: that path runs too
     )
     url = wapp.extensions["linkgen"].settings.database_url
     workers = [make_worker(config, database=Database(url)) for _ in range(2)]

@@ -41,7 +41,9 @@ def _records(n: int) -> list[dict[str, Any]]:
 
 
 def _client(handler: Handler) -> CleverTapClient:
-    return CleverTapClient(timeout=2.0, transport=httpx.MockTransport(handler))
+    return CleverTapClient(
+        timeout=2.0, transport=httpx.MockTransport(handler), events_retry_pause=0.001
+    )
 
 
 def _upload(handler: Handler, records: list[dict[str, Any]] | None = None) -> UploadResult:
@@ -388,6 +390,41 @@ def test_events_lookup_transport_errors_keep_the_passcode_out(
     result = _lookup(_raiser(exc), {"a"})
     assert not result.ok and result.status is None
     assert PASSCODE not in result.message + repr(result) + caplog.text
+
+
+def test_events_lookup_tries_a_busy_request_again_but_not_a_refused_one() -> None:
+    ok_handler, seen = _events_pages([["a"], ["b"]])
+    answers = iter([httpx.Response(503), httpx.Response(429)])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.params["cursor"] == "c1":
+            response = next(answers, None)
+            if response is not None:
+                seen.append(request)
+                return response
+        return ok_handler(request)
+
+    result = _lookup(flaky, {"b"})
+    assert result.ok and result.found == {"b"}
+    assert [r.url.params.get("cursor") for r in seen] == [None, "c0", "c1", "c1", "c1"]
+
+    refused: list[httpx.Request] = []
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        refused.append(request)
+        return httpx.Response(401, json={"status": "fail"})
+
+    assert not _lookup(refusing, {"a"}).ok
+    assert len(refused) == 1  # wrong credentials stay wrong: asked once
+
+    always: list[httpx.Request] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        always.append(request)
+        return httpx.Response(503)
+
+    assert not _lookup(down, {"a"}).ok
+    assert len(always) == 3  # the default events_attempts
 
 
 def test_events_lookup_rejects_a_batch_size_beyond_5000() -> None:
