@@ -275,7 +275,8 @@ class CrashResult:
 
 # Counts the worker logs (key=value) about rows whose call got no answer.
 _LOGGED = re.compile(
-    r"\b(in_doubt|requeued_unstarted|confirmed|resent|deferred|commit_ms_max)=([\d.]+)"
+    r"\b(in_doubt_after_crash|in_doubt_no_answer|requeued_unstarted|confirmed|resent|deferred"
+    r"|commit_ms_max)=([\d.]+)"
 )
 
 
@@ -417,8 +418,12 @@ def report(crash: CrashResult, healthy: HealthyResult) -> str:
         ("never received", f"{crash.missing:,}"),
         ("duplicate deliveries", f"**{dupes}**"),
         (
-            "rows that went in doubt (call started, no answer recorded: SIGKILL or timeout)",
-            f"{w.get('in_doubt', 0):,}",
+            "rows that went in doubt: a killed worker's started calls",
+            f"{w.get('in_doubt_after_crash', 0):,}",
+        ),
+        (
+            "rows that went in doubt: calls without an answer (timeout, 504)",
+            f"{w.get('in_doubt_no_answer', 0):,}",
         ),
         (
             "... confirmed delivered by CleverTap's events API (not resent)",

@@ -367,8 +367,8 @@ class OutboxWorker:
         stats.expired_requeued, stats.expired_in_doubt = requeued, doubted
         if requeued or doubted:
             log.warning(
-                "postbacks of a stopped worker: in_doubt=%d (their call had started; CleverTap "
-                "is asked about them in %g s), requeued_unstarted=%d",
+                "postbacks of a stopped worker: in_doubt_after_crash=%d (their call had started; "
+                "CleverTap is asked about them in %g s), requeued_unstarted=%d",
                 doubted,
                 self.config.reconcile_after,
                 requeued,
@@ -568,7 +568,10 @@ class OutboxWorker:
             else:
                 self._retry_later(session, call, result, now, stats)
         if result.outcome == "unknown":
-            log.warning("postbacks in doubt after a call without an answer: in_doubt=%d", len(rows))
+            log.warning(
+                "postbacks in doubt after a call without an answer: in_doubt_no_answer=%d",
+                len(rows),
+            )
 
     def _retry_later(
         self, session: Any, call: _Call, result: UploadResult, now: datetime, stats: IterationStats
