@@ -1,15 +1,24 @@
-"""The CleverTap upload API client (httpx).
+"""The CleverTap API client (httpx): the upload API, the partner credentials check, and the
+Get Events API used to find out whether records of an interrupted upload arrived.
 
-One call uploads at most 1000 records and answers an `UploadResult` whose `outcome` tells the
-worker what to do next:
+One upload call carries at most 1000 records and answers an `UploadResult` whose `outcome` tells
+the worker what to do next:
 
-    ok      HTTP 200: CleverTap took the call; `failed` maps record indexes to the records it
-            refused (its `unprocessed` list), which must not be retried as they are.
-    retry   timeout, connection error, 429 (too many concurrent uploads) or 5xx: try again later.
-            A timed-out call may still have been processed; records carry `linkgen_id` so a
-            duplicate can be recognised downstream.
-    reject  401 (credentials or region), 400 and any other status: retrying the same call will
-            not help.
+    ok       HTTP 200: CleverTap took the call; `failed` maps record indexes to the records it
+             refused (its `unprocessed` list), which must not be retried as they are.
+    retry    the request certainly did not reach CleverTap (no connection could be made) or
+             CleverTap said it did not take it (429 too many concurrent uploads, 5xx other than
+             504): try again later.
+    unknown  the request went out but no answer came back (read timeout, connection dropped,
+             504 gateway timeout): CleverTap may or may not have stored the records, and it has
+             no idempotency, so they must not simply be sent again (see `find_linkgen_ids`).
+    reject   401 (credentials or region), 400 and any other status: retrying the same call will
+             not help.
+
+`find_linkgen_ids` pages through CleverTap's Get Events API (`POST /1/events.json?batch_size=N`
+with `{"event_name", "from", "to"}` answers a cursor; `GET /1/events.json?cursor=...` answers a
+batch of records and `next_cursor` until there is none) and collects the `linkgen_id` event
+property of the records it lists.
 
 The passcode is passed per call and never stored on the client, so it cannot leak through a repr;
 it is never logged, and any text taken from a lower-level exception is scrubbed of it.
@@ -19,8 +28,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 from urllib.parse import urlsplit
@@ -30,9 +41,20 @@ import httpx
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_UPLOAD: Final = 1000
+MAX_EVENTS_BATCH: Final = 5000  # the Get Events API's largest batch_size
 DEFAULT_TIMEOUT: Final = 10.0
+UPLOAD_PATH: Final = "/1/upload"
+EVENTS_PATH: Final = "/1/events.json"
 
-UploadOutcome = Literal["ok", "retry", "reject"]
+UploadOutcome = Literal["ok", "retry", "unknown", "reject"]
+# Transport errors raised before any byte of the request can have reached CleverTap.
+_NOT_SENT_ERRORS: Final = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,33 @@ class UploadResult:
     def ok(self) -> bool:
         """CleverTap accepted the call (some records may still have failed)."""
         return self.outcome == "ok"
+
+
+@dataclass(frozen=True)
+class EventsLookup:
+    """What the Get Events API said about one event name and day range.
+
+    `ok` means every page was read (or every wanted id was found before the end): `found` is
+    then the complete answer. Otherwise `message` says what went wrong and `found` is partial.
+    """
+
+    ok: bool
+    found: frozenset[str]
+    pages: int
+    message: str
+    status: int | None = None
+
+
+def events_endpoint(upload_url: str) -> str | None:
+    """The Get Events URL on the host an upload URL points at (None for an unknown shape)."""
+    if not upload_url.endswith(UPLOAD_PATH):
+        return None
+    return upload_url[: -len(UPLOAD_PATH)] + EVENTS_PATH
+
+
+def ymd(day: date) -> int:
+    """A day as the Get Events API's `from` / `to` integer (YYYYMMDD)."""
+    return day.year * 10_000 + day.month * 100 + day.day
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
@@ -130,9 +179,18 @@ class CleverTapClient:
     """Uploads event records to CleverTap and checks partner credentials; always with a timeout."""
 
     def __init__(
-        self, *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        events_attempts: int = 3,
+        events_retry_pause: float = 0.5,
     ) -> None:
         self.timeout = timeout
+        # A lookup may need many Get Events requests in a row; one busy answer should not throw
+        # the whole lookup away, so each request is tried up to this many times.
+        self.events_attempts = max(1, events_attempts)
+        self.events_retry_pause = events_retry_pause
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
             transport=transport,
@@ -198,16 +256,22 @@ class CleverTapClient:
                 content=content.encode("utf-8"),
                 headers=self._headers(account_id, passcode),
             )
-        except httpx.TimeoutException:
-            log.warning("CleverTap upload to %s timed out", _host(endpoint))
-            return UploadResult(
-                "retry", None, f"CleverTap did not answer within {self.timeout:g} s."
-            )
-        except httpx.HTTPError as exc:
+        except _NOT_SENT_ERRORS as exc:
             reason = _scrub(str(exc) or type(exc).__name__, passcode, account_id)
             log.warning("CleverTap upload to %s failed: %s", _host(endpoint), reason)
             return UploadResult(
                 "retry", None, f"Could not reach CleverTap at {_host(endpoint)}: {reason}"
+            )
+        except httpx.TimeoutException:
+            log.warning("CleverTap upload to %s timed out", _host(endpoint))
+            return UploadResult(
+                "unknown", None, f"CleverTap did not answer within {self.timeout:g} s."
+            )
+        except httpx.HTTPError as exc:
+            reason = _scrub(str(exc) or type(exc).__name__, passcode, account_id)
+            log.warning("CleverTap upload to %s got no answer: %s", _host(endpoint), reason)
+            return UploadResult(
+                "unknown", None, f"The connection to CleverTap broke before it answered: {reason}"
             )
         return self._classify_upload(response, records, passcode)
 
@@ -253,6 +317,10 @@ class CleverTapClient:
         if status == 429:
             message = "CleverTap is busy (429: too many concurrent uploads); will retry."
             return UploadResult("retry", status, message, body=body)
+        if status == 504:
+            # A gateway gave up waiting: the server behind it may still have stored the records.
+            message = "CleverTap's gateway timed out (504) before CleverTap answered."
+            return UploadResult("unknown", status, message, body=body)
         if 500 <= status < 600:
             message = f"CleverTap had a server error ({status}); will retry."
             return UploadResult("retry", status, message, body=body)
@@ -312,3 +380,142 @@ class CleverTapClient:
         if 500 <= status < 600:
             return False, status, f"CleverTap had a server error ({status}); try again later."
         return False, status, f"CleverTap answered with an unexpected status ({status})."
+
+    # --- Get Events API ------------------------------------------------------------------------
+
+    def find_linkgen_ids(
+        self,
+        events_url: str,
+        account_id: str,
+        passcode: str,
+        *,
+        event_name: str,
+        first_day: date,
+        last_day: date,
+        wanted: Collection[str],
+        batch_size: int = MAX_EVENTS_BATCH,
+        max_pages: int = 1000,
+    ) -> EventsLookup:
+        """Which of `wanted` CleverTap lists as `event_name` events between two days.
+
+        Pages through the cursor until it ends, or stops early once every wanted id was seen.
+        Any failure (timeout, 401, 429, 5xx, an answer that is not `"status": "success"`, more
+        than `max_pages` pages) gives `ok=False`: the caller must not read absence into it.
+        """
+        if not 1 <= batch_size <= MAX_EVENTS_BATCH:
+            raise ValueError(f"batch_size must be 1..{MAX_EVENTS_BATCH}")
+        wanted_set = set(wanted)
+        found: set[str] = set()
+        if not _valid_header_value(account_id) or not _valid_header_value(passcode):
+            return EventsLookup(
+                False,
+                frozenset(),
+                0,
+                "The account ID or passcode contains characters HTTP cannot send.",
+            )
+        headers = self._headers(account_id, passcode)
+        query = {"event_name": event_name, "from": ymd(first_day), "to": ymd(last_day)}
+        params = {"batch_size": str(batch_size), "events": "false", "profile": "false"}
+        body, error = self._events_call(
+            "POST", events_url, passcode, headers=headers, params=params, json=query
+        )
+        if error is not None:
+            return EventsLookup(False, frozenset(), 0, error.message, error.status)
+        cursor = body.get("cursor")
+        pages = 0
+        while isinstance(cursor, str) and cursor and not wanted_set <= found:
+            if pages >= max_pages:
+                return EventsLookup(
+                    False,
+                    frozenset(found),
+                    pages,
+                    f"CleverTap listed more than {max_pages} pages of {event_name!r} events "
+                    "for these days; linkgen stopped paging.",
+                )
+            body, error = self._events_call(
+                "GET", events_url, passcode, headers=headers, params={"cursor": cursor}
+            )
+            if error is not None:
+                return EventsLookup(False, frozenset(found), pages, error.message, error.status)
+            pages += 1
+            found.update(_listed_linkgen_ids(body.get("records"), wanted_set))
+            cursor = body.get("next_cursor")
+        return EventsLookup(True, frozenset(found), pages, "Read CleverTap's events.", 200)
+
+    def _events_call(
+        self, method: str, url: str, passcode: str, **kwargs: Any
+    ) -> tuple[Mapping[str, Any], _CallError | None]:
+        """One Get Events request, tried again after a pause (doubling) on a timeout, a lost
+        connection, 429 or 5xx, up to `events_attempts` times; 401 and other refusals are
+        final."""
+        body, error = self._events_request(method, url, passcode, **kwargs)
+        for attempt in range(1, self.events_attempts):
+            if error is None or not error.transient:
+                break
+            time.sleep(self.events_retry_pause * 2 ** (attempt - 1))
+            body, error = self._events_request(method, url, passcode, **kwargs)
+        return body, error
+
+    def _events_request(
+        self, method: str, url: str, passcode: str, **kwargs: Any
+    ) -> tuple[Mapping[str, Any], _CallError | None]:
+        """One Get Events request: its JSON body, or what went wrong (passcode scrubbed)."""
+        host = _host(url)
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            log.warning("CleverTap events query to %s timed out", host)
+            return {}, _CallError(
+                None, f"CleverTap's events API did not answer within {self.timeout:g} s."
+            )
+        except httpx.HTTPError as exc:
+            reason = _scrub(str(exc) or type(exc).__name__, passcode)
+            log.warning("CleverTap events query to %s failed: %s", host, reason)
+            return {}, _CallError(
+                None, f"Could not reach CleverTap's events API at {host}: {reason}"
+            )
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if status == 200 and isinstance(body, Mapping) and body.get("status") == "success":
+            return body, None
+        detail = _scrub(self._error_text(body, response), passcode)
+        if status == 401:
+            text = "CleverTap's events API refused the account ID and passcode (401)."
+        elif status == 429:
+            text = "CleverTap's events API is busy (429)."
+        elif status == 200:
+            text = f"CleverTap's events API did not answer with success: {detail}"
+        else:
+            text = f"CleverTap's events API answered {status}: {detail}"
+        log.warning("CleverTap events query to %s: %s", host, text)
+        return {}, _CallError(status, text)
+
+
+@dataclass(frozen=True)
+class _CallError:
+    status: int | None
+    message: str
+
+    @property
+    def transient(self) -> bool:
+        """No answer, 429 or 5xx: the same request may well succeed a moment later."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+def _listed_linkgen_ids(records: Any, wanted: Collection[str]) -> set[str]:
+    """The wanted `linkgen_id`s among the `event_props` of a Get Events page."""
+    found: set[str] = set()
+    if not isinstance(records, list):
+        return found
+    for item in records:
+        if not isinstance(item, Mapping):
+            continue
+        props = item.get("event_props")
+        if isinstance(props, Mapping):
+            value = props.get("linkgen_id")
+            if isinstance(value, str) and value in wanted:
+                found.add(value)
+    return found

@@ -4,30 +4,50 @@
 then it exits); `linkgen serve` starts that command as a subprocess unless `--no-worker`.
 Any number of workers may run against one database.
 
-One iteration (`OutboxWorker.run_once`):
+One iteration (`OutboxWorker.run_once`), storage steps in `linkgen.services.postbacks`:
 
-1. Claim up to `claim_limit` due rows (see `linkgen.services.postbacks`): committed as
-   `sending` with a lease before anything is sent.
-2. Read each app's integration *now*. Rows of an app whose integration was switched off, or
-   lost every credential, since they were queued become `skipped` (`partner_inactive` /
+1. In one committed transaction: rows of workers that died holding them (lease expired) go back
+   to `queued` if their call had not started, or become `in_doubt` if it had; up to
+   `reconcile_limit` in-doubt rows due for a check and up to `claim_limit` due queued rows are
+   claimed (`sending`, with a lease) before anything is sent.
+2. Read each app's integration *now*. Claimed rows of an app whose integration was switched off,
+   or lost every credential, since they were queued become `skipped` (`partner_inactive` /
    `no_credentials`, the reasons enqueueing would give today): the user's latest word wins, as
    it does for new outcomes. Otherwise a row goes to the account id and region the integration
    names now (a corrected account id or region applies to rows still waiting), with the
    passcode read from the settings at send time: it is never stored on the row nor logged.
 3. Group the rows by (endpoint, account id, passcode), cut into calls of at most 1000 records,
    and send them on a thread pool with at most `per_account_in_flight` (15, CleverTap's limit)
-   calls in flight per account in this process.
+   calls in flight per account in this process. Right before a call, its start (and where it
+   goes) is committed on its rows.
 4. Right after each answer, in one transaction: 200 -> `sent` (records CleverTap listed as
-   unprocessed -> `failed` with its code and error); 401 / 400 -> `failed`; 429 / 5xx / timeout
-   -> `queued` again after an exponential backoff with jitter, until 24 hours after the row was
-   created (or manually retried), then `failed`.
+   unprocessed -> `failed` with its code and error); 401 / 400 -> `failed`; 429 / 5xx / no
+   connection -> `queued` again after an exponential backoff with jitter, until 24 hours after
+   the row was created (or manually retried), then `failed`; no answer (read timeout, dropped
+   connection, 504) -> `in_doubt`.
+5. Alongside the sends, the in-doubt rows claimed in step 1 are checked (see below).
 
-Exactly-once, as far as it can go without idempotency at CleverTap: a row answered with a 200
-is marked `sent` in the transaction right after the answer and is never claimed again. A call is
-only started while the lease has at least `timeout` + a margin to run, so a slow call cannot
-overlap a second worker's claim of the same rows. What remains is a crash (or lost database)
-between CleverTap's 200 and that commit: those rows are sent again after their lease expires.
-Every record carries `evtData.linkgen_id` so such a duplicate can be recognised.
+Exactly once, without idempotency at CleverTap: a row answered with a 200 is marked `sent` in
+the transaction right after the answer and is never claimed again, and a call is only started
+while the lease has at least `timeout` + a margin to run, so a slow call cannot overlap a
+second worker's claim of the same rows. A call whose outcome is unknown (the worker was killed
+between the call's start and the commit of its outcome, or the answer never came) leaves its
+rows `in_doubt`: they may or may not be stored at CleverTap, and sending them again blindly
+would store them twice. `reconcile_after` seconds later (600 by default, longer than CleverTap
+takes to make an uploaded event visible to its Get Events API), the worker asks that API, per
+(account, event name, day range of the records' `ts`, widened by a day each side because the
+account's time zone is unknown), which of their `evtData.linkgen_id`s it has, paging through
+its cursor: listed rows become `sent` (their `response` says `confirmed_by:
+clevertap_events_api`), the others are queued again. When the events API fails, the rows stay
+in doubt and are asked about again after a backoff; at the row's 24-hour deadline they become
+`failed` with a message saying they may or may not have been delivered. Every record type
+linkgen sends (installs, re-engagements, in-app events) is a CleverTap event, so this covers
+all of them.
+
+What remains: the check trusts CleverTap's Get Events API. An event CleverTap stored but does
+not list yet after `reconcile_after` is sent a second time; an account with more events of one
+name in the window than `events_max_pages` pages cannot be checked (its rows fail at the
+deadline, saying so).
 """
 
 from __future__ import annotations
@@ -41,10 +61,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -52,9 +73,12 @@ import click
 from flask.cli import with_appcontext
 
 from linkgen.delivery.clevertap_client import (
+    MAX_EVENTS_BATCH,
     MAX_RECORDS_PER_UPLOAD,
     CleverTapClient,
+    EventsLookup,
     UploadResult,
+    events_endpoint,
 )
 from linkgen.domain.clevertap import IntegrationSettings, resolve_region, upload_endpoint
 from linkgen.domain.validate import is_digits
@@ -84,10 +108,22 @@ class WorkerConfig:
     idle_poll: float = 1.0  # sleep when nothing was due
     busy_poll: float = 0.0  # sleep between full iterations
     heartbeat_every: float = 5.0
+    # Seconds a row stays in doubt before CleverTap's events API is asked about it: longer than
+    # CleverTap takes to make an uploaded event visible there (see docs/architecture.md).
+    reconcile_after: float = 600.0
+    reconcile_limit: int = 10_000  # in-doubt rows checked per iteration
+    events_batch_size: int = MAX_EVENTS_BATCH  # records per Get Events page
+    events_max_pages: int = 1000  # pages read per event name and day range before giving up
+    events_attempts: int = 3  # tries of one Get Events request (429 / 5xx / timeout)
+    events_retry_pause: float = 0.5  # seconds before the second try, doubling
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:
             raise ValueError(f"batch_size must be 1..{MAX_RECORDS_PER_UPLOAD}")
+        if not 1 <= self.events_batch_size <= MAX_EVENTS_BATCH:
+            raise ValueError(f"events_batch_size must be 1..{MAX_EVENTS_BATCH}")
+        if self.reconcile_after < 0:
+            raise ValueError("reconcile_after cannot be negative")
         if self.lease <= self.timeout + self.lease_margin:
             raise ValueError("the lease must be longer than the timeout plus its margin")
 
@@ -109,6 +145,20 @@ class _Call:
     lease_until: datetime
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """One Get Events query: in-doubt rows of one account and event name, and the days (UTC,
+    widened by a day each side) CleverTap may file their events under."""
+
+    events_url: str
+    account_id: str
+    passcode: str = field(repr=False)
+    event_name: str
+    first_day: date
+    last_day: date
+    rows: tuple[store.Claimed, ...]
+
+
 @dataclass
 class IterationStats:
     """What one iteration did (for logs, tests and the benchmark)."""
@@ -120,17 +170,105 @@ class IterationStats:
     skipped: int = 0
     released: int = 0
     calls: int = 0
+    # Rows of a worker that died holding them: queued again (call never started) / in doubt.
+    expired_requeued: int = 0
+    expired_in_doubt: int = 0
+    doubted: int = 0  # rows whose call got no answer this iteration (timeout, 504, ...)
+    checked: int = 0  # in-doubt rows taken for a check with CleverTap's events API
+    confirmed: int = 0  # ... that CleverTap listed: sent
+    resent: int = 0  # ... that CleverTap did not list: queued again
+    deferred: int = 0  # ... the events API could not tell about: checked again later
+    lookups: int = 0  # Get Events queries (each one cursor, paged)
+    lookup_pages: int = 0
+    slowest_commit: float = 0.0  # seconds from an upload's answer to its outcome's commit
     errors: list[str] = field(default_factory=list)
 
     def merge(self, other: IterationStats) -> None:
-        """Add another call's counts to these."""
-        self.sent += other.sent
-        self.failed += other.failed
-        self.retried += other.retried
-        self.skipped += other.skipped
-        self.released += other.released
-        self.calls += other.calls
+        """Add another task's counts to these."""
+        for name in (
+            "sent",
+            "failed",
+            "retried",
+            "skipped",
+            "released",
+            "calls",
+            "doubted",
+            "confirmed",
+            "resent",
+            "deferred",
+            "lookups",
+            "lookup_pages",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.slowest_commit = max(self.slowest_commit, other.slowest_commit)
         self.errors.extend(other.errors)
+
+
+def _utc_day(ts: float) -> date:
+    return datetime.fromtimestamp(ts, UTC).date()
+
+
+def _days_of(row: store.Claimed, now: datetime) -> tuple[date, date]:
+    """The UTC days the row's event can be filed under: its `ts`, else (CleverTap stamps
+    records without one on arrival) any day from its creation to now."""
+    ts = row.record.get("ts")
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts < 1e11:
+        day = _utc_day(float(ts))
+        return day, day
+    return row.created_at.date(), now.date()
+
+
+def merge_windows(spans: Iterable[tuple[date, date]], pad: int = 1) -> list[tuple[date, date]]:
+    """Day ranges widened by `pad` days each side (the account's time zone is unknown: a UTC
+    day can be the day before or after in it), overlapping or touching ranges merged."""
+    widened = sorted(
+        (first - timedelta(days=pad), last + timedelta(days=pad)) for first, last in spans
+    )
+    merged: list[tuple[date, date]] = []
+    for first, last in widened:
+        if merged and first <= merged[-1][1] + timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def plan_lookups(
+    rows: Iterable[tuple[store.Claimed, str]], now: datetime
+) -> tuple[list[Lookup], list[store.Claimed]]:
+    """Group in-doubt rows (each with the passcode to ask with) into Get Events queries: one per
+    (events URL, account, passcode, event name) and merged day window. The second list holds
+    rows no query can answer for (no known destination, or not an event record)."""
+    groups: dict[tuple[str, str, str, str], list[store.Claimed]] = defaultdict(list)
+    unanswerable: list[store.Claimed] = []
+    for row, passcode in rows:
+        url = events_endpoint(row.endpoint) if row.endpoint else None
+        name = row.record.get("evtName")
+        linkgen_id = _linkgen_id_of(row)
+        if (
+            url is None
+            or not row.account_id
+            or row.record.get("type") != "event"
+            or not isinstance(name, str)
+            or not name
+            or linkgen_id is None
+        ):
+            unanswerable.append(row)
+            continue
+        groups[(url, row.account_id, passcode, name)].append(row)
+    lookups: list[Lookup] = []
+    for (url, account_id, passcode, name), members in groups.items():
+        spans = {row.id: _days_of(row, now) for row in members}
+        for first, last in merge_windows(spans.values()):
+            inside = tuple(r for r in members if first <= spans[r.id][0] <= last)
+            lookups.append(Lookup(url, account_id, passcode, name, first, last, inside))
+    return lookups, unanswerable
+
+
+def _linkgen_id_of(row: store.Claimed) -> str | None:
+    data = row.record.get("evtData")
+    value = data.get("linkgen_id") if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 class OutboxWorker:
@@ -151,7 +289,11 @@ class OutboxWorker:
         self.api_base = api_base
         self.config = config or WorkerConfig()
         self._own_client = client is None
-        self.client = client or CleverTapClient(timeout=self.config.timeout)
+        self.client = client or CleverTapClient(
+            timeout=self.config.timeout,
+            events_attempts=self.config.events_attempts,
+            events_retry_pause=self.config.events_retry_pause,
+        )
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.rng = rng or random.Random()
@@ -208,49 +350,90 @@ class OutboxWorker:
     # --- one iteration --------------------------------------------------------------------
 
     def run_once(self) -> IterationStats:
-        """Claim one batch of due postbacks, send it, record the outcomes; wait for all."""
+        """One iteration: take back dead workers' rows, claim due rows and in-doubt rows due for
+        a check, then send and check them on the thread pool; wait for all."""
         stats = IterationStats()
         now = self.clock()
         lease_until = now + timedelta(seconds=self.config.lease)
+        reconcile_at = now + timedelta(seconds=self.config.reconcile_after)
         with self.db.session() as session:
+            requeued, doubted = store.expire_leases(session, now=now, reconcile_at=reconcile_at)
+            in_doubt = store.claim_in_doubt(
+                session, now=now, lease_until=lease_until, limit=self.config.reconcile_limit
+            )
             claimed = store.claim_due(
                 session, now=now, lease_until=lease_until, limit=self.config.claim_limit
             )
-        stats.claimed = len(claimed)
-        if not claimed:
+        stats.expired_requeued, stats.expired_in_doubt = requeued, doubted
+        if requeued or doubted:
+            log.warning(
+                "postbacks of a stopped worker: in_doubt_after_crash=%d (their call had started; "
+                "CleverTap is asked about them in %g s), requeued_unstarted=%d",
+                doubted,
+                self.config.reconcile_after,
+                requeued,
+            )
+        stats.claimed, stats.checked = len(claimed), len(in_doubt)
+        if not claimed and not in_doubt:
             return stats
-        calls = self._plan(claimed, lease_until, stats)
-        futures: list[Future[IterationStats]] = [
-            self._pool.submit(self._send_call, call) for call in calls
-        ]
+        settings = self._settings({row.app_id for row in [*claimed, *in_doubt]})
+        tasks: list[Callable[[], IterationStats]] = self._plan_checks(
+            in_doubt, lease_until, settings
+        )
+        for call in self._plan(claimed, lease_until, stats, settings):
+            tasks.append(partial(self._send_call, call))
+        futures: list[Future[IterationStats]] = [self._pool.submit(task) for task in tasks]
         for future in futures:
             try:
                 stats.merge(future.result())
             except Exception as exc:  # its rows stay leased and come back later
                 log.exception("postback call failed unexpectedly")
                 stats.errors.append(type(exc).__name__)
+        self._log_iteration(stats)
+        return stats
+
+    def _log_iteration(self, stats: IterationStats) -> None:
+        if stats.checked:
+            log.info(
+                "postbacks checked with CleverTap's events API: checked=%d confirmed=%d "
+                "resent=%d deferred=%d lookups=%d pages=%d",
+                stats.checked,
+                stats.confirmed,
+                stats.resent,
+                stats.deferred,
+                stats.lookups,
+                stats.lookup_pages,
+            )
         log.debug(
-            "postbacks: %d claimed, %d sent, %d failed, %d retried, %d skipped in %d calls",
+            "postbacks: claimed=%d sent=%d failed=%d retried=%d skipped=%d in_doubt_now=%d "
+            "calls=%d commit_ms_max=%.1f",
             stats.claimed,
             stats.sent,
             stats.failed,
             stats.retried,
             stats.skipped,
+            stats.doubted,
             stats.calls,
+            stats.slowest_commit * 1000,
         )
-        return stats
+
+    def _settings(self, app_ids: Iterable[str]) -> dict[str, IntegrationSettings]:
+        """Each app's integration as it is now."""
+        with self.db.session() as session:
+            return {app_id: load_integration(session, app_id=app_id) for app_id in app_ids}
 
     def _plan(
-        self, claimed: Sequence[store.Claimed], lease_until: datetime, stats: IterationStats
+        self,
+        claimed: Sequence[store.Claimed],
+        lease_until: datetime,
+        stats: IterationStats,
+        settings: Mapping[str, IntegrationSettings],
     ) -> list[_Call]:
         """Group claimed rows into upload calls, skipping those whose integration went away."""
-        app_ids = sorted({row.app_id for row in claimed})
-        with self.db.session() as session:
-            settings = {app_id: load_integration(session, app_id=app_id) for app_id in app_ids}
         skip: dict[str, list[int]] = defaultdict(list)
         groups: dict[tuple[str, str | None, str | None], list[store.Claimed]] = defaultdict(list)
         for row in claimed:
-            current: IntegrationSettings = settings[row.app_id]
+            current = settings[row.app_id]
             if not current.active:
                 skip["partner_inactive"].append(row.id)
             elif not current.has_credentials:
@@ -291,15 +474,39 @@ class OutboxWorker:
             # the rows: give them back rather than risk sending them twice.
             left = (call.lease_until - self.clock()).total_seconds()
             if left < self.config.timeout + self.config.lease_margin:
-                with self.db.session() as session:
-                    stats.released += store.release(session, ids, lease_until=call.lease_until)
+                self._release(call, stats)
+                return stats
+            # Committed before the call: from here on a crash leaves the rows in doubt rather
+            # than simply unsent.
+            with self.db.session() as session:
+                started = store.mark_started(
+                    session,
+                    ids,
+                    lease_until=call.lease_until,
+                    started_at=self.clock(),
+                    account_id=call.account_id,
+                    endpoint=call.endpoint,
+                )
+            if started != len(ids):  # another worker took some of them: send none
+                self._release(call, stats)
                 return stats
             stats.calls += 1
             result = self.client.upload(
                 call.endpoint, call.account_id, call.passcode, [row.record for row in call.rows]
             )
+        answered = time.monotonic()
         self._record(call, result, stats)
+        stats.slowest_commit = time.monotonic() - answered
         return stats
+
+    def _release(self, call: _Call, stats: IterationStats) -> None:
+        with self.db.session() as session:
+            stats.released += store.release(
+                session,
+                [row.id for row in call.rows],
+                lease_until=call.lease_until,
+                now=self.clock(),
+            )
 
     def _record(self, call: _Call, result: UploadResult, stats: IterationStats) -> None:
         """Store the outcome of one call in one transaction."""
@@ -348,8 +555,23 @@ class OutboxWorker:
                     account_id=call.account_id,
                     endpoint=call.endpoint,
                 )
+            elif result.outcome == "unknown":
+                stats.doubted += store.mark_in_doubt(
+                    session,
+                    [row.id for row in rows],
+                    lease_until=call.lease_until,
+                    reconcile_at=now + timedelta(seconds=self.config.reconcile_after),
+                    status=result.status,
+                    error=f"{result.message} CleverTap may or may not have stored it, so "
+                    "linkgen asks CleverTap's events API before sending it again.",
+                )
             else:
                 self._retry_later(session, call, result, now, stats)
+        if result.outcome == "unknown":
+            log.warning(
+                "postbacks in doubt after a call without an answer: in_doubt_no_answer=%d",
+                len(rows),
+            )
 
     def _retry_later(
         self, session: Any, call: _Call, result: UploadResult, now: datetime, stats: IterationStats
@@ -385,6 +607,147 @@ class OutboxWorker:
                 error=f"Gave up after {hours:g} h of retries: {result.message}",
                 response=_body(result),
             )
+
+    # --- in-doubt rows: ask CleverTap's events API -----------------------------------------
+
+    def _plan_checks(
+        self,
+        rows: Sequence[store.Claimed],
+        lease_until: datetime,
+        settings: Mapping[str, IntegrationSettings],
+    ) -> list[Callable[[], IterationStats]]:
+        """One task per account (its queries run one after another), plus one for the rows
+        nobody can ask CleverTap about."""
+        if not rows:
+            return []
+        askable: list[tuple[store.Claimed, str]] = []
+        stuck: list[store.Claimed] = []
+        for row in rows:
+            current = settings[row.app_id]
+            # The passcode of the account the call went to; a changed account cannot be asked.
+            if row.account_id and current.account_id == row.account_id and current.account_passcode:
+                askable.append((row, current.account_passcode))
+            else:
+                stuck.append(row)
+        lookups, unanswerable = plan_lookups(askable, self.clock())
+        stuck.extend(unanswerable)
+        by_account: dict[tuple[str, str], list[Lookup]] = defaultdict(list)
+        for lookup in lookups:
+            by_account[(lookup.events_url, lookup.account_id)].append(lookup)
+        tasks: list[Callable[[], IterationStats]] = [
+            partial(self._check_account, group, lease_until) for group in by_account.values()
+        ]
+        if stuck:
+            message = (
+                "CleverTap cannot be asked about it: the integration's account ID or passcode "
+                "changed or was removed since the call, or the record is not an event."
+            )
+            tasks.append(partial(self._undecided, stuck, lease_until, message))
+        return tasks
+
+    def _check_account(self, lookups: Sequence[Lookup], lease_until: datetime) -> IterationStats:
+        stats = IterationStats()
+        for lookup in lookups:
+            wanted = {lid: row for row in lookup.rows if (lid := _linkgen_id_of(row))}
+            answer = self.client.find_linkgen_ids(
+                lookup.events_url,
+                lookup.account_id,
+                lookup.passcode,
+                event_name=lookup.event_name,
+                first_day=lookup.first_day,
+                last_day=lookup.last_day,
+                wanted=set(wanted),
+                batch_size=self.config.events_batch_size,
+                max_pages=self.config.events_max_pages,
+            )
+            stats.lookups += 1
+            stats.lookup_pages += answer.pages
+            if answer.ok:
+                stats.merge(self._settle(lookup, answer, wanted, lease_until))
+            else:
+                stats.merge(self._undecided(lookup.rows, lease_until, answer.message))
+        return stats
+
+    def _settle(
+        self,
+        lookup: Lookup,
+        answer: EventsLookup,
+        wanted: Mapping[str, store.Claimed],
+        lease_until: datetime,
+    ) -> IterationStats:
+        """CleverTap answered: listed rows were delivered, the others are sent again."""
+        stats = IterationStats()
+        now = self.clock()
+        found = [row.id for lid, row in wanted.items() if lid in answer.found]
+        missing = [row.id for lid, row in wanted.items() if lid not in answer.found]
+        with self.db.session() as session:
+            stats.confirmed += store.confirm_delivered(
+                session, found, lease_until=lease_until, now=now
+            )
+            stats.resent += store.requeue_not_delivered(
+                session,
+                missing,
+                lease_until=lease_until,
+                now=now,
+                error=f"CleverTap's events API did not list this {lookup.event_name!r} event "
+                "after the earlier call got no answer, so it is sent again.",
+            )
+        return stats
+
+    def _undecided(
+        self, rows: Sequence[store.Claimed], lease_until: datetime, why: str
+    ) -> IterationStats:
+        """The events API could not tell: ask again after a backoff, or give up at the
+        row's deadline."""
+        stats = IterationStats()
+        now = self.clock()
+        expired: list[int] = []
+        # Rows with the same history share one delay, so they are asked about together again.
+        by_history: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+        for row in rows:
+            deadline = row.deadline(self.config.max_age)
+            if now >= deadline:
+                expired.append(row.id)
+            else:
+                by_history[(_lookups_so_far(row) + 1, deadline)].append(row.id)
+        later: dict[tuple[datetime, int], list[int]] = defaultdict(list)
+        for (lookups, deadline), ids in by_history.items():
+            with self._rng_lock:
+                delay = backoff_seconds(lookups, self.config, self.rng)
+            later[(min(now + timedelta(seconds=delay), deadline), lookups)].extend(ids)
+        with self.db.session() as session:
+            for (when, lookups), ids in later.items():
+                stats.deferred += store.defer_in_doubt(
+                    session,
+                    ids,
+                    lease_until=lease_until,
+                    next_check_at=when,
+                    lookups=lookups,
+                    error=f"The call to CleverTap got no answer, and asking CleverTap's events "
+                    f"API whether it arrived failed ({why}); asking again later.",
+                )
+            if expired:
+                hours = self.config.max_age.total_seconds() / 3600
+                stats.failed += store.mark_failed(
+                    session,
+                    expired,
+                    lease_until=lease_until,
+                    holding=store.IN_DOUBT,
+                    status=None,
+                    error=f"Unknown whether CleverTap received this postback: its call got no "
+                    f"answer and CleverTap's events API could not tell within {hours:g} h "
+                    f"({why}). It may or may not have been delivered: look for its linkgen_id "
+                    "in CleverTap and retry it by hand if it is missing.",
+                    response={"status": "unknown"},
+                )
+        if expired:
+            log.warning("postbacks given up in doubt: failed=%d (%s)", len(expired), why)
+        return stats
+
+
+def _lookups_so_far(row: store.Claimed) -> int:
+    value = row.response.get("lookups") if isinstance(row.response, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _body(result: UploadResult) -> dict[str, Any] | None:
@@ -433,9 +796,22 @@ def _install_stop_handlers(stop: threading.Event) -> None:
     show_default=True,
     help="Longest retry delay in seconds.",
 )
+@click.option(
+    "--reconcile-after",
+    type=click.FloatRange(0, 86400),
+    default=WorkerConfig.reconcile_after,
+    show_default=True,
+    help="Seconds a postback whose call got no answer waits before CleverTap's events API is "
+    "asked whether it arrived (longer than CleverTap takes to show an uploaded event).",
+)
 @with_appcontext
 def worker_cmd(
-    once: bool, timeout: float, lease: float, backoff_base: float, backoff_cap: float
+    once: bool,
+    timeout: float,
+    lease: float,
+    backoff_base: float,
+    backoff_cap: float,
+    reconcile_after: float,
 ) -> None:
     """Deliver queued postbacks to CleverTap until SIGTERM / SIGINT."""
     from linkgen.logs import configure_logging
@@ -450,6 +826,7 @@ def worker_cmd(
             lease_margin=min(WorkerConfig.lease_margin, timeout),
             backoff_base=backoff_base,
             backoff_cap=max(backoff_cap, backoff_base),
+            reconcile_after=reconcile_after,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -458,7 +835,10 @@ def worker_cmd(
         if once:
             worker.beat()
             stats = worker.run_once()
-            click.echo(f"claimed {stats.claimed}, sent {stats.sent}, failed {stats.failed}")
+            click.echo(
+                f"claimed {stats.claimed}, sent {stats.sent}, failed {stats.failed}; in doubt "
+                f"checked {stats.checked}, confirmed {stats.confirmed}, resent {stats.resent}"
+            )
             return
         stop = threading.Event()
         _install_stop_handlers(stop)

@@ -5,13 +5,31 @@ Life of a row (see `linkgen.services.outbox` for how rows are written):
 
     queued --claim--> sending --200--> sent           (records CleverTap refused: failed)
                          |-- 401/400 -----> failed      (retrying the same call cannot help)
-                         |-- 429/5xx/timeout -> queued  (backoff) ... failed after 24 h
-                         '-- lease expired (worker died) -> claimed again by any worker
+                         |-- 429/5xx/no connection -> queued (backoff) ... failed after 24 h
+                         |-- no answer (timeout, 504, connection dropped) -> in_doubt
+                         |-- lease expired, call never started (worker died) -> queued
+                         '-- lease expired, call started (worker died mid-call) -> in_doubt
 
-A claim sets `status='sending'`, `lease_until` and `attempts+1` in one committed statement
-before anything is sent; on PostgreSQL it skips rows another worker holds (FOR UPDATE SKIP
-LOCKED), on SQLite the writer lock (BEGIN IMMEDIATE) serialises claims. Each later update is
-one `UPDATE ... WHERE id IN (...)` per outcome, never one statement per row.
+    in_doubt --after `reconcile_after`, CleverTap's Get Events API lists its linkgen_id--> sent
+             |-- the events API does not list it -----------------------------------> queued
+             '-- the events API fails: in_doubt again (backoff) ... failed after 24 h
+                 ("may or may not have been delivered")
+
+`in_doubt` exists because CleverTap's upload API has no idempotency: a call that may have
+reached CleverTap is never sent again blindly, only after CleverTap's events API says it does
+not have it.
+
+A claim sets `status='sending'`, `lease_until`, `attempts+1` and `next_attempt_at=NULL` in one
+committed statement before anything is sent; right before its call, the worker commits the
+call's start time into `next_attempt_at` (`mark_started`), so a dead worker's rows whose call
+never started go straight back to `queued`. On PostgreSQL claims skip rows another worker holds
+(FOR UPDATE SKIP LOCKED), on SQLite the writer lock (BEGIN IMMEDIATE) serialises claims. Each
+later update is one `UPDATE ... WHERE id IN (...)` per outcome, never one statement per row.
+
+An `in_doubt` row keeps its state in plain columns: `next_attempt_at` is when it is checked
+next, `lease_until` marks the worker checking it, and `response` is `{"status": "unknown",
+"lookups": n}` (failed events API lookups so far, for the backoff) until CleverTap's answer is
+known.
 """
 
 from __future__ import annotations
@@ -28,12 +46,18 @@ from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
 from linkgen.services.catalog import iso
 from linkgen.storage.models import Postback, WorkerHeartbeat
 
-STATUSES: Final = ("queued", "sending", "sent", "failed", "skipped")
+IN_DOUBT: Final = "in_doubt"
+STATUSES: Final = ("queued", "sending", IN_DOUBT, "sent", "failed", "skipped")
 KINDS: Final = ("install", "reengagement", "event")
 MAX_AGE: Final = timedelta(hours=24)  # transient failures are retried this long
 MAX_ERROR_CHARS: Final = 2000
 # Rows whose status a worker may still overwrite with "sent" (a 200 is the truth).
-_NOT_SENT: Final = ("sending", "queued", "failed")
+_NOT_SENT: Final = ("sending", "queued", "failed", IN_DOUBT)
+WORKER_STOPPED: Final = (
+    "The worker stopped during its call to CleverTap, so its answer was never recorded."
+)
+# The `response` of a row CleverTap's events API confirmed (the upload's own answer was lost).
+CONFIRMED_RESPONSE: Final = {"status": "success", "confirmed_by": "clevertap_events_api"}
 
 
 # --- the log (API, UI, CLI) ------------------------------------------------------------------
@@ -55,7 +79,8 @@ def postback_to_dict(p: Postback) -> dict[str, Any]:
         "last_error": p.last_error,
         "created_at": iso(p.created_at),
         "sent_at": iso(p.sent_at),
-        "next_attempt_at": iso(p.next_attempt_at) if p.status == "queued" else None,
+        # For in_doubt: when CleverTap's events API is asked (again) whether it arrived.
+        "next_attempt_at": iso(p.next_attempt_at) if p.status in ("queued", IN_DOUBT) else None,
         "endpoint": p.endpoint,
     }
 
@@ -153,28 +178,88 @@ class Claimed:
     attempts: int
     created_at: datetime
     give_up_at: datetime | None
+    response: Mapping[str, Any] | None = None
 
     def deadline(self, max_age: timedelta = MAX_AGE) -> datetime:
         """When transient failures stop being retried."""
         return self.give_up_at or self.created_at + max_age
 
 
+def expire_leases(session: Session, *, now: datetime, reconcile_at: datetime) -> tuple[int, int]:
+    """Rows of workers that died holding them: `(back to queued, now in doubt)`.
+
+    A row whose call had not started (`next_attempt_at` still NULL from the claim) is queued
+    again, due at once; a row whose call had started may have reached CleverTap and waits in
+    doubt until `reconcile_at` (see the module docstring).
+    """
+    expired = and_(Postback.status == "sending", Postback.lease_until <= now)
+    requeued = _run(
+        session,
+        update(Postback)
+        .where(expired, Postback.next_attempt_at.is_(None))
+        .values(status="queued", lease_until=None, next_attempt_at=now),
+    )
+    doubted = _run(
+        session,
+        update(Postback)
+        .where(expired)
+        .values(
+            status=IN_DOUBT,
+            lease_until=None,
+            next_attempt_at=reconcile_at,
+            last_status=None,
+            last_error=WORKER_STOPPED,
+            response={"status": "unknown", "lookups": 0},
+        ),
+    )
+    return requeued, doubted
+
+
 def claim_due(
     session: Session, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Claimed]:
-    """Take up to `limit` due rows: queued ones whose time has come, and rows whose lease
-    expired (a worker died holding them). Commit before sending anything."""
-    # A dead worker's rows go back to queued first (their next_attempt_at is in the past, so
-    # they are due at once): one claim query then serves both and can use the status index.
-    session.execute(
-        update(Postback)
-        .where(Postback.status == "sending", Postback.lease_until <= now)
-        .values(status="queued", lease_until=None),
-        execution_options={"synchronize_session": False},
+    """Take up to `limit` queued rows whose time has come. Commit before sending anything.
+
+    Call `expire_leases` first (in the same transaction) so a dead worker's unsent rows are
+    among them.
+    """
+    return _claim(
+        session,
+        status="queued",
+        now=now,
+        limit=limit,
+        values={
+            "status": "sending",
+            "lease_until": lease_until,
+            "next_attempt_at": None,  # set by mark_started when the call begins
+            "attempts": Postback.attempts + 1,
+        },
     )
+
+
+def claim_in_doubt(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to `limit` in-doubt rows due for a check with CleverTap's events API.
+
+    They stay `in_doubt`; `lease_until` (also written to `next_attempt_at`, so no other worker
+    finds them due meanwhile) identifies this worker's hold in the updates that follow.
+    """
+    return _claim(
+        session,
+        status=IN_DOUBT,
+        now=now,
+        limit=limit,
+        values={"lease_until": lease_until, "next_attempt_at": lease_until},
+    )
+
+
+def _claim(
+    session: Session, *, status: str, now: datetime, limit: int, values: dict[str, Any]
+) -> list[Claimed]:
     due = (
         select(Postback.id)
-        .where(Postback.status == "queued", Postback.next_attempt_at <= now)
+        .where(Postback.status == status, Postback.next_attempt_at <= now)
         .order_by(Postback.next_attempt_at, Postback.id)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the writer lock anyway
@@ -182,7 +267,7 @@ def claim_due(
     stmt = (
         update(Postback)
         .where(Postback.id.in_(due.scalar_subquery()))
-        .values(status="sending", lease_until=lease_until, attempts=Postback.attempts + 1)
+        .values(**values)
         .returning(
             Postback.id,
             Postback.app_id,
@@ -192,6 +277,7 @@ def claim_due(
             Postback.attempts,
             Postback.created_at,
             Postback.give_up_at,
+            Postback.response,
         )
     )
     rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
@@ -205,6 +291,7 @@ def claim_due(
             attempts=r.attempts,
             created_at=r.created_at,
             give_up_at=r.give_up_at,
+            response=r.response,
         )
         for r in rows
     ]
@@ -212,12 +299,12 @@ def claim_due(
     return claimed
 
 
-def _held(ids: Iterable[int], lease_until: datetime) -> Any:
+def _held(ids: Iterable[int], lease_until: datetime, status: str = "sending") -> Any:
     # Only rows this worker still holds: if its lease ran out and another worker took them,
     # that worker's outcome stands.
     return and_(
         Postback.id.in_(list(ids)),
-        Postback.status == "sending",
+        Postback.status == status,
         Postback.lease_until == lease_until,
     )
 
@@ -271,15 +358,17 @@ def mark_failed(
     response: Mapping[str, Any] | None,
     account_id: str | None = None,
     endpoint: str | None = None,
+    holding: str = "sending",
 ) -> int:
     """Failed for good (until someone retries): refused records, 401/400, or out of time.
 
-    `lease_until=None` marks records CleverTap answered for in a 200 (whoever holds them).
+    `lease_until=None` marks records CleverTap answered for in a 200 (whoever holds them);
+    otherwise only rows in status `holding` under that lease change.
     """
     if not ids:
         return 0
     where = (
-        _held(ids, lease_until)
+        _held(ids, lease_until, holding)
         if lease_until is not None
         else and_(Postback.id.in_(list(ids)), Postback.status.in_(_NOT_SENT))
     )
@@ -323,7 +412,121 @@ def reschedule(
     )
 
 
-def release(session: Session, ids: Sequence[int], *, lease_until: datetime) -> int:
+def mark_started(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    lease_until: datetime,
+    started_at: datetime,
+    account_id: str | None,
+    endpoint: str,
+) -> int:
+    """The call carrying these rows is about to start: if the worker dies now, they are in
+    doubt. Also records where the call goes, which is where CleverTap is asked later."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until))
+        .values(next_attempt_at=started_at, account_id=account_id, endpoint=endpoint),
+    )
+
+
+def mark_in_doubt(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    lease_until: datetime,
+    reconcile_at: datetime,
+    status: int | None,
+    error: str,
+) -> int:
+    """The call went out but no answer came back: check with CleverTap at `reconcile_at`."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until))
+        .values(
+            status=IN_DOUBT,
+            lease_until=None,
+            next_attempt_at=reconcile_at,
+            last_status=status,
+            last_error=error[:MAX_ERROR_CHARS],
+            response={"status": "unknown", "lookups": 0},
+        ),
+    )
+
+
+def confirm_delivered(
+    session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime
+) -> int:
+    """CleverTap's events API lists these in-doubt records: they were delivered."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until, IN_DOUBT))
+        .values(
+            status="sent",
+            sent_at=now,
+            response=dict(CONFIRMED_RESPONSE),
+            last_error=None,
+            lease_until=None,
+            next_attempt_at=None,
+        ),
+    )
+
+
+def requeue_not_delivered(
+    session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime, error: str
+) -> int:
+    """CleverTap's events API does not list these in-doubt records: send them again now."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until, IN_DOUBT))
+        .values(
+            status="queued",
+            next_attempt_at=now,
+            lease_until=None,
+            response=None,
+            last_error=error[:MAX_ERROR_CHARS],
+        ),
+    )
+
+
+def defer_in_doubt(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    lease_until: datetime,
+    next_check_at: datetime,
+    lookups: int,
+    error: str,
+) -> int:
+    """The events API could not say: still in doubt, checked again at `next_check_at`."""
+    if not ids:
+        return 0
+    return _run(
+        session,
+        update(Postback)
+        .where(_held(ids, lease_until, IN_DOUBT))
+        .values(
+            next_attempt_at=next_check_at,
+            lease_until=None,
+            last_error=error[:MAX_ERROR_CHARS],
+            response={"status": "unknown", "lookups": lookups},
+        ),
+    )
+
+
+def release(session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime) -> int:
     """Give rows back unsent (e.g. shutting down, or the lease is too short to send safely)."""
     if not ids:
         return 0
@@ -331,7 +534,12 @@ def release(session: Session, ids: Sequence[int], *, lease_until: datetime) -> i
         session,
         update(Postback)
         .where(_held(ids, lease_until))
-        .values(status="queued", lease_until=None, attempts=Postback.attempts - 1),
+        .values(
+            status="queued",
+            lease_until=None,
+            next_attempt_at=now,  # the claim cleared it; due again at once
+            attempts=Postback.attempts - 1,
+        ),
     )
 
 

@@ -389,7 +389,10 @@ SCHEMAS: dict[str, Schema] = {
             "kind": {"type": "string", "enum": ["install", "reengagement", "event"]},
             "status": {
                 "type": "string",
-                "enum": ["queued", "sending", "sent", "failed", "skipped"],
+                "enum": ["queued", "sending", "in_doubt", "sent", "failed", "skipped"],
+                "description": "in_doubt: the call carrying it got no answer (timeout, or the "
+                "worker stopped mid-call); CleverTap's events API is asked whether it arrived "
+                "before it is sent again (next_attempt_at says when).",
             },
             "reason": _nullable(_string()),
             "record": _nullable({"type": "object", "additionalProperties": True}),
@@ -797,7 +800,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "schema": {
                             "type": "string",
-                            "enum": ["queued", "sent", "failed", "skipped"],
+                            "enum": ["queued", "sending", "in_doubt", "sent", "failed", "skipped"],
                         },
                     },
                     {

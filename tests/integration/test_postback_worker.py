@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
 
-from linkgen.delivery.worker import OutboxWorker, WorkerConfig, backoff_seconds
+from linkgen.delivery.clevertap_client import CleverTapClient, UploadResult
+from linkgen.delivery.worker import IterationStats, OutboxWorker, WorkerConfig, backoff_seconds
 from linkgen.domain.clevertap import upload_endpoint
 from linkgen.domain.postbacks import EventOutcome
 from linkgen.services import catalog, integrations, outbox
@@ -36,6 +40,8 @@ FAST = WorkerConfig(
     idle_poll=0.01,
     heartbeat_every=0.0,
     threads=8,
+    reconcile_after=60.0,
+    events_retry_pause=0.01,
 )
 
 
@@ -311,23 +317,28 @@ def test_backoff_is_capped() -> None:
     assert [backoff_seconds(n, config, rng) for n in (1, 2, 3, 4, 10)] == [10, 20, 40, 60, 60]
 
 
-def test_answer_slower_than_the_timeout_is_retried(
+def test_answer_slower_than_the_timeout_is_in_doubt_then_resent_when_clevertap_lacks_it(
     db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
 ) -> None:
     (lid,) = insert(db, 1)
-    fake.enqueue(Behaviour.slow(0.8, then=Behaviour.http_error(500)))
+    fake.enqueue(Behaviour.slow(0.8, then=Behaviour.http_error(500)))  # stores nothing
     clock = Clock()
     worker = make_worker(clock=clock)
     began = time.monotonic()
-    assert worker.run_once().retried == 1
+    assert worker.run_once().doubted == 1
     assert time.monotonic() - began < 0.8  # the 0.3 s timeout, not the fake's delay
     row = rows(db)[lid]
-    assert row.status == "queued" and row.last_status is None
+    assert row.status == "in_doubt" and row.last_status is None
     assert row.last_error is not None and "did not answer" in row.last_error
-    assert row.next_attempt_at is not None
-    clock.now = row.next_attempt_at
+    assert row.next_attempt_at == clock.now + timedelta(seconds=FAST.reconcile_after)
+    clock.advance(FAST.reconcile_after - 1)
+    assert worker.run_once().checked == 0  # CleverTap may not show it yet
+    clock.advance(1)
+    stats = worker.run_once()
+    assert (stats.checked, stats.resent, stats.confirmed) == (1, 1, 0)
     assert worker.run_once().sent == 1
     assert fake.received_linkgen_ids() == {lid: 1}
+    assert rows(db)[lid].response == {"status": "success"}
 
 
 def test_transient_failures_give_up_24_hours_after_creation(
@@ -456,20 +467,23 @@ def test_two_workers_at_once_never_send_a_record_twice(
     assert any(u.status != 200 for u in fake.uploads())  # the faults did happen
 
 
-def test_rows_of_a_killed_worker_are_sent_once_after_the_lease(
+def test_rows_of_a_worker_killed_before_its_call_are_sent_once_after_the_lease(
     db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
 ) -> None:
     ids = insert(db, 5)
     clock = Clock()
     lease_until = clock.now + timedelta(seconds=FAST.lease)
-    with db.session() as session:  # a worker claims, then dies before sending
+    with db.session() as session:  # a worker claims, then dies before its call starts
         assert len(store.claim_due(session, now=clock.now, lease_until=lease_until, limit=10)) == 5
     survivor = make_worker(clock=clock)
     assert survivor.run_once().claimed == 0  # still leased
     clock.advance(FAST.lease + 0.1)
     stats = survivor.run_once()
+    # The call never started, so nothing can have reached CleverTap: no doubt, no lookup.
+    assert (stats.expired_requeued, stats.expired_in_doubt) == (5, 0)
     assert (stats.claimed, stats.sent) == (5, 5)
     assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)
+    assert fake.events_requests() == []
     assert {r.attempts for r in rows(db).values()} == {2}  # the dead worker's try counts
 
 
@@ -503,6 +517,243 @@ def test_run_loop_stops_on_request_and_clears_its_heartbeat(
     assert statuses(db) == {"sent": 20}
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(WorkerHeartbeat)) == 0
+
+
+# --- calls whose outcome is unknown: reconciliation with CleverTap's events API ---------------
+
+
+class DiesAfterUpload(CleverTapClient):
+    """Uploads for real, then "dies" before the worker can record CleverTap's answer."""
+
+    def upload(self, *args: Any, **kwargs: Any) -> UploadResult:
+        super().upload(*args, **kwargs)
+        raise RuntimeError("worker killed after CleverTap answered")
+
+
+class DiesBeforeUpload(CleverTapClient):
+    """Dies once the call has started (its start is committed) but before any byte is sent."""
+
+    def upload(self, *args: Any, **kwargs: Any) -> UploadResult:
+        raise RuntimeError("worker killed before the request went out")
+
+
+def crash_mid_call(
+    make_worker: Callable[..., OutboxWorker], clock: Clock, client: CleverTapClient
+) -> None:
+    """A worker sends (or not) and dies mid-call; its rows stay `sending` under its lease."""
+    with client:
+        stats = make_worker(clock=clock, client=client).run_once()
+    assert stats.errors == ["RuntimeError"] and stats.sent == 0
+
+
+def test_worker_killed_after_clevertap_stored_the_call_is_confirmed_not_resent(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    ids = insert(db, 5)
+    clock = Clock()
+    crash_mid_call(make_worker, clock, DiesAfterUpload(timeout=FAST.timeout))
+    assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)  # CleverTap has them
+    assert statuses(db) == {"sending": 5}
+
+    survivor = make_worker(clock=clock)
+    clock.advance(FAST.lease + 0.1)
+    stats = survivor.run_once()
+    assert (stats.expired_in_doubt, stats.claimed, stats.checked) == (5, 0, 0)
+    assert statuses(db) == {"in_doubt": 5}
+    in_doubt = _api(wapp).get("/api/v1/postbacks?status=in_doubt").get_json()["items"]
+    assert len(in_doubt) == 5 and in_doubt[0]["next_attempt_at"] is not None
+    assert "stopped during its call" in in_doubt[0]["last_error"]
+
+    clock.advance(FAST.reconcile_after)
+    stats = survivor.run_once()
+    assert (stats.checked, stats.confirmed, stats.resent, stats.claimed) == (5, 5, 0, 0)
+    assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)  # not sent again
+    assert len(fake.uploads()) == 1
+    for row in rows(db).values():
+        assert row.status == "sent" and row.sent_at is not None and row.last_error is None
+        assert row.response == {"status": "success", "confirmed_by": "clevertap_events_api"}
+    cursor_call, page = fake.events_requests()[:2]
+    assert cursor_call.method == "POST" and cursor_call.path.startswith("/eu1/1/events.json?")
+    assert cursor_call.headers["x-clevertap-account-id"] == ACCOUNT
+    assert cursor_call.headers["x-clevertap-passcode"] == PASSCODE
+    # ts 1_700_000_000 is 2023-11-14 UTC; the account's own day may be either neighbour.
+    assert cursor_call.body == {"event_name": "Charged", "from": 20231113, "to": 20231115}
+    assert page.method == "GET" and "cursor=" in page.path
+    assert survivor.run_once().claimed == 0
+
+
+def test_worker_killed_before_its_request_went_out_is_resent_once(
+    db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    ids = insert(db, 3)
+    clock = Clock()
+    crash_mid_call(make_worker, clock, DiesBeforeUpload(timeout=FAST.timeout))
+    assert fake.uploads() == []
+    survivor = make_worker(clock=clock)
+    clock.advance(FAST.lease + 0.1)
+    assert survivor.run_once().expired_in_doubt == 3  # its start was committed: in doubt
+    clock.advance(FAST.reconcile_after)
+    stats = survivor.run_once()
+    assert (stats.checked, stats.confirmed, stats.resent) == (3, 0, 3)
+    assert statuses(db) == {"queued": 3}
+    assert "did not list" in (rows(db)[ids[0]].last_error or "")
+    assert survivor.run_once().sent == 3
+    assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)
+    assert {r.response.get("confirmed_by") for r in rows(db).values() if r.response} == {None}
+
+
+def test_timed_out_call_that_clevertap_stored_is_confirmed_not_resent(
+    db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    ids = insert(db, 4)
+    fake.enqueue(Behaviour.lost_answer(0.8))  # stored at once, answered after the 0.3 s timeout
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    stats = worker.run_once()
+    assert (stats.doubted, stats.retried, stats.sent) == (4, 0, 0)
+    clock.advance(FAST.reconcile_after)
+    stats = worker.run_once()
+    assert (stats.confirmed, stats.resent) == (4, 0)
+    assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)
+    assert statuses(db) == {"sent": 4}
+
+
+def test_events_api_failures_keep_rows_in_doubt_with_backoff_then_recover(
+    db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    ids = insert(db, 2)
+    fake.enqueue(Behaviour.lost_answer(0.8))
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    clock.advance(FAST.reconcile_after)
+    fail = Behaviour.http_error(500)
+    fake.enqueue_events(fail, fail, fail)  # the cursor request fails, and both its retries
+    stats = worker.run_once()
+    assert (stats.checked, stats.deferred, stats.confirmed, stats.resent) == (2, 2, 0, 0)
+    first = rows(db)[ids[0]]
+    assert first.status == "in_doubt" and first.response == {"status": "unknown", "lookups": 1}
+    assert first.last_error is not None and "500" in first.last_error
+    assert first.next_attempt_at is not None
+    delay = (first.next_attempt_at - clock.now).total_seconds()
+    assert 7.5 <= delay <= 12.5  # backoff_base 10 s +/- 25 %
+    assert worker.run_once().checked == 0  # not before the backoff
+
+    clock.now = first.next_attempt_at
+    fake.enqueue_events(Behaviour.success(), Behaviour.http_error(401))  # a page: no retry
+    assert worker.run_once().deferred == 2
+    second = rows(db)[ids[0]]
+    assert second.response == {"status": "unknown", "lookups": 2}
+    assert second.last_error is not None and "401" in second.last_error
+    assert PASSCODE not in second.last_error
+    assert second.next_attempt_at is not None
+    assert 15 <= (second.next_attempt_at - clock.now).total_seconds() <= 25  # doubled
+
+    clock.now = second.next_attempt_at
+    stats = worker.run_once()
+    assert (stats.confirmed, stats.resent) == (2, 0)
+    assert fake.received_linkgen_ids() == dict.fromkeys(ids, 1)
+    assert len(fake.uploads()) == 1
+
+
+def test_in_doubt_rows_fail_plainly_at_their_deadline_and_can_be_retried_by_hand(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    (lid,) = insert(db, 1, created_at=utcnow() - timedelta(hours=23, minutes=59, seconds=50))
+    fake.enqueue(Behaviour.lost_answer(0.8))
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    clock.advance(FAST.reconcile_after)
+    fake.enqueue_events(*[Behaviour.http_error(503)] * FAST.events_attempts)
+    assert worker.run_once().failed == 1
+    row = rows(db)[lid]
+    assert row.status == "failed" and row.response == {"status": "unknown"}
+    assert row.last_error is not None
+    assert "may or may not have been delivered" in row.last_error
+    assert "retry it by hand" in row.last_error
+    resp = _api(wapp).post(f"/api/v1/postbacks/{row.id}/retry")
+    assert resp.status_code == 200 and resp.get_json()["status"] == "queued"
+
+
+def test_in_doubt_rows_of_a_changed_account_are_not_looked_up_with_the_wrong_passcode(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    (lid,) = insert(db, 1)
+    fake.enqueue(Behaviour.lost_answer(0.8))
+    clock = Clock()
+    worker = make_worker(clock=clock)
+    worker.run_once()
+    configure(wapp, {"account_id": "OTHER-ACC", "account_passcode": "other-pass"})
+    clock.advance(FAST.reconcile_after)
+    stats = worker.run_once()
+    assert (stats.deferred, stats.lookups) == (1, 0)
+    assert fake.events_requests() == []
+    row = rows(db)[lid]
+    assert row.status == "in_doubt" and "cannot be asked" in (row.last_error or "")
+    configure(wapp, {})  # the account is back
+    assert row.next_attempt_at is not None
+    clock.now = row.next_attempt_at
+    assert worker.run_once().confirmed == 1
+    assert fake.received_linkgen_ids() == {lid: 1}
+
+
+def test_two_workers_with_timeouts_and_lost_answers_never_send_a_record_twice(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    ids = insert(db, 2_000)
+    fake.set_fault_ratio(
+        0.3, seed=11, statuses=(429, 500, 503, "timeout", "hang"), timeout_delay=0.6
+    )
+    fake.set_events_fault_ratio(0.2)
+    config = WorkerConfig(
+        batch_size=100,
+        claim_limit=300,
+        timeout=0.4,
+        lease=30.0,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        threads=4,
+        reconcile_after=0.05,
+        events_batch_size=250,
+        events_attempts=1,  # every events API failure defers the check: that path runs too
+    )
+    url = wapp.extensions["linkgen"].settings.database_url
+    workers = [make_worker(config, database=Database(url)) for _ in range(2)]
+    totals = [IterationStats(), IterationStats()]
+    errors: list[Exception] = []
+
+    def drain(index: int) -> None:
+        deadline = time.monotonic() + 90
+        try:
+            while time.monotonic() < deadline:
+                stats = workers[index].run_once()
+                totals[index].merge(stats)
+                totals[index].claimed += stats.claimed
+                totals[index].checked += stats.checked
+                if statuses(db).get("sent", 0) == len(ids):
+                    return
+                if not stats.claimed and not stats.checked:
+                    time.sleep(0.02)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread's assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for worker in workers:
+        worker.db.dispose()
+    assert errors == []
+    assert statuses(db) == {"sent": len(ids)}
+    assert all(t.claimed for t in totals), totals  # both took part
+    received = fake.received_linkgen_ids()
+    assert set(received) == set(ids)
+    assert [lid for lid, n in received.items() if n > 1] == []
+    # The faults did happen: calls went unanswered, some had been stored, some had not.
+    assert sum(t.confirmed for t in totals) > 0 and sum(t.resent for t in totals) > 0
+    assert sum(t.deferred for t in totals) > 0  # and the events API failed now and then
 
 
 # --- the postback log API and replay ----------------------------------------------------------
@@ -589,6 +840,57 @@ def test_postback_list_filters_and_pages_newest_first(
     assert api.get("/api/v1/postbacks?app_id=com.other.app").get_json()["items"] == []
     text = api.get("/api/v1/postbacks?limit=500").get_data(as_text=True)
     assert PASSCODE not in text
+
+
+def _ui_client(application: Flask) -> FlaskClient:
+    from linkgen.services.accounts import create_user
+
+    with application.extensions["linkgen"].db.session() as session:
+        create_user(session, "ops@example.com", "a long enough password")
+    client = application.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "email": "ops@example.com"}
+    resp = client.post("/login", data={**form, "password": "a long enough password"})
+    assert resp.status_code == 302
+    return client
+
+
+def test_postback_log_says_what_in_doubt_and_confirmed_rows_mean(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    confirmed_id, doubtful_id = insert(db, 2)
+    clock = Clock()
+    worker = make_worker(clock=clock, config=replace(FAST, batch_size=1))
+    fake.enqueue(Behaviour.lost_answer(0.8), Behaviour.lost_answer(0.8))
+    worker.run_once()
+    clock.advance(FAST.reconcile_after)
+    with db.session() as session:  # only the first is due for its check
+        session.execute(
+            update(Postback)
+            .where(Postback.linkgen_id == doubtful_id)
+            .values(next_attempt_at=clock.now + timedelta(hours=1))
+        )
+    assert worker.run_once().confirmed == 1
+
+    api = _api(wapp)
+    (doubtful,) = api.get("/api/v1/postbacks?status=in_doubt").get_json()["items"]
+    assert doubtful["record"]["evtData"]["linkgen_id"] == doubtful_id
+    assert doubtful["next_attempt_at"] is not None
+    (confirmed,) = api.get("/api/v1/postbacks?status=sent").get_json()["items"]
+    assert confirmed["response"]["confirmed_by"] == "clevertap_events_api"
+    assert confirmed["record"]["evtData"]["linkgen_id"] == confirmed_id
+    for value in ("queued", "sent", "failed", "skipped", "sending"):  # the contract's, and more
+        assert api.get(f"/api/v1/postbacks?status={value}").status_code == 200
+
+    ui = _ui_client(wapp)
+    page = ui.get("/postbacks").get_data(as_text=True)
+    assert "Unconfirmed" in page
+    assert "sends it again only if CleverTap does not have it" in page
+    assert "Confirmed by CleverTap&#39;s events API" in page
+    filtered = ui.get("/postbacks?status=in_doubt").get_data(as_text=True)
+    assert filtered.count('class="card postback status-in_doubt"') == 1
 
 
 @pytest.mark.parametrize(

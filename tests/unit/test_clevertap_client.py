@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
-from linkgen.delivery.clevertap_client import CleverTapClient, RecordFailure, UploadResult
+from linkgen.delivery.clevertap_client import (
+    CleverTapClient,
+    EventsLookup,
+    RecordFailure,
+    UploadResult,
+    events_endpoint,
+    ymd,
+)
 
 ENDPOINT = "https://in1.api.clevertap.com/1/upload"
 CONNECT = "https://in1.api.clevertap.com/v1/connect?partner=linkgen"
@@ -33,7 +41,9 @@ def _records(n: int) -> list[dict[str, Any]]:
 
 
 def _client(handler: Handler) -> CleverTapClient:
-    return CleverTapClient(timeout=2.0, transport=httpx.MockTransport(handler))
+    return CleverTapClient(
+        timeout=2.0, transport=httpx.MockTransport(handler), events_retry_pause=0.001
+    )
 
 
 def _upload(handler: Handler, records: list[dict[str, Any]] | None = None) -> UploadResult:
@@ -113,6 +123,7 @@ def test_unprocessed_without_linkgen_id_matches_by_equality() -> None:
         (500, "retry"),
         (502, "retry"),
         (503, "retry"),
+        (504, "unknown"),
     ],
 )
 def test_status_classification(status: int, outcome: str) -> None:
@@ -143,17 +154,21 @@ def _raiser(exc: Exception) -> Handler:
 
 
 @pytest.mark.parametrize(
-    "exc",
+    ("exc", "outcome"),
     [
-        httpx.ReadTimeout("timed out"),
-        httpx.ConnectTimeout("timed out"),
-        httpx.ConnectError("[Errno 111] Connection refused"),
-        httpx.RemoteProtocolError("peer closed connection"),
+        # Nothing can have reached CleverTap: a plain retry.
+        (httpx.ConnectTimeout("timed out"), "retry"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "retry"),
+        (httpx.PoolTimeout("no connection free"), "retry"),
+        # The request went out and no answer came back: CleverTap may have stored it.
+        (httpx.ReadTimeout("timed out"), "unknown"),
+        (httpx.RemoteProtocolError("peer closed connection"), "unknown"),
+        (httpx.ReadError("connection reset"), "unknown"),
     ],
 )
-def test_transport_errors_are_retried(exc: Exception) -> None:
+def test_transport_errors_are_retried_or_in_doubt(exc: Exception, outcome: str) -> None:
     result = _upload(_raiser(exc))
-    assert result.outcome == "retry"
+    assert result.outcome == outcome
     assert result.status is None
 
 
@@ -257,3 +272,171 @@ def test_check_credentials_needs_both_without_calling(
         ok, status, message = client.check_credentials(CONNECT, account, passcode)
     assert (ok, status) == (False, None)
     assert "both" in message
+
+
+# --- Get Events API --------------------------------------------------------------------------
+
+EVENTS = "https://in1.api.clevertap.com/1/events.json"
+
+
+def _events_pages(pages: list[list[str]]) -> tuple[Handler, list[httpx.Request]]:
+    """A Get Events API answering `pages` of linkgen ids, cursor by cursor."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(200, json={"status": "success", "cursor": "c0"})
+        index = int(request.url.params["cursor"][1:])
+        body: dict[str, Any] = {
+            "status": "success",
+            "records": [
+                {
+                    "profile": {"objectId": "u"},
+                    "ts": 20231114221320,
+                    "event_props": {"linkgen_id": i},
+                }
+                for i in pages[index]
+            ]
+            + [{"event_props": {"Amount": 1}}, "junk", {"event_props": None}],
+        }
+        if index + 1 < len(pages):
+            body["next_cursor"] = f"c{index + 1}"
+        return httpx.Response(200, json=body)
+
+    return handler, seen
+
+
+def _lookup(handler: Handler, wanted: set[str], **kwargs: Any) -> EventsLookup:
+    with _client(handler) as client:
+        return client.find_linkgen_ids(
+            EVENTS,
+            ACCOUNT,
+            PASSCODE,
+            event_name="Charged",
+            first_day=date(2023, 11, 13),
+            last_day=date(2023, 11, 15),
+            wanted=wanted,
+            **kwargs,
+        )
+
+
+def test_events_lookup_pages_through_the_cursor() -> None:
+    handler, seen = _events_pages([["a", "b"], ["c"], ["d"]])
+    result = _lookup(handler, {"b", "d", "z"}, batch_size=2)
+    assert result.ok and result.found == {"b", "d"} and result.pages == 3
+    opening = seen[0]
+    assert opening.method == "POST" and opening.url.path == "/1/events.json"
+    assert dict(opening.url.params) == {"batch_size": "2", "events": "false", "profile": "false"}
+    assert json.loads(opening.content) == {
+        "event_name": "Charged",
+        "from": 20231113,
+        "to": 20231115,
+    }
+    assert opening.headers["X-CleverTap-Account-Id"] == ACCOUNT
+    assert opening.headers["X-CleverTap-Passcode"] == PASSCODE
+    assert [r.url.params.get("cursor") for r in seen[1:]] == ["c0", "c1", "c2"]
+    assert all(r.method == "GET" and r.headers["X-CleverTap-Passcode"] for r in seen[1:])
+
+
+def test_events_lookup_stops_once_everything_wanted_was_seen() -> None:
+    handler, seen = _events_pages([["a"], ["b"], ["c"]])
+    result = _lookup(handler, {"a", "b"})
+    assert result.ok and result.found == {"a", "b"} and result.pages == 2
+    assert len(seen) == 3
+
+
+def test_events_lookup_without_a_cursor_found_nothing() -> None:
+    result = _lookup(lambda r: httpx.Response(200, json={"status": "success"}), {"a"})
+    assert result.ok and result.found == frozenset() and result.pages == 0
+
+
+def test_events_lookup_gives_up_after_max_pages() -> None:
+    handler, _ = _events_pages([["x"]] * 10)
+    result = _lookup(handler, {"a"}, max_pages=3)
+    assert not result.ok and result.pages == 3 and "more than 3 pages" in result.message
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "response", "text"),
+    [
+        ("POST", httpx.Response(401, json={"status": "fail", "error": "Invalid"}), "401"),
+        ("POST", httpx.Response(429, json={"status": "fail"}), "busy"),
+        ("GET", httpx.Response(500, text="oops"), "500"),
+        ("GET", httpx.Response(200, json={"status": "fail", "error": "bad cursor"}), "bad cursor"),
+        ("GET", httpx.Response(200, text="not json"), "did not answer with success"),
+    ],
+)
+def test_events_lookup_failures_are_not_read_as_absence(
+    fail_on: str, response: httpx.Response, text: str
+) -> None:
+    ok_handler, _ = _events_pages([["a"], ["b"]])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return response if request.method == fail_on else ok_handler(request)
+
+    result = _lookup(handler, {"b"})
+    assert not result.ok and text in result.message
+    assert result.found == frozenset()
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout("slow"), httpx.ConnectError(f"refused {PASSCODE}")]
+)
+def test_events_lookup_transport_errors_keep_the_passcode_out(
+    exc: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    result = _lookup(_raiser(exc), {"a"})
+    assert not result.ok and result.status is None
+    assert PASSCODE not in result.message + repr(result) + caplog.text
+
+
+def test_events_lookup_tries_a_busy_request_again_but_not_a_refused_one() -> None:
+    ok_handler, seen = _events_pages([["a"], ["b"]])
+    answers = iter([httpx.Response(503), httpx.Response(429)])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.params["cursor"] == "c1":
+            response = next(answers, None)
+            if response is not None:
+                seen.append(request)
+                return response
+        return ok_handler(request)
+
+    result = _lookup(flaky, {"b"})
+    assert result.ok and result.found == {"b"}
+    assert [r.url.params.get("cursor") for r in seen] == [None, "c0", "c1", "c1", "c1"]
+
+    refused: list[httpx.Request] = []
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        refused.append(request)
+        return httpx.Response(401, json={"status": "fail"})
+
+    assert not _lookup(refusing, {"a"}).ok
+    assert len(refused) == 1  # wrong credentials stay wrong: asked once
+
+    always: list[httpx.Request] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        always.append(request)
+        return httpx.Response(503)
+
+    assert not _lookup(down, {"a"}).ok
+    assert len(always) == 3  # the default events_attempts
+
+
+def test_events_lookup_rejects_a_batch_size_beyond_5000() -> None:
+    handler, _ = _events_pages([["a"]])
+    with pytest.raises(ValueError, match="batch_size"):
+        _lookup(handler, {"a"}, batch_size=5001)
+
+
+def test_events_endpoint_and_day_numbers() -> None:
+    assert events_endpoint(ENDPOINT) == EVENTS
+    assert (
+        events_endpoint("http://127.0.0.1:9/eu1/1/upload") == "http://127.0.0.1:9/eu1/1/events.json"
+    )
+    assert events_endpoint("https://example.com/other") is None
+    assert ymd(date(2024, 2, 9)) == 20240209

@@ -17,7 +17,7 @@ from linkgen.services import postbacks as service
 from linkgen.storage.models import Postback
 from linkgen.storage.types import utcnow
 from linkgen.web.pagination import decode_int_cursor, encode_cursor
-from linkgen.web.ui import bp
+from linkgen.web.ui import bp, format_when
 
 PAGE_SIZE = 30
 
@@ -46,6 +46,7 @@ SKIP_REASONS = {
 STATUS_LABELS = {
     "queued": "Queued",
     "sending": "Sending",
+    service.IN_DOUBT: "Unconfirmed",
     "sent": "Sent",
     "failed": "Failed",
     "skipped": "Not sent",
@@ -71,6 +72,24 @@ class Entry:
     response: str | None
     endpoint: str | None
     linkgen_id: str
+    note: str | None = None
+
+
+def status_note(p: Postback) -> str | None:
+    """A plain sentence for the two states a worker crash or a lost answer can leave."""
+    if p.status == service.IN_DOUBT:
+        when = format_when(p.next_attempt_at) if p.next_attempt_at else "soon"
+        return (
+            "The call to CleverTap got no answer (a timeout, or the worker stopped mid-call), so "
+            "it is not known yet whether CleverTap stored this event. linkgen asks CleverTap's "
+            f"events API at {when} and sends it again only if CleverTap does not have it."
+        )
+    if p.status == "sent" and isinstance(p.response, dict) and p.response.get("confirmed_by"):
+        return (
+            "Confirmed by CleverTap's events API after the answer to its call was lost (a "
+            "worker crash or a timeout): CleverTap had it, so it was not sent again."
+        )
+    return None
 
 
 def _pretty(value: Any) -> str | None:
@@ -103,6 +122,7 @@ def _entry(p: Postback) -> Entry:
         response=_pretty(p.response),
         endpoint=p.endpoint,
         linkgen_id=p.linkgen_id,
+        note=status_note(p),
     )
 
 
