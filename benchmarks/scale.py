@@ -88,6 +88,11 @@ def query(sql: str) -> list[tuple[Any, ...]]:
         return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
 
 
+def _unsettled(statuses: dict[str, int]) -> int:
+    """Postbacks still on their way: queued, being sent, or in doubt awaiting a check."""
+    return sum(statuses.get(s, 0) for s in ("queued", "sending", "in_doubt"))
+
+
 def postback_statuses() -> dict[str, int]:
     return {str(s): int(n) for s, n in query("SELECT status, count(*) FROM postbacks GROUP BY 1")}
 
@@ -432,13 +437,11 @@ def after_load(cluster: Cluster, load: Load, elapsed: float, log: ChaosLog) -> d
             problems.append(f"web :{web.port} exited with {web.process.returncode}")
     began = time.monotonic()
     statuses = postback_statuses()
-    while statuses.get("queued", 0) + statuses.get("sending", 0) and (
-        time.monotonic() - began < DRAIN_LIMIT
-    ):
+    while _unsettled(statuses) and (time.monotonic() - began < DRAIN_LIMIT):
         time.sleep(0.5)
         statuses = postback_statuses()
     drained = time.monotonic() - began
-    if statuses.get("queued", 0) + statuses.get("sending", 0):
+    if _unsettled(statuses):
         problems.append(f"postback queue not drained after {DRAIN_LIMIT:.0f} s: {statuses}")
     return {
         "elapsed": elapsed,

@@ -817,6 +817,11 @@ def worker_cmd(
     from linkgen.logs import configure_logging
     from linkgen.runtime import get_runtime
 
+    # Handlers first: a SIGTERM during start-up (a few seconds of imports and connections) then
+    # stops the worker cleanly before it claims anything, instead of killing it.
+    stop = threading.Event()
+    if not once:
+        _install_stop_handlers(stop)
     rt = get_runtime()
     configure_logging(rt.settings)
     try:
@@ -840,8 +845,6 @@ def worker_cmd(
                 f"checked {stats.checked}, confirmed {stats.confirmed}, resent {stats.resent}"
             )
             return
-        stop = threading.Event()
-        _install_stop_handlers(stop)
         worker.run(stop)
     finally:
         worker.close()

@@ -39,8 +39,8 @@ log = logging.getLogger("linkgen.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DB_CACHE_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-QUEUED_STATUSES = ("queued", "sending")
-POSTBACK_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
+QUEUED_STATUSES = ("queued", "sending", "in_doubt")
+POSTBACK_STATUSES = ("queued", "sending", "in_doubt", "sent", "failed", "skipped")
 PROCESS_STARTED = time.time()
 _EXTRAS_KEY = "metrics"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -205,7 +205,7 @@ def _database_lines(runtime: Runtime) -> list[str]:
         *_family(
             "linkgen_postback_queue_depth",
             "gauge",
-            "Postbacks waiting to be sent (queued or being sent).",
+            "Postbacks not yet settled (queued, being sent, or in doubt awaiting a check).",
             [("", depth)],
         ),
         *_family(
