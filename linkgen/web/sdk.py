@@ -56,6 +56,7 @@ def post_launch(app_id: str) -> tuple[Response, int]:
         runtime.db,
         app,
         _json_body(),
+        cache=_app_cache(runtime),
         request_ip=request.remote_addr,
         request_ua=request.headers.get("User-Agent"),
         api_base=runtime.settings.clevertap_api_base,
@@ -68,6 +69,10 @@ def post_event(app_id: str) -> tuple[Response, int]:
     runtime = get_runtime()
     app = _authenticated(runtime, app_id)
     status, out = handle_event(
-        runtime.db, app, _json_body(), api_base=runtime.settings.clevertap_api_base
+        runtime.db,
+        app,
+        _json_body(),
+        cache=_app_cache(runtime),
+        api_base=runtime.settings.clevertap_api_base,
     )
     return jsonify(out), status
