@@ -47,7 +47,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -1067,7 +1067,8 @@ def _count_launch(tx: Transaction, decision: LaunchDecision, template_id: str | 
         return
     key = _counter_key(decision.ts, decision, template_id)
     bump = _launch_sql(tx.d.name).bump_counter
-    tx.execute(bump.sql, bump.params({**asdict(key), **counts}))
+    row = {name: getattr(key, name) for name in KEY_COLUMNS}
+    tx.execute(bump.sql, bump.params({**row, **counts}))
 
 
 def _counter_key(

@@ -161,11 +161,15 @@ class Insert:
         marks = ", ".join(d.placeholder(c) for c in columns)
         # Names come from the models; values always go in as parameters.
         self.sql = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES ({marks}){tail}"  # noqa: S608 - names from the models
-        self._writers = [d.writer(c) for c in columns]
+        writers = [d.writer(c) for c in columns]
+        self._convert = [(i, w) for i, w in enumerate(writers) if w is not _same]
 
     def params(self, values: dict[str, Any]) -> list[Any]:
         """The parameters, in column order, converted for the driver."""
-        return [w(values[n]) for n, w in zip(self.names, self._writers, strict=True)]
+        params = [values[n] for n in self.names]
+        for i, write in self._convert:
+            params[i] = write(params[i])  # each writer handles None as its type does
+        return params
 
 
 class Transaction:
@@ -183,7 +187,10 @@ class Transaction:
         self._cur: Any = None
 
     def __enter__(self) -> Transaction:
-        self._conn = self.db.engine.raw_connection()  # pool errors are SQLAlchemy's already
+        try:
+            self._conn = self.db.engine.raw_connection()
+        except self._dbapi_error() as exc:  # the pool hands the driver's error through as is
+            raise self._wrap(exc, "connect") from exc
         try:
             self._cur = self._conn.cursor()
             if self.d.sqlite:
