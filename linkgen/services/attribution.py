@@ -45,29 +45,16 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Executable,
-    Row,
-    Select,
-    Table,
-    bindparam,
-    insert,
-    or_,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,16 +77,28 @@ from linkgen.domain.attribution import (
     parse_click_lookback,
     parse_reengagement_window,
 )
+from linkgen.domain.clevertap import IntegrationSettings
 from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
 from linkgen.domain.postbacks import EventOutcome, InstallOutcome
 from linkgen.services.accounts import hash_key
-from linkgen.services.outbox import enqueue_postback, postback_linkgen_id
-from linkgen.storage.counters import CounterBatch, CounterKey
+from linkgen.services.launchsql import Dialect, Insert, Rows, Transaction, dialect
+from linkgen.services.outbox import (
+    enqueue_postback,
+    enqueue_postback_raw,
+    load_integration,
+    load_integration_raw,
+    postback_linkgen_id,
+)
+from linkgen.storage.counters import COUNTER_FIELDS, KEY_COLUMNS, CounterBatch, CounterKey
 from linkgen.storage.db import Database
-from linkgen.storage.models import App, Click, Event, Install, Launch, Link
+from linkgen.storage.epochs import APPS, read_epoch
+from linkgen.storage.models import App, Click, Event, Install, Launch, Link, StatCounter
 from linkgen.storage.types import utcnow
 
 T = TypeVar("T")
+S = TypeVar("S")
+# An installs row: SQLAlchemy's Row on the event path, a launchsql named tuple on the launch path.
+_InstallRow = Any
 
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_TS_AGE = timedelta(days=366)
@@ -141,9 +140,22 @@ class SdkApp:
     app_id: str
     platform: str
     rules: AppRules
+    key_hash: str  # the hash of the SDK key it was found by (the cache key; never the key)
 
 
-def app_rules(app: App) -> AppRules:
+class AppFields(Protocol):
+    """The app columns attribution reads (an ORM `App` or a row of them)."""
+
+    id: int
+    app_id: str
+    platform: str
+    click_lookback: str
+    reengagement_window: str
+    reattribution_window_days: int
+    probabilistic_matching: bool
+
+
+def app_rules(app: AppFields) -> AppRules:
     """The attribution settings of an app (bad stored values fall back to the defaults)."""
     lookback = parse_click_lookback(app.click_lookback)
     window, lifetime = parse_reengagement_window(app.reengagement_window)
@@ -152,48 +164,96 @@ def app_rules(app: App) -> AppRules:
         click_lookback=lookback or defaults.click_lookback,
         reengagement_window=LIFETIME if lifetime else (window or defaults.reengagement_window),
         reattribution_window=timedelta(days=app.reattribution_window_days),
-        probabilistic_matching=app.probabilistic_matching,
+        probabilistic_matching=bool(app.probabilistic_matching),
+    )
+
+
+def _sdk_app(app: AppFields | None, key_hash: str) -> SdkApp | None:
+    if app is None:
+        return None
+    return SdkApp(
+        pk=app.id, app_id=app.app_id, platform=app.platform, rules=app_rules(app), key_hash=key_hash
     )
 
 
 class AppCache:
-    """SDK key hash -> app, for `ttl` seconds (so a rotated key or changed setting lags that long).
+    """Per process: SDK key hash -> app, and app id -> CleverTap integration settings.
 
-    Unknown keys are cached too, so guessing keys costs no query; the cache is cleared whole when
-    it grows past `max_entries`.
+    Every app PATCH and integration PUT bumps the `apps` cache epoch (linkgen/storage/epochs.py)
+    in its own transaction. An entry remembers the epoch read before it was loaded; each launch
+    and event transaction reads the epoch once and uses an entry only when the epoch has not
+    moved since, else reloads it in that transaction. So an edit made in any process is seen by
+    the next launch everywhere (a rotated key is refused at once, new settings apply at once),
+    while a launch costs one primary-key read instead of the app and settings look-ups.
+
+    The first look at a key (`get`, before any transaction, to answer 401 / 404 without one)
+    takes any entry; an app loaded there carries no epoch, so its first transaction reloads it.
+    Unknown keys are remembered for `negative_ttl` seconds (no transaction checks them), so
+    guessing keys costs no query. Past `max_entries` a table is cleared whole.
     """
 
-    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
+    def __init__(self, negative_ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.negative_ttl = negative_ttl
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, SdkApp | None]] = {}
+        # key hash -> (epoch or None, app or None, expiry of a negative entry)
+        self._apps: dict[str, tuple[int | None, SdkApp | None, float]] = {}
+        self._settings: dict[str, tuple[int, IntegrationSettings]] = {}
         self._lock = threading.Lock()
 
     def get(self, key_hash: str, load: Callable[[str], SdkApp | None]) -> SdkApp | None:
-        """The cached app of a key hash, loading it on a miss."""
-        now = time.monotonic()
-        entry = self._entries.get(key_hash)
-        if entry is not None and entry[0] > now:
+        """The app of a key hash as last seen, loading it on a miss."""
+        entry = self._apps.get(key_hash)
+        if entry is not None and (entry[1] is not None or entry[2] > time.monotonic()):
             return entry[1]
         app = load(key_hash)
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key_hash] = (now + self.ttl, app)
+        self._put(self._apps, key_hash, (None, app, time.monotonic() + self.negative_ttl))
         return app
 
-    def clear(self) -> None:
-        """Forget everything (tests, or after editing an app in this process)."""
+    def confirm(self, app: SdkApp, epoch: int, load: Callable[[str], SdkApp | None]) -> SdkApp:
+        """`app` as of `epoch` (read in the caller's transaction); 401 when its key is gone."""
+        entry = self._apps.get(app.key_hash)
+        if entry is not None and entry[0] == epoch and entry[1] is not None:
+            current: SdkApp | None = entry[1]
+        else:
+            current = load(app.key_hash)
+            expiry = time.monotonic() + self.negative_ttl
+            self._put(self._apps, app.key_hash, (epoch, current, expiry))
+        if current is None or current.app_id != app.app_id:
+            raise Unauthorized("unknown SDK key")  # rotated since the request's first look
+        return current
+
+    def settings(
+        self, app_id: str, epoch: int, load: Callable[[], IntegrationSettings]
+    ) -> IntegrationSettings:
+        """The app's CleverTap settings as of `epoch`, loading them when the epoch moved."""
+        entry = self._settings.get(app_id)
+        if entry is not None and entry[0] == epoch:
+            return entry[1]
+        settings = load()
+        self._put(self._settings, app_id, (epoch, settings))
+        return settings
+
+    def _put(self, table: dict[str, Any], key: str, value: Any) -> None:
         with self._lock:
-            self._entries.clear()
+            if len(table) >= self.max_entries:
+                table.clear()
+            table[key] = value
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._apps.clear()
+            self._settings.clear()
 
 
 def _load_app(db: Database, key_hash: str) -> SdkApp | None:
     with db.sessions() as session:
-        app = session.scalar(select(App).where(App.sdk_key_hash == key_hash))
-        if app is None:
-            return None
-        return SdkApp(pk=app.id, app_id=app.app_id, platform=app.platform, rules=app_rules(app))
+        return _load_app_in(session, key_hash)
+
+
+def _load_app_in(session: Session, key_hash: str) -> SdkApp | None:
+    app = session.scalar(select(App).where(App.sdk_key_hash == key_hash))
+    return _sdk_app(app, key_hash)
 
 
 def authenticate_sdk(db: Database, cache: AppCache, app_id: str, raw_key: str | None) -> SdkApp:
@@ -201,7 +261,7 @@ def authenticate_sdk(db: Database, cache: AppCache, app_id: str, raw_key: str | 
 
     Order: no key, or a key no app has -> 401, whatever the app id (a caller without a key
     learns nothing about which apps exist); a valid key of another app -> 404 when `app_id`
-    names no app, else 401.
+    names no app, else 401. The transaction that follows confirms the app (`AppCache.confirm`).
     """
     if raw_key is None or not raw_key.strip():
         raise Unauthorized("send the app's SDK key in the X-SDK-Key header")
@@ -536,7 +596,7 @@ def _source_dict(source: Source) -> dict[str, Any]:
     }
 
 
-def _install_facts(row: Row[Any]) -> InstallFacts:
+def _install_facts(row: _InstallRow) -> InstallFacts:
     reengagement = None
     if row.re_at is not None and row.re_media_source is not None:
         reengagement = ReengagementFacts(
@@ -569,37 +629,161 @@ def _install_facts(row: Row[Any]) -> InstallFacts:
 
 
 # ---- statements -----------------------------------------------------------------------------
-# Built once: the launch path runs a handful of them per request, and constructing SQLAlchemy
-# statements costs more than SQLite takes to run them. They execute on the session's connection.
+# The launch path runs on the database driver (see linkgen/services/launchsql.py); its
+# statements are built once per dialect from the tables. Events still go through SQLAlchemy.
 
 _CLICKS = cast(Table, Click.__table__)
 _INSTALLS = cast(Table, Install.__table__)
 _LAUNCHES = cast(Table, Launch.__table__)
 _EVENTS = cast(Table, Event.__table__)
 _LINKS = cast(Table, Link.__table__)
+_APPS = cast(Table, App.__table__)
+_COUNTERS = cast(Table, StatCounter.__table__)
 
-_CLICK_COLUMNS = tuple(
-    _CLICKS.c[name]
-    for name in (
-        "click_id",
-        "ts",
-        "link_id",
-        "template_id",
-        "media_source",
-        "campaign",
-        "channel",
-        "params",
-        "ip",
-        "platform",
-        "os_version",
-        "is_retargeting",
-        "is_bot",
-        "bot_reason",
-        "attributable",
-        "consumed",
-    )
+_CLICK_NAMES = (
+    "click_id",
+    "ts",
+    "link_id",
+    "template_id",
+    "media_source",
+    "campaign",
+    "channel",
+    "params",
+    "ip",
+    "platform",
+    "os_version",
+    "is_retargeting",
+    "is_bot",
+    "bot_reason",
+    "attributable",
+    "consumed",
 )
+_INSTALL_NAMES = tuple(c.name for c in _INSTALLS.c)
+_LINK_NAMES = ("id", "template_id", "media_source", "campaign", "channel", "params", "expires_at")
+_APP_NAMES = tuple(AppFields.__annotations__)
+# Newest first, at most this many candidates per key (see MAX_CLICKS_PER_KEY).
+_NEWEST = f"ORDER BY ts DESC LIMIT {MAX_CLICKS_PER_KEY}"
 
+
+class _LaunchSql:
+    """The launch path's statements for one dialect."""
+
+    def __init__(self, d: Dialect) -> None:
+        p = d.p
+        self.d = d
+        self.installs = Rows(d, _INSTALLS, _INSTALL_NAMES, "InstallRow")
+        self.clicks = Rows(d, _CLICKS, _CLICK_NAMES, "ClickRow")
+        self.links = Rows(d, _LINKS, _LINK_NAMES, "LinkRow")
+        self.apps = Rows(d, _APPS, _APP_NAMES, "AppRow")
+        self.read_response = d.reader(_LAUNCHES.c.response)
+        # Every name below comes from the models; values always go in as parameters.
+        self.epoch = f"SELECT epoch FROM cache_epochs WHERE name = {p}"  # noqa: S608 - names from the models
+        self.app_by_key = f"SELECT {self.apps.sql_columns} FROM apps WHERE sdk_key_hash = {p}"  # noqa: S608 - names from the models
+        self.install_by_device = (
+            f"SELECT {self.installs.sql_columns} FROM installs"  # noqa: S608 - names from the models
+            f" WHERE app_id = {p} AND device_id = {p}"
+        )
+        self.launch_response = f"SELECT response FROM launches WHERE launch_id = {p}"  # noqa: S608 - names from the models
+        self.link_by_short_id = (
+            f"SELECT {self.links.sql_columns} FROM links"  # noqa: S608 - names from the models
+            f" WHERE template_id = {p} AND shortlink_id = {p}"
+        )
+        self.consume_click = (
+            f"UPDATE clicks SET consumed = {p} WHERE click_id = {p} AND consumed = {p}"  # noqa: S608 - names from the models
+        )
+        self.insert_install = Insert(d, _INSTALLS, _INSTALL_NAMES[1:])  # the id is the database's
+        self.insert_launch = Insert(d, _LAUNCHES, tuple(c.name for c in _LAUNCHES.c)[1:])
+        added = ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
+        self.bump_counter = Insert(
+            d,
+            _COUNTERS,
+            (*KEY_COLUMNS, *COUNTER_FIELDS),
+            f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {added}",
+        )
+        self._install_writers = {c.name: d.writer(c) for c in _INSTALLS.c}
+
+    def click_query(self, n_ids: int, n_devices: int, by_cuid: bool, by_ip: bool) -> str:
+        """Clicks matching any of the launch's keys, one indexed branch per key, one round trip
+        (parameters: see `_fetch_clicks`)."""
+        p, cols = self.d.p, self.clicks.sql_columns
+        branches = []
+        if n_ids:
+            # A named click id is fetched whatever its age, so the decision can explain it.
+            ids = ", ".join([p] * n_ids)
+            branches.append(
+                f"SELECT {cols} FROM clicks WHERE click_id IN ({ids}) AND app_id = {p}"  # noqa: S608 - names from the models
+                f" LIMIT {MAX_CLICKS_PER_KEY}"
+            )
+        if n_devices:
+            ids = ", ".join([p] * n_devices)
+            branches.append(
+                f"SELECT {cols} FROM clicks WHERE device_id IN ({ids})"  # noqa: S608 - names from the models
+                f" AND ts >= {p} AND ts <= {p} AND app_id = {p} {_NEWEST}"
+            )
+        if by_cuid:
+            branches.append(
+                f"SELECT {cols} FROM clicks WHERE customer_user_id = {p}"  # noqa: S608 - names from the models
+                f" AND ts >= {p} AND ts <= {p} AND app_id = {p} {_NEWEST}"
+            )
+        if by_ip:
+            branches.append(
+                f"SELECT {cols} FROM clicks WHERE app_id = {p} AND ip = {p}"  # noqa: S608 - names from the models
+                f" AND ts >= {p} AND ts <= {p} {_NEWEST}"
+            )
+        if len(branches) == 1:
+            return branches[0]
+        # Each branch is a subquery: SQLite refuses ORDER BY / LIMIT inside a compound.
+        return " UNION ALL ".join(
+            f"SELECT {cols} FROM ({b}) AS b{n}"  # noqa: S608 - names from the models
+            for n, b in enumerate(branches, 1)
+        )
+
+    def prior_query(self, by_idfv: bool, by_gaid: bool, by_cuid: bool) -> str:
+        """Installs of the same user by any id: the newest 20 (see `_prior_install`)."""
+        p = self.d.p
+        names = [
+            n
+            for n, on in (("idfv", by_idfv), ("gaid", by_gaid), ("customer_user_id", by_cuid))
+            if on
+        ]
+        match = " OR ".join(f"{n} = {p}" for n in names)
+        return (
+            f"SELECT {self.installs.sql_columns} FROM installs"  # noqa: S608 - names from the models
+            f" WHERE app_id = {p} AND ({match}) ORDER BY installed_at DESC, id DESC LIMIT 20"
+        )
+
+    def update_install(self, names: tuple[str, ...]) -> str:
+        """An UPDATE of some install columns by primary key."""
+        p = self.d.p
+        sets = ", ".join(f"{n} = {p}" for n in names)
+        return f"UPDATE installs SET {sets} WHERE id = {p}"  # noqa: S608 - names from the models
+
+    def install_params(self, values: Mapping[str, Any], names: Iterable[str]) -> list[Any]:
+        """Install column values converted for the driver."""
+        return [self._install_writers[n](values[n]) for n in names]
+
+
+@lru_cache(maxsize=4)
+def _launch_sql(dialect_name: str) -> _LaunchSql:
+    return _LaunchSql(dialect(dialect_name))
+
+
+@lru_cache(maxsize=64)
+def _click_query(dialect_name: str, shape: tuple[int, int, bool, bool]) -> str:
+    return _launch_sql(dialect_name).click_query(*shape)
+
+
+@lru_cache(maxsize=16)
+def _prior_query(dialect_name: str, flags: tuple[bool, bool, bool]) -> str:
+    return _launch_sql(dialect_name).prior_query(*flags)
+
+
+@lru_cache(maxsize=64)
+def _update_install(dialect_name: str, names: tuple[str, ...]) -> str:
+    return _launch_sql(dialect_name).update_install(names)
+
+
+# Statements of the event path (SQLAlchemy, on the session's connection).
 _INSTALL_BY_DEVICE = select(*_INSTALLS.c).where(
     _INSTALLS.c.app_id == bindparam("app_id"), _INSTALLS.c.device_id == bindparam("device_id")
 )
@@ -612,120 +796,39 @@ _INSTALL_BY_CUID = (
     .order_by(_INSTALLS.c.installed_at.desc(), _INSTALLS.c.id.desc())
     .limit(1)
 )
-_LAUNCH_RESPONSE = select(_LAUNCHES.c.response).where(
-    _LAUNCHES.c.launch_id == bindparam("launch_id")
-)
 _EVENT_RESPONSE = select(_EVENTS.c.response).where(
     _EVENTS.c.app_id == bindparam("app_id"), _EVENTS.c.event_id == bindparam("event_id")
 )
-_LINK_BY_SHORT_ID = select(
-    _LINKS.c.id,
-    _LINKS.c.template_id,
-    _LINKS.c.media_source,
-    _LINKS.c.campaign,
-    _LINKS.c.channel,
-    _LINKS.c.params,
-    _LINKS.c.expires_at,
-).where(
-    _LINKS.c.template_id == bindparam("template_id"),
-    _LINKS.c.shortlink_id == bindparam("shortlink_id"),
-)
-_CONSUME_CLICK = (
-    update(_CLICKS)
-    .where(_CLICKS.c.click_id == bindparam("winner_id"), _CLICKS.c.consumed.is_(False))
-    .values(consumed=True)
-)
-_UPDATE_INSTALL = update(_INSTALLS).where(_INSTALLS.c.id == bindparam("install_pk"))
-_INSERT_INSTALL = insert(_INSTALLS)
-_INSERT_LAUNCH = insert(_LAUNCHES)
 _INSERT_EVENT = insert(_EVENTS)
 
 
-@lru_cache(maxsize=16)
-def _click_query(by_id: bool, by_device: bool, by_cuid: bool, by_ip: bool) -> Executable:
-    """Clicks matching any of the launch's keys, one indexed branch per key, one round trip."""
-    c = _CLICKS.c
-    branches: list[Select[Any]] = []
-    if by_id:
-        # A named click id is fetched whatever its age, so the decision can explain it.
-        branches.append(
-            select(*_CLICK_COLUMNS)
-            .where(
-                c.click_id.in_(bindparam("click_ids", expanding=True)),
-                c.app_id == bindparam("app_1"),
-            )
-            .limit(MAX_CLICKS_PER_KEY)
-        )
-    if by_device:
-        branches.append(
-            select(*_CLICK_COLUMNS)
-            .where(
-                c.device_id.in_(bindparam("device_ids", expanding=True)),
-                c.ts >= bindparam("id_since_2"),
-                c.ts <= bindparam("until_2"),
-                c.app_id == bindparam("app_2"),
-            )
-            .order_by(c.ts.desc())
-            .limit(MAX_CLICKS_PER_KEY)
-        )
-    if by_cuid:
-        branches.append(
-            select(*_CLICK_COLUMNS)
-            .where(
-                c.customer_user_id == bindparam("cuid"),
-                c.ts >= bindparam("id_since_3"),
-                c.ts <= bindparam("until_3"),
-                c.app_id == bindparam("app_3"),
-            )
-            .order_by(c.ts.desc())
-            .limit(MAX_CLICKS_PER_KEY)
-        )
-    if by_ip:
-        branches.append(
-            select(*_CLICK_COLUMNS)
-            .where(
-                c.app_id == bindparam("app_4"),
-                c.ip == bindparam("ip"),
-                c.ts >= bindparam("ip_since"),
-                c.ts <= bindparam("until_4"),
-            )
-            .order_by(c.ts.desc())
-            .limit(MAX_CLICKS_PER_KEY)
-        )
-    if len(branches) == 1:
-        return branches[0]
-    # Each branch is wrapped as a subquery: SQLite refuses ORDER BY / LIMIT inside a compound.
-    return union_all(*(select(*b.subquery().c) for b in branches))
-
-
-def _fetch_clicks(
-    conn: Connection, app_id: str, launch: LaunchFacts, rules: AppRules
-) -> list[Row[Any]]:
+def _fetch_clicks(tx: Transaction, app_id: str, launch: LaunchFacts, rules: AppRules) -> list[Any]:
     """Every click that could win the launch."""
     keys = candidate_keys(launch, rules)
-    flags = (
-        bool(keys.click_ids),
-        bool(keys.device_ids),
+    shape = (
+        len(keys.click_ids),
+        len(keys.device_ids),
         keys.customer_user_id is not None,
         keys.ip is not None,
     )
-    if not any(flags):
+    if not any(shape):
         return []
-    params: dict[str, Any] = {
-        "click_ids": sorted(keys.click_ids),
-        "device_ids": sorted(keys.device_ids),
-        "cuid": keys.customer_user_id,
-        "ip": keys.ip,
-        "ip_since": keys.ip_since,
-    }
-    for n in (1, 2, 3, 4):
-        params[f"app_{n}"] = app_id
-        params[f"until_{n}"] = keys.until
-        params[f"id_since_{n}"] = keys.id_since
-    return list(conn.execute(_click_query(*flags), params))
+    sql = _launch_sql(tx.d.name)
+    when = tx.d.writer(_CLICKS.c.ts)
+    since, until = when(keys.id_since), when(keys.until)
+    params: list[Any] = []
+    if keys.click_ids:
+        params += [*sorted(keys.click_ids), app_id]
+    if keys.device_ids:
+        params += [*sorted(keys.device_ids), since, until, app_id]
+    if keys.customer_user_id is not None:
+        params += [keys.customer_user_id, since, until, app_id]
+    if keys.ip is not None:
+        params += [app_id, keys.ip, when(keys.ip_since), until]
+    return sql.clicks.all(tx.fetchall(_click_query(tx.d.name, shape), params))
 
 
-def _click_facts(row: Row[Any]) -> ClickFacts:
+def _click_facts(row: Any) -> ClickFacts:
     facts = click_facts_from_params(
         row.click_id,
         row.ts,
@@ -755,7 +858,7 @@ class _DeepLink:
     attributable: bool
 
 
-def _resolve_deep_link(conn: Connection, url: str | None, at: datetime) -> _DeepLink:
+def _resolve_deep_link(tx: Transaction, url: str | None, at: datetime) -> _DeepLink:
     """The stored link behind a `/{template_id}/{shortlink_id}` deep-link URL, if any."""
     empty = _DeepLink({}, None, None, True)
     if not url:
@@ -772,11 +875,11 @@ def _resolve_deep_link(conn: Connection, url: str | None, at: datetime) -> _Deep
     template_id = segments[0][:16]
     if len(segments) != 2 or len(segments[1]) > 50:
         return _DeepLink({}, None, template_id if len(segments) == 1 else None, True)
-    link = conn.execute(
-        _LINK_BY_SHORT_ID, {"template_id": segments[0], "shortlink_id": segments[1]}
-    ).first()
-    if link is None:
+    sql = _launch_sql(tx.d.name)
+    raw = tx.fetchone(sql.link_by_short_id, (segments[0], segments[1]))
+    if raw is None:
         return empty
+    link = sql.links.one(raw)
     params: dict[str, str] = {"pid": link.media_source}
     if link.campaign is not None:
         params["c"] = link.campaign
@@ -787,31 +890,14 @@ def _resolve_deep_link(conn: Connection, url: str | None, at: datetime) -> _Deep
     return _DeepLink(params, link.id, link.template_id, not expired)
 
 
-@lru_cache(maxsize=8)
-def _prior_query(by_idfv: bool, by_gaid: bool, by_cuid: bool) -> Executable:
-    c = _INSTALLS.c
-    conditions = []
-    if by_idfv:
-        conditions.append(c.idfv == bindparam("idfv"))
-    if by_gaid:
-        conditions.append(c.gaid == bindparam("gaid"))
-    if by_cuid:
-        conditions.append(c.customer_user_id == bindparam("cuid"))
-    return (
-        select(*_INSTALLS.c)
-        .where(c.app_id == bindparam("app_id"), or_(*conditions))
-        .order_by(c.installed_at.desc(), c.id.desc())
-        .limit(20)
-    )
-
-
-def _prior_install(conn: Connection, app_id: str, req: LaunchRequest) -> Row[Any] | None:
+def _prior_install(tx: Transaction, app_id: str, req: LaunchRequest) -> Any | None:
     """The install a reinstalling user is counted under (see the module rules)."""
     flags = (req.idfv is not None, req.gaid is not None, req.customer_user_id is not None)
     if not any(flags):
         return None
-    params = {"app_id": app_id, "idfv": req.idfv, "gaid": req.gaid, "cuid": req.customer_user_id}
-    rows = list(conn.execute(_prior_query(*flags), params))
+    ids = [v for v in (req.idfv, req.gaid, req.customer_user_id) if v is not None]
+    sql = _launch_sql(tx.d.name)
+    rows = sql.installs.all(tx.fetchall(_prior_query(tx.d.name, flags), [app_id, *ids]))
     if not rows:
         return None
     return next((r for r in rows if r.type == "install"), rows[0])
@@ -824,11 +910,24 @@ class _ClickTaken(Exception):
 # ---- launches -------------------------------------------------------------------------------
 
 
+def current_epoch(tx: Transaction) -> int:
+    """The `apps` cache epoch, read in the launch's transaction (0 before the first edit)."""
+    row = tx.fetchone(_launch_sql(tx.d.name).epoch, (APPS,))
+    return int(row[0]) if row is not None else 0
+
+
+def _load_app_raw(tx: Transaction, key_hash: str) -> SdkApp | None:
+    sql = _launch_sql(tx.d.name)
+    row = tx.fetchone(sql.app_by_key, (key_hash,))
+    return _sdk_app(sql.apps.one(row) if row is not None else None, key_hash)
+
+
 def record_launch(
-    session: Session,
+    tx: Transaction,
     app: SdkApp,
     body: Any,
     *,
+    cache: AppCache,
     request_ip: str | None,
     request_ua: str | None,
     now: datetime,
@@ -836,16 +935,18 @@ def record_launch(
 ) -> tuple[int, dict[str, Any]]:
     """Attribute one launch and store it (launch, install, click, counters, postback) in the
     caller's transaction; returns (status, response). A retried first launch answers the stored
-    response and writes nothing."""
+    response and writes nothing. `app` is confirmed against the cache epoch first (401 when its
+    key was rotated meanwhile)."""
+    epoch = current_epoch(tx)
+    app = cache.confirm(app, epoch, lambda key_hash: _load_app_raw(tx, key_hash))
     req = parse_launch(body, request_ip=request_ip, request_ua=request_ua, now=now)
-    conn = session.connection()
-    install = conn.execute(
-        _INSTALL_BY_DEVICE, {"app_id": app.app_id, "device_id": req.device_id}
-    ).first()
+    sql = _launch_sql(tx.d.name)
+    raw_install = tx.fetchone(sql.install_by_device, (app.app_id, req.device_id))
+    install = sql.installs.one(raw_install) if raw_install is not None else None
     if install is not None and req.first_launch:
-        stored = conn.execute(_LAUNCH_RESPONSE, {"launch_id": install.first_launch_id}).scalar()
+        stored = tx.fetchone(sql.launch_response, (install.first_launch_id,))
         if stored is not None:
-            return 200, launch_response(stored)
+            return 200, launch_response(sql.read_response(stored[0]))
     platform, os_version = _platform(req.user_agent, app.platform)
     facts = LaunchFacts(
         device_id=req.device_id,
@@ -862,11 +963,11 @@ def record_launch(
         os_version=os_version,
         ts=req.ts,
     )
-    prior = _prior_install(conn, app.app_id, req) if install is None else None
-    rows = _fetch_clicks(conn, app.app_id, facts, app.rules)
+    prior = _prior_install(tx, app.app_id, req) if install is None else None
+    rows = _fetch_clicks(tx, app.app_id, facts, app.rules)
     clicks = [_click_facts(r) for r in rows]
     templates = {r.click_id: r.template_id for r in rows}
-    deep_link = _resolve_deep_link(conn, req.deep_link_url, req.ts)
+    deep_link = _resolve_deep_link(tx, req.deep_link_url, req.ts)
     existing = None
     if install is not None:
         existing = _install_facts(install)
@@ -901,64 +1002,55 @@ def record_launch(
 
     if install is None:
         # First: a concurrent duplicate of this first launch fails here, on the unique key.
-        _insert_install(conn, app, req, decision, prior, template_id, link_params, launch_id)
+        values = _install_values(app, req, decision, prior, template_id, link_params, launch_id)
+        tx.execute(sql.insert_install.sql, sql.insert_install.params(values))
     else:
         changes = _learned_ids(install, req)
         if decision.counts_as_reengagement:
             changes.update(_reengagement_values(decision, template_id))
         if changes:
-            conn.execute(_UPDATE_INSTALL, {"install_pk": install.id, **changes})
+            names = tuple(changes)
+            params = [*sql.install_params(changes, names), install.id]
+            tx.execute(_update_install(tx.d.name, names), params)
 
     if winner is not None:
-        taken = conn.execute(_CONSUME_CLICK, {"winner_id": winner.click_id})
+        taken = tx.execute(sql.consume_click, (True, winner.click_id, False))
         if taken.rowcount != 1:
             raise _ClickTaken(winner.click_id)
 
-    counters = CounterBatch()
-    key = CounterKey.of(
-        decision.ts,
-        link_id=decision.link_id,
-        template_id=template_id,
-        campaign=decision.campaign,
-        channel=decision.channel,
-        media_source=decision.media_source or ORGANIC,
-    )
-    if decision.counts_as_install:
-        counters.add(key, installs=1)
-    if decision.counts_as_reengagement:
-        counters.add(key, reengagements=1)
-    counters.write(conn)
-
-    conn.execute(
-        _INSERT_LAUNCH,
-        {
-            "launch_id": launch_id,
-            "app_id": app.app_id,
-            "device_id": req.device_id,
-            "customer_user_id": req.customer_user_id,
-            "first_launch": req.first_launch,
-            "type": decision.type,
-            "ts": decision.ts,
-            "received_at": now,
-            "is_organic": decision.is_organic,
-            "media_source": decision.media_source,
-            "campaign": decision.campaign,
-            "channel": decision.channel,
-            "match_type": decision.match_type,
-            "click_id": decision.click_id,
-            "link_id": decision.link_id,
-            "explain": _explain(decision, req, platform, os_version, prior, len(clicks)),
-            "request": req.as_stored(),
-            "response": response,
-        },
-    )
+    _count_launch(tx, decision, template_id)
+    launch = {
+        "launch_id": launch_id,
+        "app_id": app.app_id,
+        "device_id": req.device_id,
+        "customer_user_id": req.customer_user_id,
+        "first_launch": req.first_launch,
+        "type": decision.type,
+        "ts": decision.ts,
+        "received_at": now,
+        "is_organic": decision.is_organic,
+        "media_source": decision.media_source,
+        "campaign": decision.campaign,
+        "channel": decision.channel,
+        "match_type": decision.match_type,
+        "click_id": decision.click_id,
+        "link_id": decision.link_id,
+        "explain": _explain(decision, req, platform, os_version, prior, len(clicks)),
+        "request": req.as_stored(),
+        "response": response,
+    }
+    tx.execute(sql.insert_launch.sql, sql.insert_launch.params(launch))
 
     outcome = _launch_outcome(app, req, decision, install, prior, link_params, launch_id)
     if outcome is not None:
-        enqueue_postback(
-            session,
+        settings = cache.settings(
+            app.app_id, epoch, lambda: load_integration_raw(tx, app_id=app.app_id)
+        )
+        enqueue_postback_raw(
+            tx,
+            settings,
+            outcome,
             app_id=app.app_id,
-            outcome=outcome,
             source_id=launch_id,
             api_base=api_base,
             now=now,
@@ -966,12 +1058,39 @@ def record_launch(
     return 200, response
 
 
+def _count_launch(tx: Transaction, decision: LaunchDecision, template_id: str | None) -> None:
+    """Bump the day's installs / re-engagements counter row of the launch's source."""
+    counts = dict.fromkeys(COUNTER_FIELDS, 0)
+    counts["installs"] = int(decision.counts_as_install)
+    counts["reengagements"] = int(decision.counts_as_reengagement)
+    if not any(counts.values()):
+        return
+    key = _counter_key(decision.ts, decision, template_id)
+    bump = _launch_sql(tx.d.name).bump_counter
+    row = {name: getattr(key, name) for name in KEY_COLUMNS}
+    tx.execute(bump.sql, bump.params({**row, **counts}))
+
+
+def _counter_key(
+    ts: datetime, source: LaunchDecision | Source, template_id: str | None
+) -> CounterKey:
+    """The counter row a launch or event counts in: its day and source (organic by name)."""
+    return CounterKey.of(
+        ts,
+        link_id=source.link_id,
+        template_id=template_id,
+        campaign=source.campaign,
+        channel=source.channel,
+        media_source=source.media_source or ORGANIC,
+    )
+
+
 def _explain(
     decision: LaunchDecision,
     req: LaunchRequest,
     platform: str,
     os_version: str | None,
-    prior: Row[Any] | None,
+    prior: _InstallRow | None,
     candidates: int,
 ) -> dict[str, Any]:
     return {
@@ -1017,16 +1136,16 @@ _REENGAGEMENT_COLUMNS = (
 )
 
 
-def _insert_install(
-    conn: Connection,
+def _install_values(
     app: SdkApp,
     req: LaunchRequest,
     decision: LaunchDecision,
-    prior: Row[Any] | None,
+    prior: _InstallRow | None,
     template_id: str | None,
     link_params: dict[str, str],
     launch_id: str,
-) -> None:
+) -> dict[str, Any]:
+    """The new `installs` row of a first launch."""
     values: dict[str, Any] = {
         "app_id": app.app_id,
         "device_id": req.device_id,
@@ -1066,7 +1185,7 @@ def _insert_install(
         )
     if decision.counts_as_reengagement:
         values.update(_reengagement_values(decision, template_id))
-    conn.execute(_INSERT_INSTALL, values)
+    return values
 
 
 def _reengagement_values(decision: LaunchDecision, template_id: str | None) -> dict[str, Any]:
@@ -1084,7 +1203,7 @@ def _reengagement_values(decision: LaunchDecision, template_id: str | None) -> d
     }
 
 
-def _learned_ids(install: Row[Any], req: LaunchRequest) -> dict[str, Any]:
+def _learned_ids(install: _InstallRow, req: LaunchRequest) -> dict[str, Any]:
     """Ids the install did not know yet (a customer user id is often set after install)."""
     changes: dict[str, Any] = {}
     for name in ("customer_user_id", "idfa", "idfv", "gaid"):
@@ -1098,8 +1217,8 @@ def _launch_outcome(
     app: SdkApp,
     req: LaunchRequest,
     decision: LaunchDecision,
-    install: Row[Any] | None,
-    prior: Row[Any] | None,
+    install: _InstallRow | None,
+    prior: _InstallRow | None,
     link_params: dict[str, str],
     launch_id: str,
 ) -> InstallOutcome | None:
@@ -1166,11 +1285,15 @@ def record_event(
     app: SdkApp,
     body: Any,
     *,
+    cache: AppCache,
     now: datetime,
     api_base: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store one in-app event with its attribution, counters and postback in the caller's
-    transaction; (201, response), or (200, the stored response) for a known event_id."""
+    transaction; (201, response), or (200, the stored response) for a known event_id. `app` is
+    confirmed against the cache epoch first, as for launches."""
+    epoch = read_epoch(session, APPS)
+    app = cache.confirm(app, epoch, lambda key_hash: _load_app_in(session, key_hash))
     req = parse_event(body, now=now)
     conn = session.connection()
     stored = conn.execute(
@@ -1221,14 +1344,7 @@ def record_event(
     )
     counters = CounterBatch()
     counters.add(
-        CounterKey.of(
-            req.ts,
-            link_id=credited.link_id,
-            template_id=template_id,
-            campaign=credited.campaign,
-            channel=credited.channel,
-            media_source=credited.media_source or ORGANIC,
-        ),
+        _counter_key(req.ts, credited, template_id),
         events=1,
         revenue_micros=req.revenue_micros or 0,
     )
@@ -1257,6 +1373,9 @@ def record_event(
         source_id=req.event_id,
         api_base=api_base,
         now=now,
+        settings=cache.settings(
+            app.app_id, epoch, lambda: load_integration(session, app_id=app.app_id)
+        ),
     )
     return 201, response
 
@@ -1281,12 +1400,14 @@ def _writer_slot(db: Database) -> Iterator[None]:
         yield
 
 
-def _transact(db: Database, work: Callable[[Session], T]) -> T:
+def _transact(
+    db: Database, begin: Callable[[], AbstractContextManager[S]], work: Callable[[S], T]
+) -> T:
     """Run `work` in a transaction committed before returning; retry a lost race."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with _writer_slot(db), db.session() as session:
-                return work(session)
+            with _writer_slot(db), begin() as tx:
+                return work(tx)
         except (IntegrityError, _ClickTaken):
             # A concurrent duplicate won (unique install / event / postback) or took the click:
             # the next attempt sees its committed rows and answers from them.
@@ -1300,19 +1421,22 @@ def handle_launch(
     app: SdkApp,
     body: Any,
     *,
+    cache: AppCache,
     request_ip: str | None,
     request_ua: str | None,
     now: datetime | None = None,
     api_base: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """`record_launch` in its own transaction, committed before the answer."""
+    """`record_launch` in its own transaction (on the driver), committed before the answer."""
     at = now or utcnow()
     return _transact(
         db,
-        lambda session: record_launch(
-            session,
+        lambda: Transaction(db),
+        lambda tx: record_launch(
+            tx,
             app,
             body,
+            cache=cache,
             request_ip=request_ip,
             request_ua=request_ua,
             now=at,
@@ -1326,13 +1450,16 @@ def handle_event(
     app: SdkApp,
     body: Any,
     *,
+    cache: AppCache,
     now: datetime | None = None,
     api_base: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """`record_event` in its own transaction, committed before the answer."""
     at = now or utcnow()
     return _transact(
-        db, lambda session: record_event(session, app, body, now=at, api_base=api_base)
+        db,
+        db.session,
+        lambda session: record_event(session, app, body, cache=cache, now=at, api_base=api_base),
     )
 
 

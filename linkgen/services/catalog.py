@@ -13,7 +13,7 @@ from linkgen.domain.apps import default_store_url, parse_app
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
 from linkgen.domain.templates import parse_template
 from linkgen.services.accounts import hash_key
-from linkgen.storage.epochs import bump_epoch
+from linkgen.storage.epochs import APPS, bump_epoch
 from linkgen.storage.models import App, Template
 
 
@@ -83,6 +83,7 @@ def update_app_record(
         setattr(app, key, value)
     if "store_url" in changes.values:
         bump_epoch(session)  # templates cache their apps' store pages
+    bump_epoch(session, APPS)  # the SDK endpoints cache apps by key (services/attribution.py)
     sdk_key = None
     if changes.rotate_sdk_key:
         sdk_key = new_sdk_key()

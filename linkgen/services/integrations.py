@@ -23,6 +23,7 @@ from linkgen.domain.clevertap import (
     settings_to_public_dict,
 )
 from linkgen.services.catalog import get_app, iso
+from linkgen.storage.epochs import APPS, bump_epoch
 from linkgen.storage.models import App, ClevertapIntegration, IntegrationAudit
 
 MAX_ACTOR_CHARS = 200
@@ -88,6 +89,8 @@ def put_integration(
         row.settings = settings_to_json(new)
     if diff:
         session.add(IntegrationAudit(app_pk=app.id, actor=actor[:MAX_ACTOR_CHARS], changes=diff))
+    if row is None or diff:
+        bump_epoch(session, APPS)  # launches and events cache the settings (services/attribution)
     session.flush()
     return public_settings(new, api_base=api_base, configured=True)
 

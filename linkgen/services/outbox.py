@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -28,6 +29,7 @@ from linkgen.domain.clevertap import (
     upload_endpoint,
 )
 from linkgen.domain.postbacks import Outcome, Send, decide_postback
+from linkgen.services.launchsql import Insert, Transaction, dialect
 from linkgen.storage.models import App, ClevertapIntegration, Postback
 from linkgen.storage.types import utcnow
 
@@ -60,32 +62,16 @@ def load_integration(session: Session, *, app_id: str) -> IntegrationSettings:
     return settings_from_json(stored) if stored is not None else INACTIVE
 
 
-def enqueue_postback(
-    session: Session,
+def postback_values(
+    settings: IntegrationSettings,
+    outcome: Outcome,
     *,
     app_id: str,
-    outcome: Outcome,
-    source_id: str | None = None,
-    api_base: str | None = None,
-    now: datetime | None = None,
-    settings: IntegrationSettings | None = None,
-) -> Postback:
-    """Decide whether an outcome goes to CleverTap and write its outbox row (queued or skipped).
-
-    `outcome.linkgen_id` is the row's unique id (see `postback_linkgen_id`); when a row with it
-    exists already, that row is returned unchanged. `settings` may be passed when the caller has
-    loaded them; `api_base` is `Settings.clevertap_api_base`. The row is written with a plain
-    INSERT (the launch path's cost matters); the returned object is not attached to the session.
-    """
-    conn = session.connection()
-    existing_id = conn.execute(_POSTBACK_ID, {"linkgen_id": outcome.linkgen_id}).scalar()
-    if existing_id is not None:
-        found = session.get(Postback, existing_id)
-        assert found is not None
-        return found
-    if settings is None:
-        settings = load_integration(session, app_id=app_id)
-    now = now or utcnow()
+    source_id: str | None,
+    api_base: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The outbox row of an outcome: `queued` with its record, or `skipped` with the reason."""
     decision = decide_postback(settings, outcome)
     values: dict[str, Any] = {
         "linkgen_id": outcome.linkgen_id,
@@ -114,8 +100,106 @@ def enqueue_postback(
         )
     else:
         values["reason"] = decision.reason
+    return values
+
+
+def enqueue_postback(
+    session: Session,
+    *,
+    app_id: str,
+    outcome: Outcome,
+    source_id: str | None = None,
+    api_base: str | None = None,
+    now: datetime | None = None,
+    settings: IntegrationSettings | None = None,
+) -> Postback:
+    """Decide whether an outcome goes to CleverTap and write its outbox row (queued or skipped).
+
+    `outcome.linkgen_id` is the row's unique id (see `postback_linkgen_id`); when a row with it
+    exists already, that row is returned unchanged. `settings` may be passed when the caller has
+    loaded them; `api_base` is `Settings.clevertap_api_base`. The row is written with a plain
+    INSERT; the returned object is not attached to the session.
+    """
+    conn = session.connection()
+    existing_id = conn.execute(_POSTBACK_ID, {"linkgen_id": outcome.linkgen_id}).scalar()
+    if existing_id is not None:
+        found = session.get(Postback, existing_id)
+        assert found is not None
+        return found
+    if settings is None:
+        settings = load_integration(session, app_id=app_id)
+    values = postback_values(
+        settings,
+        outcome,
+        app_id=app_id,
+        source_id=source_id,
+        api_base=api_base,
+        now=now or utcnow(),
+    )
     result = conn.execute(_INSERT_POSTBACK, values)
     row = Postback(**values)
     key = result.inserted_primary_key
     row.id = int(key[0]) if key is not None else 0
     return row
+
+
+# ---- the launch path (on the driver, see linkgen/services/launchsql.py) ----------------------
+
+
+@lru_cache(maxsize=4)
+def _raw_statements(dialect_name: str) -> tuple[Insert, str]:
+    d = dialect(dialect_name)
+    names = (
+        "linkgen_id",
+        "app_id",
+        "kind",
+        "source_id",
+        "status",
+        "reason",
+        "record",
+        "account_id",
+        "region",
+        "endpoint",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    )
+    # A row with this linkgen_id already there is the same outcome asked for twice: keep it.
+    insert_postback = Insert(d, _POSTBACKS, names, " ON CONFLICT (linkgen_id) DO NOTHING")
+    integration = (
+        "SELECT clevertap_integrations.settings FROM clevertap_integrations"  # noqa: S608 - constant names
+        " JOIN apps ON apps.id = clevertap_integrations.app_pk"
+        f" WHERE apps.app_id = {d.p}"
+    )
+    return insert_postback, integration
+
+
+def load_integration_raw(tx: Transaction, *, app_id: str) -> IntegrationSettings:
+    """`load_integration` inside a driver-level transaction."""
+    _, sql = _raw_statements(tx.d.name)
+    row = tx.fetchone(sql, (app_id,))
+    if row is None:
+        return INACTIVE
+    return settings_from_json(tx.d.reader(_INTEGRATIONS.c.settings)(row[0]))
+
+
+def enqueue_postback_raw(
+    tx: Transaction,
+    settings: IntegrationSettings,
+    outcome: Outcome,
+    *,
+    app_id: str,
+    source_id: str | None,
+    api_base: str | None,
+    now: datetime,
+) -> None:
+    """`enqueue_postback` inside a driver-level transaction (the caller has the settings).
+
+    INSERT ... ON CONFLICT DO NOTHING keeps a row already there, in one statement instead of a
+    look-up and an insert.
+    """
+    insert_postback, _ = _raw_statements(tx.d.name)
+    values = postback_values(
+        settings, outcome, app_id=app_id, source_id=source_id, api_base=api_base, now=now
+    )
+    tx.execute(insert_postback.sql, insert_postback.params(values))

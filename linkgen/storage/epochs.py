@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from linkgen.storage.models import CacheEpoch
 
 ROUTES = "routes"  # templates and links: what the click path caches
+APPS = "apps"  # apps (SDK keys, attribution settings) and their CleverTap settings: SDK caches
 
 
 @lru_cache(maxsize=4)

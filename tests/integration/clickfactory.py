@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
 from linkgen.domain.clevertap import EventMapping, IntegrationSettings, settings_to_json
+from linkgen.storage.epochs import APPS, bump_epoch
 from linkgen.storage.models import App, ClevertapIntegration, Click, Event, Launch, Link, Postback
 from tests.conftest import Api
 
@@ -148,6 +149,7 @@ def configure_clevertap(app: Flask, app_id: str = ANDROID_APP, **changes: Any) -
     with _db(app).session() as session:
         pk = session.scalar(select(App.id).where(App.app_id == app_id))
         session.add(ClevertapIntegration(app_pk=pk, settings=settings_to_json(settings)))
+        bump_epoch(session, APPS)  # as the integration API does: SDK caches reload the settings
 
 
 def postbacks(app: Flask) -> list[Postback]:

@@ -649,6 +649,59 @@ def test_reengagement_postback_uses_the_installs_customer_user_id(sdk: Sdk) -> N
 # ---- stored launch ----------------------------------------------------------------------------
 
 
+# ---- cached apps and settings (AppCache, checked against the apps epoch) ---------------------
+
+
+def test_a_rotated_sdk_key_is_refused_at_the_next_launch(sdk: Sdk) -> None:
+    old = sdk.keys[ANDROID_APP]
+    ok(sdk.launch(ts=iso(T0)))  # the key is cached now
+    resp = sdk.api.patch(f"/api/v1/apps/{ANDROID_APP}", {"rotate_sdk_key": True})
+    assert resp.status_code == 200, resp.get_json()
+    new = resp.get_json()["sdk_key"]
+    assert sdk.launch(key=old, ts=iso(T0)).status_code == 401
+    assert sdk.event(key=old, event_name="af_level", device_id=new_device()).status_code == 401
+    ok(sdk.launch(key=new, ts=iso(T0)))
+
+
+def test_app_setting_changes_apply_at_the_next_launch(sdk: Sdk) -> None:
+    ok(sdk.launch(ts=iso(T0)))  # the app and its rules are cached now
+    resp = sdk.api.patch(f"/api/v1/apps/{ANDROID_APP}", {"probabilistic_matching": False})
+    assert resp.status_code == 200, resp.get_json()
+    click = insert_click(sdk.app, ts=T0 - timedelta(hours=1), ip=CLIENT_IP)
+    assert attribution(sdk.launch(ts=iso(T0)))["is_organic"] is True
+    assert not click_consumed(sdk.app, click)
+
+
+def test_integration_settings_apply_at_the_next_launch(sdk: Sdk) -> None:
+    ok(sdk.launch(customer_user_id="c0", ts=iso(T0)))  # "no integration" is cached now
+    # Stored by another session with the epoch bump, as the integration API does: the way an
+    # edit made in another process arrives.
+    configure_clevertap(sdk.app)
+    ok(sdk.launch(customer_user_id="c1", ts=iso(T0)))
+    first, second = postbacks(sdk.app)
+    assert (first.status, first.reason) == ("skipped", "partner_inactive")
+    assert (second.status, second.reason) == ("queued", None)
+
+
+def test_integration_put_applies_to_the_next_launch(sdk: Sdk) -> None:
+    ok(sdk.launch(customer_user_id="c0", ts=iso(T0)))
+    resp = sdk.api.put(
+        f"/api/v1/apps/{ANDROID_APP}/integrations/clevertap",
+        {
+            "active": True,
+            "account_id": "W6K-556-4K6Z",
+            "account_passcode": "pass-SECRET",
+            "default_postbacks": "all_sources",
+        },
+    )
+    assert resp.status_code == 200, resp.get_json()
+    ok(sdk.launch(customer_user_id="c1", ts=iso(T0)))
+    assert [(p.status, p.reason) for p in postbacks(sdk.app)] == [
+        ("skipped", "partner_inactive"),
+        ("queued", None),
+    ]
+
+
 def test_launch_row_keeps_request_response_and_explain(sdk: Sdk) -> None:
     loser = insert_click(sdk.app, ts=T0 - timedelta(days=2), params={"gaid": "g-row"})
     body = ok(sdk.launch(gaid="g-row", ts=iso(T0), install_referrer="utm_source=google-play"))
