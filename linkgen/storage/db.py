@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +14,17 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("linkgen.db")
+
+# SQLite copies the write-ahead log back into the database ("checkpoint") inside the commit that
+# crosses `wal_autocheckpoint` pages, fsyncs included, while holding the write lock: every other
+# writer waits behind it. `WalCheckpointer` does that work on its own thread and connection
+# instead; the inline threshold stays as a safety net (a process without a checkpointer, such
+# as a one-off command, or a checkpointer that fell behind) at about 64 MB of WAL.
+SQLITE_AUTOCHECKPOINT_PAGES = 16_000
+CHECKPOINT_EVERY = 0.5  # seconds between background checks of the WAL's size
+CHECKPOINT_ABOVE = 1 << 20  # bytes of WAL worth a background checkpoint
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -36,6 +51,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         # pysqlite's own transaction handling defers BEGIN; take control so that writers
@@ -58,14 +74,73 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a background thread (see the note above).
+
+    PASSIVE checkpoints neither take the write lock nor wait for readers: they copy what they
+    can and leave the rest for the next round, so writers never wait for them. Durability does
+    not depend on them (a committed transaction is in the WAL already); they only keep the WAL
+    small. Errors are logged and retried next round.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wal = f"{path}-wal"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (after the checkpoint in progress, if any)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def checkpoint_if_needed(self, conn: sqlite3.Connection) -> bool:
+        """One round: checkpoint when the WAL holds more than `CHECKPOINT_ABOVE` bytes."""
+        try:
+            size = os.stat(self.wal).st_size
+        except FileNotFoundError:
+            return False
+        if size <= CHECKPOINT_ABOVE:
+            return False
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.checkpoints += 1
+        return True
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while not self._stop.wait(CHECKPOINT_EVERY):
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(self.path, timeout=1, check_same_thread=False)
+                self.checkpoint_if_needed(conn)
+            except sqlite3.Error as exc:  # a locked or vanished file: try again next round
+                log.debug("background WAL checkpoint failed: %s", exc)
+                if conn is not None:
+                    conn.close()
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factory (and, on a SQLite file, a WAL checkpointer)."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.epoch_listeners: list[Callable[[], None]] = []
+        self.checkpointer: WalCheckpointer | None = None
+        path = self.engine.url.database
+        if self.dialect == "sqlite" and path and path != ":memory:":
+            self.checkpointer = WalCheckpointer(path)
+            self.checkpointer.start()
 
     @property
     def dialect(self) -> str:
@@ -99,5 +174,7 @@ class Database:
             return False
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and stop the checkpointer."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()

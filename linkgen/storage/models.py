@@ -308,7 +308,8 @@ class Postback(Base):
     app_id: Mapped[str] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(16))  # install | reengagement | event
     source_id: Mapped[str] = mapped_column(String(200))  # launch_id or event_id
-    status: Mapped[str] = mapped_column(String(12))  # queued | sending | in_doubt | sent | failed | skipped
+    # queued | sending | in_doubt | sent | failed | skipped
+    status: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str | None] = mapped_column(String(64))
     record: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     account_id: Mapped[str | None] = mapped_column(String(100))

@@ -1,0 +1,85 @@
+"""The background WAL checkpointer of a SQLite database (linkgen/storage/db.py)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import text
+
+from linkgen.storage import db as dbmod
+from linkgen.storage.db import Database
+
+
+def _fill(database: Database, rows: int) -> None:
+    with database.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, b BLOB)"))
+    for _ in range(rows // 100):
+        with database.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO filler (b) VALUES (:b)"),
+                [{"b": os.urandom(1000)} for _ in range(100)],
+            )
+
+
+def test_connections_leave_the_checkpoint_to_the_background(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        with database.engine.connect() as conn:
+            pages = conn.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+        assert pages == dbmod.SQLITE_AUTOCHECKPOINT_PAGES
+        assert database.checkpointer is not None
+    finally:
+        database.dispose()
+    assert database.checkpointer is not None
+    assert not database.checkpointer._thread.is_alive()
+
+
+def test_a_large_wal_is_checkpointed_and_data_stays(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    database = Database(f"sqlite:///{path}")
+    assert database.checkpointer is not None
+    database.checkpointer.stop()  # drive the rounds by hand
+    try:
+        _fill(database, 3000)  # ~3 MB, well below the inline threshold
+        wal = Path(f"{path}-wal")
+        assert wal.stat().st_size > dbmod.CHECKPOINT_ABOVE
+        before = path.stat().st_size
+        conn = sqlite3.connect(path)
+        try:
+            assert database.checkpointer.checkpoint_if_needed(conn)
+            # Everything the WAL held is now in the database file itself.
+            busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and done == log_frames
+        finally:
+            conn.close()
+        assert path.stat().st_size > before + 2_000_000
+        with database.engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM filler")).scalar() == 3000
+    finally:
+        database.dispose()
+
+
+def test_a_small_wal_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    database = Database(f"sqlite:///{path}")
+    assert database.checkpointer is not None
+    database.checkpointer.stop()
+    try:
+        _fill(database, 100)
+        conn = sqlite3.connect(path)
+        try:
+            assert not database.checkpointer.checkpoint_if_needed(conn)
+        finally:
+            conn.close()
+    finally:
+        database.dispose()
+
+
+def test_postgres_has_no_checkpointer() -> None:
+    database = Database("postgresql+psycopg://postgres@127.0.0.1:5432/test")  # not connected
+    try:
+        assert database.checkpointer is None
+    finally:
+        database.dispose()
