@@ -2,13 +2,23 @@
 
 Reports read `stat_counters`, never the raw rows, so deleting old rows changes no figure. The
 longest window that reads clicks is 30 days (id matching); the default keeps 90 days.
+
+Rows go oldest first, in batches of one short transaction each, so the click writer and the
+launches never wait long on them. A batch is a time range on the `ts` index (`ix_clicks_ts`,
+`ix_launches_ts`): it finds the time of the `batch`-th oldest row left (reading `batch` index
+entries), then deletes `after < ts <= that time` with one range scan. So each batch reads about
+what it deletes, whatever the table's size, and the plan cannot turn into a scan of the table
+(a `DELETE ... WHERE id IN (SELECT ... LIMIT n)` may be planned as a hash join over the whole
+table; ordering batches by primary key re-read, in every batch, the index entries of the rows
+the earlier batches had deleted, and the last batch read the rest of the table). Rows sharing
+the boundary instant go in the same batch, which can therefore exceed `batch` by a few.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from linkgen.storage.db import Database
@@ -16,27 +26,43 @@ from linkgen.storage.models import Click, Launch
 
 MIN_DAYS = 31  # never below the longest click lookback (30 days)
 
+Model = type[Click] | type[Launch]
+
 
 def delete_before(db: Database, cutoff: datetime, *, batch: int = 10_000) -> dict[str, int]:
     """Delete clicks and launches older than `cutoff`, one batch per transaction."""
     deleted = {"clicks": 0, "launches": 0}
     for name, model in (("clicks", Click), ("launches", Launch)):
+        after: datetime | None = None
         while True:
             with db.session() as session:
-                n = _delete_batch(session, model, cutoff, batch)
+                n, after = delete_batch(session, model, cutoff, batch, after)
             deleted[name] += n
-            if n < batch:
+            if after is None:
                 break
     return deleted
 
 
-def _delete_batch(
-    session: Session, model: type[Click] | type[Launch], cutoff: datetime, batch: int
-) -> int:
-    # Small batches keep each transaction short beside the click writer.
-    ids = select(model.id).where(model.ts < cutoff).order_by(model.id).limit(batch)
-    result = session.execute(
-        delete(model).where(model.id.in_(ids.scalar_subquery())),
-        execution_options={"synchronize_session": False},
+def _window(model: Model, cutoff: datetime, after: datetime | None) -> list[ColumnElement[bool]]:
+    conditions = [model.ts < cutoff]
+    if after is not None:
+        conditions.append(model.ts > after)
+    return conditions
+
+
+def delete_batch(
+    session: Session, model: Model, cutoff: datetime, batch: int, after: datetime | None = None
+) -> tuple[int, datetime | None]:
+    """Delete the `batch` oldest rows with `after < ts < cutoff` (and any sharing the last
+    one's time). Returns (rows deleted, the `after` of the next batch, or None when no old
+    row is left)."""
+    window = _window(model, cutoff, after)
+    upper = session.scalar(
+        select(model.ts).where(*window).order_by(model.ts).offset(batch - 1).limit(1)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    if upper is not None:
+        window.append(model.ts <= upper)
+    result = session.execute(
+        delete(model).where(*window), execution_options={"synchronize_session": False}
+    )
+    return int(getattr(result, "rowcount", 0) or 0), upper

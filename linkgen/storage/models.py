@@ -269,7 +269,11 @@ class Launch(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONType)
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
-    __table_args__ = (Index("ix_launches_app_device", "app_id", "device_id"),)
+    __table_args__ = (
+        Index("ix_launches_app_device", "app_id", "device_id"),
+        # Retention deletes the oldest launches in `ts` order (linkgen/services/retention.py).
+        Index("ix_launches_ts", "ts"),
+    )
 
 
 class Event(Base):
@@ -363,6 +367,9 @@ class StatCounter(Base):
             "media_source",
             name="uq_stat_counters_key",
         ),
+        # The link list's totals and a link's daily chart read by link: without it, both read
+        # every counter row (one per link and day) of the table or of the days asked for.
+        Index("ix_stat_counters_link_day", "link_id", "day"),
     )
 
 

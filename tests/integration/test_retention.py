@@ -2,32 +2,60 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
 
+from linkgen.services.retention import delete_batch, delete_before
 from linkgen.storage.counters import CounterBatch, CounterKey
-from linkgen.storage.models import Click, StatCounter
+from linkgen.storage.db import Database
+from linkgen.storage.models import Click, Launch, StatCounter
 from linkgen.storage.types import utcnow
 
 
-def _click(n: int, age_days: int) -> Click:
+def _click(n: int, ts: datetime) -> Click:
     return Click(
         click_id=f"c{n}",
-        ts=utcnow() - timedelta(days=age_days),
+        ts=ts,
         template_id="AbCd",
         params={"pid": "Email"},
         platform="ios",
     )
 
 
+def _launch(n: int, ts: datetime) -> Launch:
+    return Launch(
+        launch_id=f"l{n}",
+        app_id="com.example",
+        device_id=f"d{n}",
+        first_launch=True,
+        type="install",
+        ts=ts,
+        is_organic=True,
+        explain={},
+        request={},
+        response={},
+    )
+
+
+def _db(app: Flask) -> Database:
+    db: Database = app.extensions["linkgen"].db
+    return db
+
+
+def _count(db: Database, model: type[Click] | type[Launch]) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count(model.id))) or 0)
+
+
 def test_retention_deletes_old_clicks_and_keeps_counters(app: Flask, runner: Any) -> None:
-    db = app.extensions["linkgen"].db
+    db = _db(app)
     with db.session() as session:
         session.add_all(
-            [_click(i, 120) for i in range(25)] + [_click(100 + i, 5) for i in range(3)]
+            [_click(i, utcnow() - timedelta(days=120)) for i in range(25)]
+            + [_click(100 + i, utcnow() - timedelta(days=5)) for i in range(3)]
         )
         batch = CounterBatch()
         batch.add(CounterKey.of(utcnow(), template_id="AbCd", media_source="Email"), clicks=28)
@@ -44,3 +72,51 @@ def test_retention_refuses_a_window_shorter_than_the_lookback(runner: Any) -> No
     result = runner.invoke(args=["retention", "--older-than", "7"])
     assert result.exit_code != 0
     assert "older-than" in result.output
+
+
+def test_batches_go_oldest_first_and_resume_after_the_last_one(app: Flask) -> None:
+    db = _db(app)
+    now = utcnow()
+    cutoff = now - timedelta(days=90)
+    with db.session() as session:
+        # Listed newest first, so that insertion (id) order is the reverse of time order.
+        session.add_all([_click(i, cutoff - timedelta(hours=10 - i)) for i in range(10)])
+        session.add(_click(99, now))
+    with db.session() as session:
+        n, since = delete_batch(session, Click, cutoff, 4)
+    assert n == 4
+    assert since == cutoff - timedelta(hours=7)  # the 4 oldest went: 10, 9, 8 and 7 hours old
+    with db.session() as session:
+        left = session.scalars(select(Click.click_id).order_by(Click.ts)).all()
+    assert left == [f"c{i}" for i in range(4, 10)] + ["c99"]
+    with db.session() as session:
+        n, since = delete_batch(session, Click, cutoff, 4, since)
+    assert (n, since) == (4, cutoff - timedelta(hours=3))
+    with db.session() as session:
+        n, since = delete_batch(session, Click, cutoff, 4, since)
+    assert (n, since) == (2, None)  # fewer than a batch were left: done
+    assert _count(db, Click) == 1
+
+
+def test_rows_sharing_a_time_across_a_batch_boundary_all_go(app: Flask) -> None:
+    # A burst of clicks in one instant: the batch takes the whole burst, since the next one
+    # starts after that instant (otherwise the rest of the burst would be kept for ever).
+    db = _db(app)
+    old = utcnow() - timedelta(days=100)
+    with db.session() as session:
+        session.add_all([_click(i, old) for i in range(250)])
+        session.add_all([_launch(i, old) for i in range(150)])
+        session.add_all([_launch(1000 + i, utcnow()) for i in range(2)])
+    deleted = delete_before(db, utcnow() - timedelta(days=90), batch=100)
+    assert deleted == {"clicks": 250, "launches": 150}
+    assert _count(db, Click) == 0
+    assert _count(db, Launch) == 2
+
+
+def test_nothing_old_deletes_nothing(app: Flask) -> None:
+    db = _db(app)
+    with db.session() as session:
+        session.add(_click(1, utcnow()))
+        session.add(_launch(1, utcnow()))
+    assert delete_before(db, utcnow() - timedelta(days=90)) == {"clicks": 0, "launches": 0}
+    assert (_count(db, Click), _count(db, Launch)) == (1, 1)
