@@ -59,6 +59,7 @@ from linkgen.clicks.handler import new_click_id
 from linkgen.clicks.recorder import ClickRecorder
 from linkgen.domain.attribution import AppRules, LaunchFacts
 from linkgen.services import attribution
+from linkgen.services.launchsql import Transaction
 from linkgen.services.retention import delete_batch, delete_before
 from linkgen.storage.counters import CounterKey
 from linkgen.storage.db import Database
@@ -454,31 +455,48 @@ RULES = AppRules(click_lookback=timedelta(days=30))  # the deepest id look-back 
 def measure_lookups(
     engine: Engine, samples: list[Sample], per_kind: int, now: datetime, rng: random.Random
 ) -> dict[str, Lookup]:
-    """p50 / p99 of `attribution._fetch_clicks` for launches of each kind."""
+    """p50 / p99 of `attribution._fetch_clicks` for launches of each kind (on the driver-level
+    `launchsql.Transaction` a launch uses; a fresh transaction every 200 look-ups so that no
+    snapshot is held for long)."""
     out: dict[str, Lookup] = {}
-    with engine.connect() as conn:
-        backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        conn.rollback()
+    db = Database(engine.url.render_as_string(hide_password=False))
+    try:
         for kind in LOOKUP_KINDS:
             chosen = [s for s in samples if _usable(kind, s)][:per_kind]
             launches = [(s.app_id, launch_facts(kind, s, rng, now)) for s in chosen]
-            for app_id, facts in launches[:50]:  # warm the statement caches
-                attribution._fetch_clicks(conn, app_id, facts, RULES)
-            conn.rollback()
+            with Transaction(db) as tx:
+                for app_id, facts in launches[:50]:  # warm the statement caches
+                    attribution._fetch_clicks(tx, app_id, facts, RULES)
             times: list[float] = []
             found = 0
-            cpu = cpu_seconds(backend)
-            for i, (app_id, facts) in enumerate(launches):
-                began = time.perf_counter()
-                found += len(attribution._fetch_clicks(conn, app_id, facts, RULES))
-                times.append((time.perf_counter() - began) * 1000)
-                if i % 200 == 199:
-                    conn.rollback()  # no snapshot held for long
-            conn.rollback()
+            cpu_total = 0.0
+            for start in range(0, len(launches), 200):
+                with Transaction(db) as tx:
+                    row = tx.fetchone("SELECT pg_backend_pid()")
+                    backend = int(row[0]) if row else 0
+                    cpu = cpu_seconds(backend)
+                    for app_id, facts in launches[start : start + 200]:
+                        began = time.perf_counter()
+                        found += len(attribution._fetch_clicks(tx, app_id, facts, RULES))
+                        times.append((time.perf_counter() - began) * 1000)
+                    cpu_total += cpu_seconds(backend) - cpu
             n = max(1, len(times))
-            cpu_us = (cpu_seconds(backend) - cpu) * 1e6 / n
-            out[kind] = Lookup(pct(times, 50), pct(times, 99), found / n, n, cpu_us)
+            out[kind] = Lookup(pct(times, 50), pct(times, 99), found / n, n, cpu_total * 1e6 / n)
+    finally:
+        db.dispose()
     return out
+
+
+class _RecordingTransaction(Transaction):
+    """A launch transaction that keeps the statements it runs (for EXPLAIN)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.seen: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.seen.append((sql, tuple(params)))
+        return super().execute(sql, params)
 
 
 @contextmanager
@@ -508,14 +526,17 @@ def explain_lookups(engine: Engine, samples: list[Sample], now: datetime) -> dic
     """`EXPLAIN (ANALYZE, BUFFERS)` of each look-up's exact statement."""
     rng = random.Random(99)
     plans: dict[str, str] = {}
-    with engine.connect() as conn:
-        for kind in LOOKUP_KINDS:
-            s = next(x for x in samples if _usable(kind, x) and x.device_id)
-            facts = launch_facts(kind, s, rng, now)
-            with recorded_sql(conn) as seen:
-                attribution._fetch_clicks(conn, s.app_id, facts, RULES)
-            conn.rollback()
-            plans[kind] = explain_sql(conn, *seen[0])
+    db = Database(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            for kind in LOOKUP_KINDS:
+                s = next(x for x in samples if _usable(kind, x) and x.device_id)
+                facts = launch_facts(kind, s, rng, now)
+                with _RecordingTransaction(db) as tx:
+                    attribution._fetch_clicks(tx, s.app_id, facts, RULES)
+                plans[kind] = explain_sql(conn, *tx.seen[0])
+    finally:
+        db.dispose()
     return plans
 
 
@@ -1037,8 +1058,8 @@ def report(
         f"{min(s.load for s in steps):.1f}-{max(s.load for s in steps):.1f} during the "
         "measurements). Clicks spread over 120 days in arrival order; key pools grow with the "
         "table, so a key matches about as many clicks at every size. Latencies are measured in "
-        "the client around `attribution._fetch_clicks` / the stats functions (SQLAlchemy "
-        "included); the table and indexes stay in the OS page cache (23 GB RAM).",
+        "the client around `attribution._fetch_clicks` (on the driver-level transaction a "
+        "launch uses) / the stats functions (SQLAlchemy included); the table and indexes stay in the OS page cache (23 GB RAM).",
         "",
         "### Disk per row and B-tree depth (`clicks`)",
         "",
