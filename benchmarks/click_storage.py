@@ -1059,7 +1059,8 @@ def report(
         "measurements). Clicks spread over 120 days in arrival order; key pools grow with the "
         "table, so a key matches about as many clicks at every size. Latencies are measured in "
         "the client around `attribution._fetch_clicks` (on the driver-level transaction a "
-        "launch uses) / the stats functions (SQLAlchemy included); the table and indexes stay in the OS page cache (23 GB RAM).",
+        "launch uses) / the stats functions (SQLAlchemy included); the table and indexes stay "
+        "in the OS page cache (23 GB RAM).",
         "",
         "### Disk per row and B-tree depth (`clicks`)",
         "",
