@@ -26,13 +26,9 @@ QR_CACHE_CONTROL = "private, max-age=60"
 def create_link() -> tuple[Response, int]:
     body = json_body()
     rt = get_runtime()
-    with service.write_transaction(rt.db) as session:
-        out = service.create_link(
-            session,
-            body,
-            scheme_for=rt.settings.scheme_for,
-            created_by=current_principal().label,
-        )
+    out = service.create_one(
+        rt.db, body, scheme_for=rt.settings.scheme_for, created_by=current_principal().label
+    )
     return jsonify(out), 201
 
 
