@@ -62,7 +62,6 @@ from linkgen.domain.links import (
     build_short_url,
     clevertap_block,
     generate_shortlink_id,
-    ordered_params,
     parse_link_request,
     with_qr_flag,
 )
@@ -185,27 +184,27 @@ class NewLink:
     created_by: str | None
 
 
-def _spec_of(link: LinkRow) -> LinkSpec:
-    return LinkSpec(
-        channel=link.channel,
-        media_source=link.media_source,
-        campaign=link.campaign,
-        params=canonical_params(link.params or {}),
-        short=link.short,
-        shortlink_id=link.shortlink_id,
-        ttl_seconds=link.ttl_seconds,
-        renew_ttl=link.renew_ttl,
-    )
+def _url_params(link: LinkRow, params: Mapping[str, str]) -> dict[str, str]:
+    """`ordered_params` of a stored link whose params are already canonical (same order)."""
+    out: dict[str, str] = {"pid": link.media_source}
+    if link.campaign is not None:
+        out["c"] = link.campaign
+    out["af_channel"] = link.channel
+    out.update(params)
+    return out
+
+
+def _urls(link: LinkRow, info: TemplateInfo, params: Mapping[str, str]) -> LinkUrls:
+    long_url = build_long_url(info, _url_params(link, params))
+    short_url = None
+    if link.short and link.shortlink_id:
+        short_url = build_short_url(info, link.shortlink_id, params)
+    return LinkUrls(long_url=long_url, short_url=short_url)
 
 
 def link_urls(link: LinkRow, info: TemplateInfo) -> LinkUrls:
     """The long URL and (short links) the short URL of a stored link."""
-    spec = _spec_of(link)
-    long_url = build_long_url(info, ordered_params(spec))
-    short_url = None
-    if link.short and link.shortlink_id:
-        short_url = build_short_url(info, link.shortlink_id, spec.params)
-    return LinkUrls(long_url=long_url, short_url=short_url)
+    return _urls(link, info, canonical_params(link.params or {}))
 
 
 def qr_url(link: LinkRow, info: TemplateInfo) -> str:
@@ -215,7 +214,8 @@ def qr_url(link: LinkRow, info: TemplateInfo) -> str:
 
 def link_to_dict(link: LinkRow, info: TemplateInfo) -> dict[str, Any]:
     """The API shape of a link (the contract's fields first)."""
-    urls = link_urls(link, info)
+    params = canonical_params(link.params or {})
+    urls = _urls(link, info, params)
     base = f"/api/v1/links/{link.id}"
     return {
         "id": link.id,
@@ -223,7 +223,7 @@ def link_to_dict(link: LinkRow, info: TemplateInfo) -> dict[str, Any]:
         "channel": link.channel,
         "media_source": link.media_source,
         "campaign": link.campaign,
-        "params": canonical_params(link.params or {}),
+        "params": params,
         "partner": PARTNER,
         "long_url": urls.long_url,
         "short_url": urls.short_url,
