@@ -598,3 +598,24 @@ def test_a_revoked_key_stops_working_at_once(app: Flask, client: Any) -> None:
     assert caller.get("/api/v1/links").status_code == 401
     assert caller.post("/api/v1/links", {"template_id": "X"}).status_code == 401
     assert Api(client, "lg_unknown").get("/api/v1/links").status_code == 401
+
+
+def test_a_created_link_is_answered_as_jsonify_would_and_read_back_the_same(
+    app: Flask, api: Api, template: dict[str, Any]
+) -> None:
+    from flask import jsonify
+
+    resp = api.post(
+        "/api/v1/links",
+        {
+            "template_id": "AbCd",
+            "channel": "sms",
+            "campaign": "été 日本",
+            "params": {"k": "\u2028"},
+        },
+    )
+    assert resp.status_code == 201 and resp.mimetype == "application/json"
+    with app.test_request_context():
+        assert resp.get_data() == jsonify(resp.get_json()).get_data()
+    assert resp.get_data().isascii()
+    assert api.get(f"/api/v1/links/{resp.get_json()['id']}").get_json() == resp.get_json()

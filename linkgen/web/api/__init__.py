@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 
 from linkgen.domain.errors import Forbidden, InvalidParameter, Unauthorized
 from linkgen.runtime import get_runtime
@@ -54,6 +55,16 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidParameter("the body must be a JSON object", field="body")
     return data
+
+
+# What `jsonify` sends outside debug mode (compact, ASCII only, keys in insertion order), from an
+# encoder built once: jsonify builds a new one per call, a measurable part of a link creation.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
+def json_response(data: dict[str, Any], status: int = 200) -> Response:
+    """A JSON answer for the hot paths: the same bytes as `jsonify` for plain JSON values."""
+    return Response(_ENCODER.encode(data) + "\n", status=status, mimetype="application/json")
 
 
 def register_views() -> None:
