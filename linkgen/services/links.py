@@ -441,10 +441,12 @@ def create_link(
 ) -> dict[str, Any]:
     """Validate and store one link in the caller's transaction; returns its API shape."""
     info, spec = _validate(body, TemplateLookup(session, scheme_for))
-    values = _row_values(spec, info, utcnow(), created_by)
-    _insert_one(session.connection(), spec, info, values)
+    row = _NewRow(spec, info, _row_values(spec, info, utcnow(), created_by))
+    _insert_rows(session.connection(), [row])
+    if row.error is not None:
+        raise row.error
     bump_epoch(session)
-    return link_to_dict(_as_link(values), info)
+    return link_to_dict(_as_link(row.values), info)
 
 
 def create_one(
@@ -454,22 +456,18 @@ def create_one(
     scheme_for: SchemeFor,
     created_by: str | None = None,
 ) -> dict[str, Any]:
-    """`create_link` in a transaction of its own, committed before the answer is built.
+    """`create_link` committed on its own (or with concurrent ones) before the answer is built.
 
-    The API's hot path, so it is lean: validation runs before the transaction (on SQLite the
-    write lock is held only for the insert and the epoch bump), on a Core connection (an ORM
-    session adds nothing to one insert but costs a tenth of the request). Once the
-    transaction commits, the database's epoch listeners run as `Database.session` runs them:
-    this process's route cache forgets a cached 404 for the new short link at once.
+    The API's hot path, so it is lean: validation runs before any transaction, the row is
+    written by this database's `_GroupWriter` on a Core connection (an ORM session adds
+    nothing to an insert but costs a tenth of the request), and once the transaction commits
+    the database's epoch listeners run as `Database.session` runs them: this process's route
+    cache forgets a cached 404 for the new short link at once.
     """
     info, spec = _validate(body, TemplateLookup(db.engine, scheme_for))
-    values = _row_values(spec, info, utcnow(), created_by)
-    with _writer_turn(db), db.engine.begin() as conn:
-        _insert_one(conn, spec, info, values)
-        bump_epoch_core(conn)
-    for listener in db.epoch_listeners:
-        listener()
-    return link_to_dict(_as_link(values), info)
+    row = _NewRow(spec, info, _row_values(spec, info, utcnow(), created_by))
+    _group_writer(db).write(db, row)
+    return link_to_dict(_as_link(row.values), info)
 
 
 def _validate(body: Mapping[str, Any], templates: TemplateLookup) -> tuple[TemplateInfo, LinkSpec]:
@@ -479,23 +477,114 @@ def _validate(body: Mapping[str, Any], templates: TemplateLookup) -> tuple[Templ
     return info, parse_link_request(body, info)
 
 
-def _insert_one(
-    conn: Connection, spec: LinkSpec, info: TemplateInfo, values: dict[str, Any]
-) -> None:
-    """Insert a link row, drawing shortlink ids until one is free (values are updated)."""
+@dataclass(eq=False)
+class _NewRow:
+    """A validated link on its way into the database, and how that went."""
+
+    spec: LinkSpec
+    info: TemplateInfo
+    values: dict[str, Any]
+    done: bool = False
+    error: BaseException | None = None
+
+
+def _insert_rows(conn: Connection, rows: list[_NewRow]) -> None:
+    """Insert link rows with one statement, drawing shortlink ids until each one is free.
+
+    ON CONFLICT DO NOTHING: a taken id costs a retry of that row, not an aborted transaction;
+    RETURNING names the rows that went in (the rowcount is -1 on PostgreSQL). A row that
+    cannot go in (the shortlink id it gives is taken) gets its `error`; the others are
+    inserted.
+    """
     stmt = _INSERTS[conn.dialect.name]
+    todo = rows
     for _ in range(ID_ATTEMPTS):
-        if spec.short and spec.shortlink_id is None:
-            values["shortlink_id"] = generate_shortlink_id()
-        # ON CONFLICT DO NOTHING: a taken id costs a retry, not an aborted transaction.
-        # RETURNING tells whether the row went in (the rowcount of this statement is -1 on
-        # PostgreSQL); the Core connection skips the ORM's bulk-insert machinery.
-        if conn.execute(stmt, values).first() is not None:
+        for row in todo:
+            if row.spec.short and row.spec.shortlink_id is None:
+                row.values["shortlink_id"] = generate_shortlink_id()
+        if len(todo) == 1:
+            inserted = {found[0] for found in conn.execute(stmt, todo[0].values)}
+        else:
+            inserted = {found[0] for found in conn.execute(stmt, [r.values for r in todo])}
+        retry: list[_NewRow] = []
+        for row in todo:
+            if row.values["id"] in inserted:
+                continue
+            if row.spec.shortlink_id is not None:
+                row.error = _duplicate(row.info.template_id, row.spec.shortlink_id)
+            else:
+                row.values["id"] = new_link_id()
+                retry.append(row)
+        todo = retry
+        if not todo:
             return
-        if spec.shortlink_id is not None:
-            raise _duplicate(info.template_id, spec.shortlink_id)
-        values["id"] = new_link_id()
-    raise Conflict("could not find a free shortlink id; try again", field="shortlink_id")
+    for row in todo:
+        row.error = Conflict("could not find a free shortlink id; try again", field="shortlink_id")
+
+
+class _GroupWriter:
+    """Single link creations on one database, written together when they arrive together.
+
+    A group commit like the click recorder's, without a thread of its own: a request queues
+    its row, then waits for its writer turn (on SQLite, this process's writers' lock). Whoever
+    gets the turn writes every queued row in one transaction (one insert, one epoch bump, one
+    commit) and marks each row done, with its own error if it has one; a request whose row was
+    written while it waited answers at once. One request at a time writes alone, as before;
+    concurrent ones share the transaction's fixed cost. Every row is committed before its
+    request answers, and a failed transaction fails every row in it.
+    """
+
+    def __init__(self) -> None:
+        self._queue_lock = threading.Lock()
+        self._queue: list[_NewRow] = []
+        # PostgreSQL: one writer per process too. Link writes there already queue on the
+        # epoch row's lock, so this costs no parallelism and lets rows share a commit.
+        self._turn = threading.Lock()
+
+    def write(self, db: Database, row: _NewRow) -> None:
+        """Store a row (alone or with others); raises the row's error."""
+        with self._queue_lock:
+            self._queue.append(row)
+        with _SQLITE_WRITERS if db.dialect == "sqlite" else self._turn:
+            if not row.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(db, batch)
+        if row.error is not None:
+            raise row.error
+
+    @staticmethod
+    def _write(db: Database, batch: list[_NewRow]) -> None:
+        try:
+            with db.engine.begin() as conn:
+                _insert_rows(conn, batch)
+                stored = any(row.error is None for row in batch)
+                if stored:
+                    bump_epoch_core(conn)
+        except BaseException as exc:
+            for row in batch:
+                if row.error is None:  # rolled back with the rest
+                    row.error = exc
+            raise
+        finally:
+            for row in batch:
+                row.done = True
+        # Still within the writer turn: the other rows' requests answer only after this.
+        if stored:
+            for listener in db.epoch_listeners:
+                listener()
+
+
+_group_writers: weakref.WeakKeyDictionary[Engine, _GroupWriter] = weakref.WeakKeyDictionary()
+_group_writers_lock = threading.Lock()
+
+
+def _group_writer(db: Database) -> _GroupWriter:
+    writer = _group_writers.get(db.engine)
+    if writer is None:
+        with _group_writers_lock:
+            writer = _group_writers.setdefault(db.engine, _GroupWriter())
+    return writer
 
 
 _LINKS: Table = Link.__table__  # type: ignore[assignment]
