@@ -241,18 +241,27 @@ and test suites share it), Python {platform.python_version()}, SQLite,
 {single.requests} requests | **{single.per_second:,.0f} links/s**, p50 {single.p50_ms:.2f} ms, \
 p99 {single.p99_ms:.2f} ms, {single.errors} errors | >= 1,000 links/s ({ok_single}) |
 | server CPU per link (all server threads) / client CPU per link | \
-{single.server_cpu_ms:.2f} ms / {single.client_cpu_ms:.2f} ms | |
+{single.server_cpu_ms:.2f} ms (= {single.server_capacity:,.0f} links/s per core) / \
+{single.client_cpu_ms:.2f} ms | |
 | `POST /api/v1/links/bulk`, {bulk.rows:,}-row CSV, {bulk.bad} bad rows | \
 **{bulk.seconds:.2f} s** (HTTP {bulk.status}: {bulk.created} created, {bulk.failed} failed) \
 | < 15 s ({ok_bulk}) |
 | QR PNG 600 px, ec M, distinct URLs (in-process) | **{qr.png_per_second:,.0f}/s** | |
 | QR SVG, ec M, distinct URLs (in-process) | **{qr.svg_per_second:,.0f}/s** | |
 
-Figures swing by +-25% from run to run on this shared machine. The largest single cost left
-in a link creation is `bump_epoch` (17-19% of the server's GIL time with py-spy: it builds and
-compiles its upsert statement on every call). With that statement built once per dialect
-(an experiment, not shipped: `linkgen/storage/epochs.py` is not this module's), back-to-back
-pairs of runs measured 880 -> 1,020 and 640 -> 830 links/s.
+Clients: one Python process, {single.threads} threads, each with one keep-alive HTTP/1.1
+connection (`http.client`; httpx cost the shared cores about 0.5 ms per link, half of what the
+server spent) that checks every answer (201, and a body with the link's id, short URL and
+campaign). Server CPU per link is the robust figure on this shared machine: links/s swings by
++-25% with the other work on the two cores, CPU per link much less (but it still rises with
+contention: compare runs made at similar load averages).
+
+What a creation costs (py-spy on the WSGI app in-process, one client at a time): the largest
+part is the database (two fifths: SQLAlchemy Core execution of one insert and the `routes` epoch
+bump, BEGIN IMMEDIATE and COMMIT), a third is Flask (request context, cookie session, hooks,
+response), the rest is validation, URL building and JSON. Concurrent creations share a
+transaction (group commit in `linkgen/services/links.py`), so under load the database part is
+paid once per group.
 """
 
 
