@@ -191,12 +191,6 @@ class ApiKeyCache:
                 self._keys[digest] = (now + KEY_CACHE_SECONDS, principal)
         return principal
 
-    def clear(self) -> None:
-        """Forget every key."""
-        with self._lock:
-            self._generation += 1
-            self._keys = {}
-
     def _current(self, now: float) -> int:
         """The generation to trust, after emptying the cache if a revocation happened."""
         if _revocations_here != self._local_seen:
