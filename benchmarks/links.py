@@ -6,7 +6,8 @@
 (a) starts `linkgen serve --no-worker --workers 1` on a fresh SQLite database (127.0.0.1, free
 port), creates a template, then sends a bounded number of `POST /api/v1/links` (sms: short links,
 so every request also draws a shortlink id) from a few client threads, each with its own
-keep-alive httpx client. Prints links/s and p50/p99 latency (target: at least 1,000 links/s).
+keep-alive HTTP/1.1 connection (http.client), checking every answer (201 and its body). Prints
+links/s, p50/p99 latency and server CPU per link (target: at least 1,000 links/s).
 (b) posts a 10,000-row CSV with 1% bad rows to `POST /api/v1/links/bulk` and prints the seconds
 (target: under 15 s). (c) renders PNG and SVG QR codes of distinct short URLs in-process, per
 second. Writes the figures into benchmarks/RESULTS.md, section `links`; only the server process
@@ -16,6 +17,8 @@ started here is stopped, by PID.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
 import statistics
@@ -107,25 +110,46 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def created_ok(status: int, raw: bytes, sent: dict[str, object]) -> bool:
+    """A created sms link: 201 and a body naming the link's campaign, id and short URL."""
+    if status != 201:
+        return False
+    out = json.loads(raw)
+    return bool(out.get("id") and out.get("short_url") and out.get("campaign") == sent["campaign"])
+
+
 def bench_single(server: Server, requests: int, threads: int, warmup: int) -> SingleResult:
-    headers = {"Authorization": f"Bearer {server.api_key}"}
+    """Each client thread keeps one HTTP/1.1 connection (http.client: keep-alive, and a small
+    fraction of httpx's CPU per request, which runs on the same cores as the server)."""
+    headers = {
+        "Authorization": f"Bearer {server.api_key}",
+        "Content-Type": "application/json",
+    }
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     per_thread = requests // threads
     start_gate = threading.Barrier(threads + 1)
 
+    def post(conn: http.client.HTTPConnection, body: dict[str, object]) -> bool:
+        conn.request("POST", "/api/v1/links", body=json.dumps(body).encode(), headers=headers)
+        resp = conn.getresponse()
+        return created_ok(resp.status, resp.read(), body)
+
     def worker(n: int) -> None:
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
             for i in range(warmup // threads):
-                client.post("/api/v1/links", json=link_body(i))
+                post(conn, link_body(i))
             start_gate.wait()
             mine = latencies[n]
             for i in range(per_thread):
                 t0 = time.perf_counter()
-                resp = client.post("/api/v1/links", json=link_body(n * per_thread + i))
+                ok = post(conn, link_body(n * per_thread + i))
                 mine.append(time.perf_counter() - t0)
-                if resp.status_code != 201:
+                if not ok:
                     errors[n] += 1
+        finally:
+            conn.close()
 
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for t in pool:
@@ -217,18 +241,36 @@ and test suites share it), Python {platform.python_version()}, SQLite,
 {single.requests} requests | **{single.per_second:,.0f} links/s**, p50 {single.p50_ms:.2f} ms, \
 p99 {single.p99_ms:.2f} ms, {single.errors} errors | >= 1,000 links/s ({ok_single}) |
 | server CPU per link (all server threads) / client CPU per link | \
-{single.server_cpu_ms:.2f} ms / {single.client_cpu_ms:.2f} ms | |
+{single.server_cpu_ms:.2f} ms (= {single.server_capacity:,.0f} links/s per core) / \
+{single.client_cpu_ms:.2f} ms | |
 | `POST /api/v1/links/bulk`, {bulk.rows:,}-row CSV, {bulk.bad} bad rows | \
 **{bulk.seconds:.2f} s** (HTTP {bulk.status}: {bulk.created} created, {bulk.failed} failed) \
 | < 15 s ({ok_bulk}) |
 | QR PNG 600 px, ec M, distinct URLs (in-process) | **{qr.png_per_second:,.0f}/s** | |
 | QR SVG, ec M, distinct URLs (in-process) | **{qr.svg_per_second:,.0f}/s** | |
 
-Figures swing by +-25% from run to run on this shared machine. The largest single cost left
-in a link creation is `bump_epoch` (17-19% of the server's GIL time with py-spy: it builds and
-compiles its upsert statement on every call). With that statement built once per dialect
-(an experiment, not shipped: `linkgen/storage/epochs.py` is not this module's), back-to-back
-pairs of runs measured 880 -> 1,020 and 640 -> 830 links/s.
+Clients: one Python process, {single.threads} threads, each with one keep-alive HTTP/1.1
+connection (`http.client`; httpx cost the shared cores about 0.5 ms per link, half of what the
+server spent) that checks every answer (201, and a body with the link's id, short URL and
+campaign). Server CPU per link is the robust figure on this shared machine: links/s swings by
++-25% with the other work on the two cores, CPU per link much less (but it still rises with
+contention: compare runs made at similar load averages).
+
+What a creation costs (py-spy on the WSGI app in-process, one client at a time): the largest
+part is the database (two fifths: SQLAlchemy Core execution of one insert and the `routes` epoch
+bump, BEGIN IMMEDIATE and COMMIT), a third is Flask (request context, cookie session, hooks,
+response), the rest is validation, URL building and JSON. Concurrent creations share a
+transaction (group commit in `linkgen/services/links.py`), so under load the database part is
+paid once per group.
+
+Before/after this round of work (wt-links, from 3f07d9c), measured while the machine was busy
+(load 3-7): five interleaved pairs of runs of the old and the new server with this client gave
+server CPU per link 2.55 -> 1.76, 2.48 -> 1.98, 2.33 -> 1.94, 2.07 -> 1.80, 2.53 -> 1.99 ms
+(median ratio 0.80) and 318-393 -> 403-495 links/s; callgrind on the WSGI app in-process (one
+client, so no group commit) counted 3.79 M -> 2.73 M instructions per link (-28%). The rerun
+on a quiet machine (0.96 ms per link before) decides the target. Not changed here: opening
+Flask's cookie session on API requests costs 6% of a link creation's instructions (skipping
+it for /api/ measured 2.73 M -> 2.55 M).
 """
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
+from linkgen.storage.epochs import API_KEYS, bump_epoch, read_epoch
 from linkgen.storage.models import ApiKey, User
 from linkgen.storage.types import utcnow
 
@@ -102,16 +106,13 @@ def ensure_initial_api_key(session: Session, raw: str) -> bool:
     return True
 
 
-def principal_for_key(session: Session, raw: str) -> Principal | None:
-    """The caller behind a raw API key, or None when unknown or revoked."""
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw)))
-    if key is None or key.revoked_at is not None:
-        return None
-    return Principal(kind="api_key", name=key.name, scope=key.scope)
-
-
 def revoke_api_key(session: Session, name: str) -> int:
-    """Revoke every active key with this name; returns how many."""
+    """Revoke every active key with this name; returns how many.
+
+    The revocation bumps the `api_keys` epoch (other processes' key caches notice within
+    EPOCH_CHECK_SECONDS) and, once the transaction commits, empties this process's key caches
+    (when the session is a `Database.session`, which runs `after_commit` callbacks).
+    """
     keys = session.scalars(
         select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
     ).all()
@@ -119,4 +120,93 @@ def revoke_api_key(session: Session, name: str) -> int:
         raise NotFound(f"no active API key named {name!r}", field="name")
     for key in keys:
         key.revoked_at = utcnow()
+    bump_epoch(session, API_KEYS)
+    session.info.setdefault("after_commit", []).append(_revoked_here)
     return len(keys)
+
+
+# --------------------------------------------------------------------------- API key cache
+
+# A valid key is remembered per process so that API calls (link creation above all) pay no
+# query each. A cache trusts what it holds only while its view of the `api_keys` epoch is at
+# most EPOCH_CHECK_SECONDS old; KEY_CACHE_SECONDS bounds an entry's life in any case (a key
+# revoked by hand in the database, without the epoch, stops working within that).
+EPOCH_CHECK_SECONDS = 1.0
+KEY_CACHE_SECONDS = 60.0
+KEY_CACHE_MAX = 10_000
+
+_revocations_lock = threading.Lock()
+_revocations_here = 0  # revocations committed by this process
+
+
+def _revoked_here() -> None:
+    global _revocations_here
+    with _revocations_lock:
+        _revocations_here += 1
+
+
+_KEY_BY_HASH = select(ApiKey.name, ApiKey.scope, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("key_hash")
+)
+
+
+class ApiKeyCache:
+    """Principals of valid API keys by key hash, for one database, in this process.
+
+    Unknown and revoked keys are never remembered (each such request asks the database). A
+    revocation empties the cache at once in the process that committed it and within
+    EPOCH_CHECK_SECONDS (plus one request's time) in every other process: the first lookup
+    after that interval reads the `api_keys` epoch, and a moved epoch empties the cache. An
+    entry loaded while a revocation was committing is not stored (the generation check).
+    """
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[float, Principal]] = {}
+        self._generation = 0
+        self._local_seen = _revocations_here
+        self._epoch: int | None = None
+        self._epoch_checked = float("-inf")
+
+    def principal(self, raw: str) -> Principal | None:
+        """The caller behind a raw API key, or None when unknown or revoked."""
+        now = self.clock()
+        generation = self._current(now)
+        digest = hash_key(raw)
+        hit = self._keys.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self.engine.connect() as conn:
+            row = conn.execute(_KEY_BY_HASH, {"key_hash": digest}).first()
+        if row is None or row.revoked_at is not None:
+            self._keys.pop(digest, None)
+            return None
+        principal = Principal(kind="api_key", name=row.name, scope=row.scope)
+        with self._lock:
+            if generation == self._generation and _revocations_here == self._local_seen:
+                if len(self._keys) >= KEY_CACHE_MAX:
+                    self._keys.clear()
+                self._keys[digest] = (now + KEY_CACHE_SECONDS, principal)
+        return principal
+
+    def _current(self, now: float) -> int:
+        """The generation to trust, after emptying the cache if a revocation happened."""
+        if _revocations_here != self._local_seen:
+            with self._lock:
+                self._local_seen = _revocations_here
+                self._generation += 1
+                self._keys = {}
+        if now - self._epoch_checked >= EPOCH_CHECK_SECONDS:
+            with self.engine.connect() as conn:
+                epoch = read_epoch(conn, API_KEYS)
+            with self._lock:
+                # Two threads may check at once and the slower one may hold an older value:
+                # that costs one needless clear, never a missed one.
+                if self._epoch is not None and epoch != self._epoch:
+                    self._generation += 1
+                    self._keys = {}
+                self._epoch = epoch
+                self._epoch_checked = now
+        return self._generation

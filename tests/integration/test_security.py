@@ -6,21 +6,25 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from linkgen.config import REPO_ROOT
+from linkgen.config import REPO_ROOT, Settings
 from linkgen.logs import JsonFormatter, RequestIdFilter
+from linkgen.services import accounts
 from linkgen.services.accounts import create_api_key
 from linkgen.storage.models import ApiKey, App, Link, Template
-from linkgen.web import api as api_module
 from linkgen.web.ratelimit import rate_limiter
 from linkgen.web.security import PAGE_CSP
 from tests.conftest import Api
@@ -134,30 +138,109 @@ def test_a_401_never_echoes_the_key_sent(client: FlaskClient) -> None:
     assert probe not in resp.get_data(as_text=True)
 
 
-def test_revoked_api_key_is_refused(
-    app: Flask, client: FlaskClient, make_app: Any, monkeypatch: pytest.MonkeyPatch
+def test_revoked_api_key_is_refused_at_once_by_the_process_that_revoked_it(
+    app: Flask, client: FlaskClient, make_app: Any
 ) -> None:
     runner = app.test_cli_runner()
     made = runner.invoke(args=["create-api-key", "ci-bot"])
     assert made.exit_code == 0, made.output
     raw = made.output.strip().splitlines()[-1]
     auth = {"Authorization": f"Bearer {raw}"}
-    assert client.get("/api/v1/apps", headers=auth).status_code == 200
+    assert client.get("/api/v1/apps", headers=auth).status_code == 200  # now remembered
 
     revoked = runner.invoke(args=["revoke-api-key", "ci-bot"])
     assert revoked.exit_code == 0, revoked.output
-    # Another process (no key remembered) refuses it at once ...
-    other = make_app().test_client()
-    assert other.get("/api/v1/apps", headers=auth).status_code == 401
-    # ... and this one once its few seconds of memory have passed.
-    later = time.monotonic() + api_module.KEY_CACHE_SECONDS + 1
-    monkeypatch.setattr(api_module.time, "monotonic", lambda: later)
     resp = client.get("/api/v1/apps", headers=auth)
     assert resp.status_code == 401
     assert resp.json["error"]["code"] == "unauthorized"
     assert client.post("/api/v1/apps", headers=auth, json={}).status_code == 401
+    # Another app on the same database (nothing remembered) refuses it too.
+    assert make_app().test_client().get("/api/v1/apps", headers=auth).status_code == 401
     # Revoking again (nothing active under that name) is an error, not a silent success.
     assert runner.invoke(args=["revoke-api-key", "ci-bot"]).exit_code != 0
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_epoch_interval(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    with app.extensions["linkgen"].db.session() as session:
+        _, raw = create_api_key(session, "elsewhere")
+    auth = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/v1/apps", headers=auth).status_code == 200  # now remembered
+    cache = app.extensions["linkgen"].extras["api_key_cache"]
+
+    # `linkgen revoke-api-key` is a process of its own: only the database tells this one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKGEN_")}
+    env.update(
+        {"LINKGEN_DATABASE_URL": settings.database_url, "LINKGEN_INSTANCE_PATH": str(tmp_path)}
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "linkgen", "revoke-api-key", "elsewhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert raw not in proc.stdout + proc.stderr
+
+    later = time.monotonic() + accounts.EPOCH_CHECK_SECONDS
+    cache.clock = lambda: later
+    resp = client.get("/api/v1/apps", headers=auth)
+    assert resp.status_code == 401
+    assert resp.json["error"]["code"] == "unauthorized"
+
+
+def test_the_key_cache_asks_the_database_once_per_epoch_interval(app: Flask) -> None:
+    db = app.extensions["linkgen"].db
+    with db.session() as session:
+        _, raw = create_api_key(session, "steady")
+    cache = accounts.ApiKeyCache(db.engine)
+    now = [1000.0]
+    cache.clock = lambda: now[0]
+    queries: list[str] = []
+
+    def count(*args: Any) -> None:
+        if args[2].lstrip().upper().startswith("SELECT"):
+            queries.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert cache.principal(raw) == accounts.Principal("api_key", "steady", "admin")
+        first = len(queries)  # the epoch and the key
+        now[0] += accounts.EPOCH_CHECK_SECONDS / 2
+        assert cache.principal(raw) is not None
+        assert len(queries) == first  # remembered: no query at all
+        now[0] += accounts.EPOCH_CHECK_SECONDS
+        assert cache.principal(raw) is not None
+        assert len(queries) == first + 1  # the epoch only: it has not moved
+        assert cache.principal("lg_unknown") is None
+        assert cache.principal("lg_unknown") is None
+        assert len(queries) == first + 3  # unknown keys are never remembered
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_a_key_loaded_while_a_revocation_commits_is_not_remembered(app: Flask) -> None:
+    db = app.extensions["linkgen"].db
+    with db.session() as session:
+        _, raw = create_api_key(session, "racy")
+    cache = accounts.ApiKeyCache(db.engine)
+    cache.principal("lg_warm_up")  # the epoch is read: the next lookups only read the key
+    key_reads: list[str] = []
+
+    def revoke_meanwhile(*args: Any) -> None:
+        if "api_keys" in args[2] and "SELECT" in args[2].upper():
+            key_reads.append(args[2])
+            accounts._revoked_here()  # a revocation commits while the row is on its way
+
+    event.listen(db.engine, "before_cursor_execute", revoke_meanwhile)
+    try:
+        assert cache.principal(raw) is not None  # valid when read ...
+        assert cache.principal(raw) is not None
+        assert len(key_reads) == 2  # ... but not trusted later: read again
+    finally:
+        event.remove(db.engine, "before_cursor_execute", revoke_meanwhile)
 
 
 def test_read_only_key_may_read_but_not_write(

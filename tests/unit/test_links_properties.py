@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import string
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,12 +16,15 @@ from linkgen.domain.links import (
     KNOWN_PARAMS,
     LINK_FIELDS,
     MAX_URL_LENGTH,
+    SHORTLINK_ID_RE,
     TemplateInfo,
     build_long_url,
     build_short_url,
     check_redirect_url,
     clevertap_block,
+    encode_component,
     encode_query,
+    generate_shortlink_id,
     has_placeholder,
     is_allowed_host,
     ordered_params,
@@ -26,6 +32,7 @@ from linkgen.domain.links import (
     parse_ttl,
     with_qr_flag,
 )
+from linkgen.services.links import NewLink, canonical_params, link_to_dict, link_urls
 
 TEMPLATE = TemplateInfo("AbCd", "go.example.com", "https", ("example.com",))
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -251,3 +258,51 @@ def test_ttl_range(amount: int, unit: str) -> None:
     except InvalidParameter as exc:
         assert exc.field == "ttl"
         assert not 60 <= seconds <= 365 * 86400 or amount <= 0
+
+
+@SETTINGS
+@given(st.one_of(plain_text, st.text(alphabet="AZaz09_.-~ é", max_size=20)))
+def test_encoding_equals_quote_with_the_tilde_encoded(text: str) -> None:
+    # The shortcut for text that needs no encoding must not change a single URL.
+    assert encode_component(text) == quote(text, safe="").replace("~", "%7E")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plausible_bodies)
+def test_a_stored_link_has_the_urls_its_request_builds(body: dict[str, Any]) -> None:
+    try:
+        spec = parse_link_request(body, TEMPLATE)
+    except InvalidParameter:
+        return
+    now = datetime(2025, 1, 2, tzinfo=UTC)
+    stored = NewLink(
+        id="0" * 32,
+        template_id=TEMPLATE.template_id,
+        channel=spec.channel,
+        media_source=spec.media_source,
+        campaign=spec.campaign,
+        params=canonical_params(spec.params),
+        short=spec.short,
+        shortlink_id="x7Gk2pQa" if spec.short else None,
+        ttl_seconds=spec.ttl_seconds,
+        renew_ttl=spec.renew_ttl,
+        expires_at=None,
+        created_at=now,
+        updated_at=now,
+        created_by=None,
+    )
+    canonical = replace(spec, params=canonical_params(spec.params))
+    urls = link_urls(stored, TEMPLATE)
+    assert urls.long_url == build_long_url(TEMPLATE, ordered_params(canonical))
+    if spec.short:
+        assert urls.short_url == build_short_url(TEMPLATE, "x7Gk2pQa", canonical.params)
+    out = link_to_dict(stored, TEMPLATE)
+    assert out["long_url"] == urls.long_url
+    assert out["clevertap"] == clevertap_block(urls.shared_url, spec.channel)
+
+
+def test_generated_shortlink_ids_use_the_whole_alphabet() -> None:
+    ids = [generate_shortlink_id() for _ in range(2000)]
+    assert all(SHORTLINK_ID_RE.match(i) and len(i) == 8 for i in ids)
+    assert set("".join(ids)) == set(string.ascii_letters + string.digits)
+    assert len(set(ids)) == len(ids)

@@ -12,7 +12,7 @@ from linkgen.domain.errors import InvalidParameter
 from linkgen.runtime import get_runtime
 from linkgen.services import links as service
 from linkgen.services.qr import FORMATS, parse_qr_options, qr_zip, render_png, render_svg
-from linkgen.web.api import bp, current_principal, json_body
+from linkgen.web.api import bp, current_principal, json_body, json_response
 from linkgen.web.pagination import decode_cursor, encode_cursor, parse_limit
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
@@ -23,17 +23,13 @@ QR_CACHE_CONTROL = "private, max-age=60"
 
 
 @bp.post("/links")
-def create_link() -> tuple[Response, int]:
+def create_link() -> Response:
     body = json_body()
     rt = get_runtime()
-    with service.write_transaction(rt.db) as session:
-        out = service.create_link(
-            session,
-            body,
-            scheme_for=rt.settings.scheme_for,
-            created_by=current_principal().label,
-        )
-    return jsonify(out), 201
+    out = service.create_one(
+        rt.db, body, scheme_for=rt.settings.scheme_for, created_by=current_principal().label
+    )
+    return json_response(out, 201)
 
 
 @bp.post("/links/bulk")
