@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, session
+from flask.sessions import NullSession
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -291,3 +292,22 @@ def test_bad_clevertap_value_is_shown_next_to_its_row(user_client: FlaskClient, 
     )
     assert resp.status_code == 400
     assert "mapped twice" in resp.get_data(as_text=True)
+
+
+def test_a_logged_in_browser_gets_nothing_from_the_api_by_its_cookie(
+    app: Flask, user_client: FlaskClient
+) -> None:
+    # The UI's session cookie works on pages...
+    assert user_client.get("/links").status_code == 200
+    # ...but the API authenticates with headers only: the cookie is neither read nor renewed.
+    resp = user_client.get("/api/v1/apps")
+    assert resp.status_code == 401
+    assert "Set-Cookie" not in resp.headers
+    assert (
+        user_client.post("/api/v1/apps", json={"app_id": "com.x", "name": "X"}).status_code == 401
+    )
+    # The API never opens the cookie session at all (a null session: nothing to read or write).
+    with app.test_request_context("/api/v1/links"):
+        assert isinstance(session, NullSession)
+    with app.test_request_context("/links"):
+        assert not isinstance(session, NullSession)

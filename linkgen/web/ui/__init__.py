@@ -26,7 +26,18 @@ PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.setup"})
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure when the request is https (or https is configured)."""
+    """Marks the session cookie Secure when the request is https (or https is configured).
+
+    Requests under `/api/` (the JSON API and the SDK endpoints) authenticate with headers
+    only, so they get Flask's null session: no cookie is read or written, a browser's login
+    cookie grants nothing there, and the hot API paths skip the cookie's decoding.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        """The signed-cookie session for pages; a null session for the API."""
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         """Secure over https: a cookie set over TLS must never travel over plain http."""
