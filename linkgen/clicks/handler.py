@@ -8,6 +8,7 @@ Nothing is logged per click.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import os
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
+
+from sqlalchemy.exc import DBAPIError
 
 from linkgen.clicks.cache import CachedLink, CachedTemplate, RouteCache
 from linkgen.clicks.detect import BurstDetector, classify_user_agent, client_key
@@ -126,15 +129,20 @@ class ClickHandler:
         method = environ.get("REQUEST_METHOD", "GET")
         if match is None or method not in ("GET", "HEAD") or is_reserved(match.group(1)):
             return self.app(environ, start_response)
-        template = self.cache.template(match.group(1))
-        if template is None or template.domain_host != _request_host(environ):
-            return self.app(environ, start_response)
-        shortlink_id = match.group(2)
-        link: CachedLink | None = None
-        if shortlink_id is not None:
-            link = self.cache.link(template.template_id, shortlink_id)
-            if link is None:
+        try:
+            template = self.cache.template(match.group(1))
+            if template is None or template.domain_host != _request_host(environ):
                 return self.app(environ, start_response)
+            shortlink_id = match.group(2)
+            link: CachedLink | None = None
+            if shortlink_id is not None:
+                link = self.cache.link(template.template_id, shortlink_id)
+                if link is None:
+                    return self.app(environ, start_response)
+        except DBAPIError:
+            # Not cached and the database does not answer: the target is unknown, so no
+            # redirect (and no 500); the client may try again.
+            return _unavailable(start_response)
         self.cache.start()
         return self._click(environ, start_response, method, template, link)
 
@@ -154,7 +162,8 @@ class ClickHandler:
         expired = False
         if link is not None and link.expires_at is not None and link.expires_at <= now:
             # Another process may have renewed it since we cached it: look again.
-            link = self.cache.reload_link(link.template_id, link.shortlink_id) or link
+            with contextlib.suppress(DBAPIError):  # cannot look again: the cached expiry stands
+                link = self.cache.reload_link(link.template_id, link.shortlink_id) or link
             expired = link.expires_at is not None and link.expires_at <= now
         # Long links carry everything in the query; an expired short link behaves like its
         # template's base link (only what the click itself carries).
@@ -237,12 +246,7 @@ class ClickHandler:
         try:
             self.recorder.record(row, key, counts, renewal)
         except RecordError:
-            return _page(
-                start_response,
-                "503 Service Unavailable",
-                "This link is busy. Please try again in a moment.",
-                extra=[("Retry-After", "1")],
-            )
+            return _unavailable(start_response)
         outcome = str(row["outcome"])
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         return self._answer(start_response, redirect, device.is_preview, params, environ)
@@ -311,6 +315,16 @@ def _request_url(environ: dict[str, Any]) -> str:
     host = environ.get("HTTP_HOST", "")
     path = environ.get("PATH_INFO", "")
     return f"{scheme}://{host}{path}"
+
+
+def _unavailable(start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """503 with Retry-After: the click could not be looked up or recorded."""
+    return _page(
+        start_response,
+        "503 Service Unavailable",
+        "This link is busy. Please try again in a moment.",
+        extra=[("Retry-After", "1")],
+    )
 
 
 def _page(
