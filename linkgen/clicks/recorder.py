@@ -233,7 +233,6 @@ class ClickRecorder:
 
     def _store(self, items: list[_Item]) -> None:
         """Write clicks, counters and renewals in one transaction, and commit."""
-        d = self._dialect
         counters = CounterBatch()
         renewals: dict[str, datetime] = {}
         for item in items:
@@ -242,6 +241,13 @@ class ClickRecorder:
                 link_id, expires_at = item.renewal
                 if link_id not in renewals or renewals[link_id] < expires_at:
                     renewals[link_id] = expires_at
+        with self.db.writer_turn():  # behind this process's other SQLite writers, not asleep
+            self._write_rows(items, counters, renewals)
+
+    def _write_rows(
+        self, items: list[_Item], counters: CounterBatch, renewals: dict[str, datetime]
+    ) -> None:
+        d = self._dialect
         conn = self._connection()
         cur = conn.cursor()
         try:

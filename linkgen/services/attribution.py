@@ -44,9 +44,8 @@ import math
 import secrets
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -54,7 +53,7 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, insert, select
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1382,22 +1381,7 @@ def record_event(
 
 # ---- transactions ---------------------------------------------------------------------------
 
-# SQLite has one writer at a time; waiting on a lock here instead of in SQLite's busy handler
-# (which sleeps 1, 2, 5, 10... ms between tries) keeps queued launches fast and in order.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_SQLITE_WRITERS_GUARD = threading.Lock()
 ATTEMPTS = 3
-
-
-@contextmanager
-def _writer_slot(db: Database) -> Iterator[None]:
-    if db.engine.dialect.name != "sqlite":
-        yield
-        return
-    with _SQLITE_WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.setdefault(db.engine, threading.Lock())
-    with lock:
-        yield
 
 
 def _transact(
@@ -1406,7 +1390,7 @@ def _transact(
     """Run `work` in a transaction committed before returning; retry a lost race."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with _writer_slot(db), begin() as tx:
+            with db.writer_turn(), begin() as tx:
                 return work(tx)
         except (IntegrityError, _ClickTaken):
             # A concurrent duplicate won (unique install / event / postback) or took the click:

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,7 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.epoch_listeners: list[Callable[[], None]] = []
+        self._writer_lock = threading.RLock()
         self.checkpointer: WalCheckpointer | None = None
         path = self.engine.url.database
         if self.dialect == "sqlite" and path and path != ":memory:":
@@ -146,6 +147,18 @@ class Database:
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self.engine.dialect.name
+
+    def writer_turn(self) -> AbstractContextManager[Any]:
+        """This process's turn to write: on SQLite one writer at a time, nothing on PostgreSQL.
+
+        SQLite has one write lock per database and linkgen takes it up front (BEGIN IMMEDIATE);
+        a thread that finds it taken sleeps in SQLite's busy handler for 1, 2, 5, 10... ms
+        before trying again. Queueing this process's writers (click batches, link creations,
+        launches, events) on one Python lock instead hands the database over the moment the
+        previous commit ends. Other processes still meet in the busy handler. Re-entrant, so a
+        writer that already holds it may take it again.
+        """
+        return self._writer_lock if self.dialect == "sqlite" else nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

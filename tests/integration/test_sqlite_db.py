@@ -1,9 +1,12 @@
-"""The background WAL checkpointer of a SQLite database (linkgen/storage/db.py)."""
+"""SQLite specifics of `linkgen.storage.db.Database`: the background WAL checkpointer and the
+process's writer turn."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import text
@@ -83,3 +86,31 @@ def test_postgres_has_no_checkpointer() -> None:
         assert database.checkpointer is None
     finally:
         database.dispose()
+
+
+def test_sqlite_writers_of_a_process_take_turns_on_one_lock(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    try:
+        entered = threading.Event()
+        with database.writer_turn(), database.writer_turn():  # re-entrant for its holder
+            other = threading.Thread(target=lambda: _take(database, entered))
+            other.start()
+            assert not entered.wait(0.2)  # another writer of this process waits its turn
+        assert entered.wait(5)
+        other.join(5)
+    finally:
+        database.dispose()
+
+
+def test_postgres_writers_need_no_turn() -> None:
+    database = Database("postgresql+psycopg://postgres@127.0.0.1:5432/test")  # not connected
+    try:
+        held = database.writer_turn()
+        assert isinstance(held, contextlib.nullcontext)
+    finally:
+        database.dispose()
+
+
+def _take(database: Database, entered: threading.Event) -> None:
+    with database.writer_turn():
+        entered.set()
