@@ -317,6 +317,20 @@ def _run(session: Session, stmt: Any) -> int:
     return int(result.rowcount or 0)
 
 
+def _update_held(
+    session: Session,
+    ids: Sequence[int],
+    lease_until: datetime,
+    values: Mapping[str, Any],
+    holding: str = "sending",
+) -> int:
+    """Set `values` on those of `ids` this worker still holds (in status `holding`, under its
+    lease); returns how many rows changed."""
+    if not ids:
+        return 0
+    return _run(session, update(Postback).where(_held(ids, lease_until, holding)).values(values))
+
+
 def mark_sent(
     session: Session,
     ids: Sequence[int],
@@ -396,19 +410,17 @@ def reschedule(
     error: str,
 ) -> int:
     """A transient failure: queued again for `next_attempt_at`."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until))
-        .values(
-            status="queued",
-            next_attempt_at=next_attempt_at,
-            lease_until=None,
-            last_status=status,
-            last_error=error[:MAX_ERROR_CHARS],
-        ),
+        ids,
+        lease_until,
+        {
+            "status": "queued",
+            "next_attempt_at": next_attempt_at,
+            "lease_until": None,
+            "last_status": status,
+            "last_error": error[:MAX_ERROR_CHARS],
+        },
     )
 
 
@@ -423,13 +435,11 @@ def mark_started(
 ) -> int:
     """The call carrying these rows is about to start: if the worker dies now, they are in
     doubt. Also records where the call goes, which is where CleverTap is asked later."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until))
-        .values(next_attempt_at=started_at, account_id=account_id, endpoint=endpoint),
+        ids,
+        lease_until,
+        {"next_attempt_at": started_at, "account_id": account_id, "endpoint": endpoint},
     )
 
 
@@ -443,20 +453,18 @@ def mark_in_doubt(
     error: str,
 ) -> int:
     """The call went out but no answer came back: check with CleverTap at `reconcile_at`."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until))
-        .values(
-            status=IN_DOUBT,
-            lease_until=None,
-            next_attempt_at=reconcile_at,
-            last_status=status,
-            last_error=error[:MAX_ERROR_CHARS],
-            response={"status": "unknown", "lookups": 0},
-        ),
+        ids,
+        lease_until,
+        {
+            "status": IN_DOUBT,
+            "lease_until": None,
+            "next_attempt_at": reconcile_at,
+            "last_status": status,
+            "last_error": error[:MAX_ERROR_CHARS],
+            "response": {"status": "unknown", "lookups": 0},
+        },
     )
 
 
@@ -464,20 +472,19 @@ def confirm_delivered(
     session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime
 ) -> int:
     """CleverTap's events API lists these in-doubt records: they were delivered."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until, IN_DOUBT))
-        .values(
-            status="sent",
-            sent_at=now,
-            response=dict(CONFIRMED_RESPONSE),
-            last_error=None,
-            lease_until=None,
-            next_attempt_at=None,
-        ),
+        ids,
+        lease_until,
+        {
+            "status": "sent",
+            "sent_at": now,
+            "response": dict(CONFIRMED_RESPONSE),
+            "last_error": None,
+            "lease_until": None,
+            "next_attempt_at": None,
+        },
+        IN_DOUBT,
     )
 
 
@@ -485,19 +492,18 @@ def requeue_not_delivered(
     session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime, error: str
 ) -> int:
     """CleverTap's events API does not list these in-doubt records: send them again now."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until, IN_DOUBT))
-        .values(
-            status="queued",
-            next_attempt_at=now,
-            lease_until=None,
-            response=None,
-            last_error=error[:MAX_ERROR_CHARS],
-        ),
+        ids,
+        lease_until,
+        {
+            "status": "queued",
+            "next_attempt_at": now,
+            "lease_until": None,
+            "response": None,
+            "last_error": error[:MAX_ERROR_CHARS],
+        },
+        IN_DOUBT,
     )
 
 
@@ -511,35 +517,32 @@ def defer_in_doubt(
     error: str,
 ) -> int:
     """The events API could not say: still in doubt, checked again at `next_check_at`."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until, IN_DOUBT))
-        .values(
-            next_attempt_at=next_check_at,
-            lease_until=None,
-            last_error=error[:MAX_ERROR_CHARS],
-            response={"status": "unknown", "lookups": lookups},
-        ),
+        ids,
+        lease_until,
+        {
+            "next_attempt_at": next_check_at,
+            "lease_until": None,
+            "last_error": error[:MAX_ERROR_CHARS],
+            "response": {"status": "unknown", "lookups": lookups},
+        },
+        IN_DOUBT,
     )
 
 
 def release(session: Session, ids: Sequence[int], *, lease_until: datetime, now: datetime) -> int:
     """Give rows back unsent (e.g. shutting down, or the lease is too short to send safely)."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until))
-        .values(
-            status="queued",
-            lease_until=None,
-            next_attempt_at=now,  # the claim cleared it; due again at once
-            attempts=Postback.attempts - 1,
-        ),
+        ids,
+        lease_until,
+        {
+            "status": "queued",
+            "lease_until": None,
+            "next_attempt_at": now,  # the claim cleared it; due again at once
+            "attempts": Postback.attempts - 1,
+        },
     )
 
 
@@ -547,19 +550,17 @@ def mark_skipped(
     session: Session, ids: Sequence[int], *, lease_until: datetime, reason: str
 ) -> int:
     """Not sent after all: the integration was switched off or lost its credentials."""
-    if not ids:
-        return 0
-    return _run(
+    return _update_held(
         session,
-        update(Postback)
-        .where(_held(ids, lease_until))
-        .values(
-            status="skipped",
-            reason=reason,
-            lease_until=None,
-            next_attempt_at=None,
-            attempts=Postback.attempts - 1,
-        ),
+        ids,
+        lease_until,
+        {
+            "status": "skipped",
+            "reason": reason,
+            "lease_until": None,
+            "next_attempt_at": None,
+            "attempts": Postback.attempts - 1,
+        },
     )
 
 
