@@ -46,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -358,6 +358,12 @@ def _body(body: Any) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], body)
 
 
+# Fields a LaunchRequest hands to LaunchFacts as they are (the rest is decided per launch).
+_SHARED_WITH_FACTS = tuple(
+    f.name for f in fields(LaunchFacts) if f.name not in ("first_launch", "platform", "os_version")
+)
+
+
 @dataclass(frozen=True)
 class LaunchRequest:
     """A validated launch body (request defaults applied)."""
@@ -374,6 +380,16 @@ class LaunchRequest:
     user_agent: str | None
     ts: datetime
     ts_clamped: bool
+
+    def facts(
+        self, *, first_launch: bool, platform: Platform, os_version: str | None
+    ) -> LaunchFacts:
+        """The launch as the attribution rules see it: these fields, plus what the request's
+        user agent and the stored install say."""
+        shared = {name: getattr(self, name) for name in _SHARED_WITH_FACTS}
+        return LaunchFacts(
+            **shared, first_launch=first_launch, platform=platform, os_version=os_version
+        )
 
     def as_stored(self) -> dict[str, Any]:
         """The request as kept on the launch row."""
@@ -947,20 +963,11 @@ def record_launch(
         if stored is not None:
             return 200, launch_response(sql.read_response(stored[0]))
     platform, os_version = _platform(req.user_agent, app.platform)
-    facts = LaunchFacts(
-        device_id=req.device_id,
-        customer_user_id=req.customer_user_id,
+    facts = req.facts(
         # A retried first launch whose stored answer is missing (never expected) is an open.
         first_launch=req.first_launch and install is None,
-        install_referrer=req.install_referrer,
-        deep_link_url=req.deep_link_url,
-        idfa=req.idfa,
-        idfv=req.idfv,
-        gaid=req.gaid,
-        ip=req.ip,
         platform=platform,
         os_version=os_version,
-        ts=req.ts,
     )
     prior = _prior_install(tx, app.app_id, req) if install is None else None
     rows = _fetch_clicks(tx, app.app_id, facts, app.rules)
