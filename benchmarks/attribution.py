@@ -21,19 +21,26 @@ import argparse
 import json
 import platform
 import random
-import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import child_pids, start_server, stop_process, write_results
+from benchmarks.common import (
+    WrkResult,
+    child_pids,
+    cpu_count,
+    cpu_seconds,
+    load_average,
+    run_wrk,
+    start_server,
+    stop_process,
+    write_results,
+)
 
 APP_ID = "com.bench.shop"
 SECTION = "attribution"
@@ -75,44 +82,6 @@ request = function()
   return wrk.format("POST", "%(path)s", nil, body)
 end
 """
-
-
-@dataclass
-class WrkResult:
-    """What one wrk run reported."""
-
-    requests: int
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    non_2xx: int
-    errors: str
-
-    @classmethod
-    def parse(cls, out: str) -> WrkResult:
-        def latency(pct: str) -> float:
-            m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-            if m is None:
-                raise ValueError(f"no {pct}% latency in wrk output:\n{out}")
-            value, unit = float(m.group(1)), m.group(2)
-            return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-        requests = re.search(r"(\d+) requests in", out)
-        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-        errors = re.search(r"Socket errors:.*", out)
-        if requests is None or rps is None:
-            raise ValueError(f"unexpected wrk output:\n{out}")
-        return cls(
-            requests=int(requests.group(1)),
-            rps=float(rps.group(1)),
-            p50_ms=latency("50"),
-            p90_ms=latency("90"),
-            p99_ms=latency("99"),
-            non_2xx=int(non.group(1)) if non else 0,
-            errors=errors.group(0) if errors else "",
-        )
 
 
 def sqlite_ts(ts: datetime) -> str:
@@ -187,43 +156,29 @@ def insert_clicks(db_path: Path, count: int, seed: int = 7) -> float:
     return time.perf_counter() - started
 
 
-def run_wrk(
+def run_launches(
     url: str, script: Path, *, threads: int, connections: int, duration: int, key: str
 ) -> WrkResult:
-    """Run wrk once (bounded by the duration and a hard timeout)."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
-    cmd += ["-s", str(script), "-H", f"X-SDK-Key: {key}"]
-    cmd += ["-H", "Content-Type: application/json"]
-    cmd += ["-H", "User-Agent: Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A)"]
-    cmd.append(url)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
-    return WrkResult.parse(done.stdout)
+    """wrk with the launch script, the app's SDK key and an Android user agent."""
+    headers = {
+        "X-SDK-Key": key,
+        "Content-Type": "application/json",
+        "User-Agent": "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UD1A)",
+    }
+    return run_wrk(
+        url,
+        threads=threads,
+        connections=connections,
+        duration=duration,
+        headers=headers,
+        script=script,
+    )
 
 
 def write_script(tmp: Path, run: str, clicks: int) -> Path:
     path = tmp / f"launches-{run}.lua"
     path.write_text(LUA % {"run": run, "clicks": clicks, "path": f"/api/v1/sdk/{APP_ID}/launches"})
     return path
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes (from /proc), in seconds."""
-    import os
-
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def load_average() -> float:
-    """The 1-minute load average (other work on the machine skews wall-clock figures)."""
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def stored_launches(db_path: Path) -> dict[str, int]:
@@ -262,7 +217,7 @@ def main() -> int:
             app = server.api("POST", "/api/v1/apps", {"app_id": APP_ID, "name": "Bench shop"})
             key = app["sdk_key"]
             endpoint = server.base_url + f"/api/v1/sdk/{APP_ID}/launches"
-            run_wrk(
+            run_launches(
                 endpoint,
                 write_script(tmp, "warm", args.clicks),
                 threads=1,
@@ -273,7 +228,7 @@ def main() -> int:
             pids = [server.pid, *child_pids(server.pid)]
             cpu_before = cpu_seconds(pids)
             load_before = load_average()
-            result = run_wrk(
+            result = run_launches(
                 endpoint,
                 write_script(tmp, "main", args.clicks),
                 threads=args.threads,
@@ -287,14 +242,14 @@ def main() -> int:
             stop_process(server.process)
         stored = stored_launches(db_path)
 
-    ok = result.p99_ms < TARGET_P99_MS and result.rps >= TARGET_RPS and result.non_2xx == 0
+    ok = result.p99_ms < TARGET_P99_MS and result.rps >= TARGET_RPS and result.non_ok == 0
     print(
         f"launches/s {result.rps:.0f}  p50 {result.p50_ms:.2f} ms  p90 {result.p90_ms:.2f} ms  "
-        f"p99 {result.p99_ms:.2f} ms  non-2xx {result.non_2xx}  {result.errors}"
+        f"p99 {result.p99_ms:.2f} ms  non-2xx {result.non_ok}  {result.errors}"
     )
     print(
         f"server CPU per launch {cpu_ms:.2f} ms (one idle core: ~{1000 / cpu_ms:.0f} launches/s);"
-        f" load average during the run {load:.1f} on {_cpus()} CPUs"
+        f" load average during the run {load:.1f} on {cpu_count()} CPUs"
     )
     print(f"stored launches (warm-up included): {stored}")
     print("targets met" if ok else "TARGETS NOT MET (p99 < 10 ms, >= 1000 launches/s)")
@@ -307,12 +262,12 @@ def main() -> int:
 a new device (1/2 gaid match, 1/4 install-referrer match, 1/4 organic with a probabilistic look-up),
 against {args.clicks:,} stored clicks; `linkgen serve --workers 1`, SQLite, wrk
 `-t{args.threads} -c{args.connections} -d{args.duration}s` on the same machine
-({platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}).
+({platform.machine()}, {cpu_count()} CPUs, Python {platform.python_version()}).
 
 | launches/s | p50 | p90 | p99 | non-2xx | target |
 |---:|---:|---:|---:|---:|---|
 | {result.rps:.0f} | {result.p50_ms:.2f} ms | {result.p90_ms:.2f} ms | {result.p99_ms:.2f} ms \
-| {result.non_2xx} | p99 < 10 ms, >= 1000/s: {"met" if ok else "NOT met"} |
+| {result.non_ok} | p99 < 10 ms, >= 1000/s: {"met" if ok else "NOT met"} |
 
 Server CPU time per launch (all server processes, from /proc): {cpu_ms:.2f} ms, i.e. about
 {1000 / cpu_ms:.0f} launches/s on one idle core. Load average during the run: {load:.1f} (other
@@ -326,12 +281,6 @@ Clicks loaded in {load_s:.0f} s (executemany, {CHUNK:,} a transaction).
 """,
         )
     return 0 if ok else 1
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.orm import Session
 
-from benchmarks.common import write_results
+from benchmarks.common import cpu_seconds, load_average, write_results
 from linkgen.clicks.handler import new_click_id
 from linkgen.clicks.recorder import ClickRecorder
 from linkgen.domain.attribution import AppRules, LaunchFacts
@@ -199,20 +199,6 @@ FILL_CLICKS = FILL_CLICKS.replace("{channels}", _array(CHANNELS)).replace(
 
 
 # ---- small helpers --------------------------------------------------------------------------
-
-
-def load_average() -> float:
-    """The 1-minute load average (other work on the machine skews wall-clock figures)."""
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (from /proc), in seconds; 0 if unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -474,12 +460,12 @@ def measure_lookups(
                 with Transaction(db) as tx:
                     row = tx.fetchone("SELECT pg_backend_pid()")
                     backend = int(row[0]) if row else 0
-                    cpu = cpu_seconds(backend)
+                    cpu = cpu_seconds([backend])
                     for app_id, facts in launches[start : start + 200]:
                         began = time.perf_counter()
                         found += len(attribution._fetch_clicks(tx, app_id, facts, RULES))
                         times.append((time.perf_counter() - began) * 1000)
-                    cpu_total += cpu_seconds(backend) - cpu
+                    cpu_total += cpu_seconds([backend]) - cpu
             n = max(1, len(times))
             out[kind] = Lookup(pct(times, 50), pct(times, 99), found / n, n, cpu_total * 1e6 / n)
     finally:
@@ -532,9 +518,10 @@ def explain_lookups(engine: Engine, samples: list[Sample], now: datetime) -> dic
             for kind in LOOKUP_KINDS:
                 s = next(x for x in samples if _usable(kind, x) and x.device_id)
                 facts = launch_facts(kind, s, rng, now)
-                with _RecordingTransaction(db) as tx:
+                recording = _RecordingTransaction(db)
+                with recording as tx:
                     attribution._fetch_clicks(tx, s.app_id, facts, RULES)
-                plans[kind] = explain_sql(conn, *tx.seen[0])
+                plans[kind] = explain_sql(conn, *recording.seen[0])
     finally:
         db.dispose()
     return plans
@@ -692,7 +679,7 @@ class WriteLoad:
             ).scalar()
         self.backend_pid = int(pid or 0)
         self._batches = self.recorder.batches
-        self._cpu = (cpu_seconds(self.backend_pid), time.process_time())
+        self._cpu = (cpu_seconds([self.backend_pid]), time.process_time())
         self._began = time.perf_counter()
         for n in range(self.threads):
             worker = threading.Thread(target=self._run, args=(n,), daemon=True)
@@ -714,7 +701,7 @@ class WriteLoad:
         for worker in self._workers:
             worker.join(timeout=30)
         seconds = time.perf_counter() - self._began
-        backend = cpu_seconds(self.backend_pid) - self._cpu[0]
+        backend = cpu_seconds([self.backend_pid]) - self._cpu[0]
         client = time.process_time() - self._cpu[1]
         batches = self.recorder.batches - self._batches
         self.recorder.stop()

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,3 +218,89 @@ def write_results(section: str, markdown: str, path: Path = RESULTS) -> None:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time of processes (from /proc), in seconds; unreadable ones count 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def load_average() -> float:
+    """The 1-minute load average (other work on the machine skews wall-clock figures)."""
+    return os.getloadavg()[0]
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass
+class WrkResult:
+    """What one wrk run reported."""
+
+    requests: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    non_ok: int  # wrk's "Non-2xx or 3xx responses"
+    errors: str
+
+    @classmethod
+    def parse(cls, out: str) -> WrkResult:
+        """Read wrk's `--latency` output."""
+
+        def latency(pct: str) -> float:
+            m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+            if m is None:
+                raise ValueError(f"no {pct}% latency in wrk output:\n{out}")
+            value, unit = float(m.group(1)), m.group(2)
+            return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+        requests = re.search(r"(\d+) requests in", out)
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+        errors = re.search(r"Socket errors:.*", out)
+        if requests is None or rps is None:
+            raise ValueError(f"unexpected wrk output:\n{out}")
+        return cls(
+            requests=int(requests.group(1)),
+            rps=float(rps.group(1)),
+            p50_ms=latency("50"),
+            p90_ms=latency("90"),
+            p99_ms=latency("99"),
+            non_ok=int(non.group(1)) if non else 0,
+            errors=errors.group(0) if errors else "",
+        )
+
+
+def run_wrk(
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    headers: Mapping[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkResult:
+    """Run wrk once (bounded by the duration and a hard timeout)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    cmd.append(url)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
+    return WrkResult.parse(done.stdout)

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import (
     Server,
     child_pids,
+    cpu_seconds,
     start_server,
     stop_process,
     write_results,
@@ -95,19 +96,6 @@ def link_body(i: int) -> dict[str, object]:
             "af_sub5": "{{Profile.objectId}}",
         },
     }
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of processes (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
 
 
 def created_ok(status: int, raw: bytes, sent: dict[str, object]) -> bool:

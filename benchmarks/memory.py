@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import (
     child_pids,
     rss_kib,
+    run_wrk,
     start_server,
     stop_process,
     write_results,
 )
-from benchmarks.redirects import IPHONE_UA, run_wrk, setup_short_link
+from benchmarks.redirects import IPHONE_UA, setup_short_link
 
 TARGET_MB = 150
 
@@ -72,7 +73,7 @@ def main() -> int:
                     duration=min(args.round, max(1, int(deadline - time.monotonic()))),
                     headers={"User-Agent": ua},
                 )
-                done += result.requests - result.non_3xx
+                done += result.requests - result.non_ok
                 rounds += 1
                 print(f"round {rounds}: {done} clicks, RSS {samples[-1][1] / 1024:.1f} MB")
             stop.set()

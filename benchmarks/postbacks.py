@@ -37,10 +37,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.attribution import cpu_seconds
 from benchmarks.common import (
     LINKGEN,
     ROOT,
+    cpu_seconds,
     free_port,
     server_env,
     stop_process,

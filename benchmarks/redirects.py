@@ -16,21 +16,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     Server,
+    WrkResult,
+    cpu_count,
     free_port,
+    run_wrk,
     start_server,
     stop_process,
     write_results,
@@ -61,54 +62,6 @@ http {{
     }}
 }}
 """
-
-
-@dataclass
-class WrkResult:
-    """What one wrk run reported."""
-
-    requests: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non_3xx: int  # wrk's "Non-2xx or 3xx responses"
-    errors: str
-
-    @classmethod
-    def parse(cls, out: str) -> WrkResult:
-        def latency(pct: str) -> float:
-            m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-            if m is None:
-                raise ValueError(f"no {pct}% latency in wrk output:\n{out}")
-            value, unit = float(m.group(1)), m.group(2)
-            return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-        requests = re.search(r"(\d+) requests in", out)
-        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-        errors = re.search(r"Socket errors:.*", out)
-        if requests is None or rps is None:
-            raise ValueError(f"unexpected wrk output:\n{out}")
-        return cls(
-            requests=int(requests.group(1)),
-            rps=float(rps.group(1)),
-            p50_ms=latency("50"),
-            p99_ms=latency("99"),
-            non_3xx=int(non.group(1)) if non else 0,
-            errors=errors.group(0) if errors else "",
-        )
-
-
-def run_wrk(
-    url: str, *, threads: int, connections: int, duration: int, headers: dict[str, str]
-) -> WrkResult:
-    """Run wrk once (bounded by --duration and a hard timeout)."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    cmd.append(url)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
-    return WrkResult.parse(done.stdout)
 
 
 APP_BODY = {"app_id": "id123456789", "name": "Bench iOS"}
@@ -238,20 +191,20 @@ def main() -> int:
 
     nginx = run_nginx(args, headers)
     ratio = app.rps / nginx.rps if nginx.rps else 0.0
-    answered = app.requests - app.non_3xx
+    answered = app.requests - app.non_ok
     # wrk stops reading when its time is up: up to one request per connection may have been
     # answered (so recorded) by the server without wrk counting it.
     in_flight_ok = 0 <= recorded - app.requests <= args.connections
     lines = [
         f"linkgen  {app.rps:10.0f} req/s  p50 {app.p50_ms:6.2f} ms  p99 {app.p99_ms:6.2f} ms  "
-        f"({app.requests} requests, {app.non_3xx} non-3xx) {app.errors}",
+        f"({app.requests} requests, {app.non_ok} non-3xx) {app.errors}",
         f"nginx    {nginx.rps:10.0f} req/s  p50 {nginx.p50_ms:6.2f} ms  p99 {nginx.p99_ms:6.2f} ms",
         f"ratio    {ratio:.3f} (target >= 0.25)   p99 target < 10 ms",
         f"clicks recorded {recorded} vs redirects answered {answered} "
         f"(+{recorded - app.requests} answered after wrk stopped reading)",
     ]
     print("\n".join(lines))
-    met = ratio >= 0.25 and app.p99_ms < 10 and app.non_3xx == 0 and in_flight_ok
+    met = ratio >= 0.25 and app.p99_ms < 10 and app.non_ok == 0 and in_flight_ok
     print("targets met" if met else "TARGETS NOT MET")
     if not args.no_write:
         write_results(
@@ -260,7 +213,7 @@ def main() -> int:
 
 `benchmarks/redirects.py`: wrk -t{args.threads} -c{args.connections} -d{args.duration}s
 --latency, iPhone Safari user agent, fresh SQLite database, `linkgen serve --workers 1`;
-{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()};
+{platform.machine()}, {cpu_count()} CPUs, Python {platform.python_version()};
 {time.strftime("%Y-%m-%d")}; load average at the end {os.getloadavg()[0]:.1f} (wrk, nginx
 and the server share these CPUs with whatever else runs: compare ratios, not rates).
 
@@ -272,16 +225,12 @@ and the server share these CPUs with whatever else runs: compare ratios, not rat
 - ratio linkgen / nginx: **{ratio:.3f}** (target >= 0.25)
 - p99: **{app.p99_ms:.2f} ms** (target < 10 ms)
 - clicks recorded **{recorded}** vs redirects answered **{answered}** (wrk's completed
-  requests; {app.non_3xx} non-3xx; the {recorded - app.requests} extra rows are requests the
+  requests; {app.non_ok} non-3xx; the {recorded - app.requests} extra rows are requests the
   server answered after wrk stopped reading at its deadline, at most one per connection)
 - targets {"met" if met else "NOT met"}
 """,
         )
     return 0 if met else 1
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":
