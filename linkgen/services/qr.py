@@ -16,19 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-import qrcode
-import qrcode.constants
-import qrcode.exceptions
-from PIL import Image
-
 from linkgen.domain.errors import InvalidParameter
 
-EC_LEVELS = {
-    "L": qrcode.constants.ERROR_CORRECT_L,
-    "M": qrcode.constants.ERROR_CORRECT_M,
-    "Q": qrcode.constants.ERROR_CORRECT_Q,
-    "H": qrcode.constants.ERROR_CORRECT_H,
-}
+# qrcode and Pillow are imported where a code is drawn, not at start-up: every web process
+# imports this module, and on the link domain's workers (which never draw one) they would
+# only add about 4.5 MB to the resident memory.
+EC_LEVELS = ("L", "M", "Q", "H")
 MIN_SIZE, MAX_SIZE = 64, 4000
 MIN_MARGIN, MAX_MARGIN = 0, 40
 FORMATS = ("png", "svg")
@@ -72,7 +65,12 @@ def qr_matrix(data: str, ec: str, margin: int) -> tuple[tuple[bool, ...], ...]:
     """The module matrix (True = dark), quiet zone included, of the smallest fitting version."""
     if ec not in EC_LEVELS:
         raise InvalidParameter("ec must be one of L, M, Q, H", field="ec")
-    code = qrcode.QRCode(error_correction=EC_LEVELS[ec], box_size=1, border=margin)
+    import qrcode
+    import qrcode.constants
+    import qrcode.exceptions
+
+    level = getattr(qrcode.constants, f"ERROR_CORRECT_{ec}")
+    code = qrcode.QRCode(error_correction=level, box_size=1, border=margin)
     code.add_data(data)
     try:
         code.make(fit=True)
@@ -98,6 +96,8 @@ def render_png(data: str, opts: QrOptions) -> bytes:
     become extra white border, centred. If the code has more modules than `size` pixels, the
     image is one pixel per module (larger than asked) rather than unreadable.
     """
+    from PIL import Image
+
     matrix = qr_matrix(data, opts.ec, opts.margin)
     n = len(matrix)
     scale = module_scale(n, opts.size)

@@ -118,6 +118,9 @@ class WalCheckpointer:
             try:
                 if conn is None:
                     conn = sqlite3.connect(self.path, timeout=1, check_same_thread=False)
+                    # Checkpoints stream pages from the WAL to the file: no cache needed
+                    # (SQLite's default 2 MB would only add to the process's memory).
+                    conn.execute("PRAGMA cache_size=-64")
                 self.checkpoint_if_needed(conn)
             except sqlite3.Error as exc:  # a locked or vanished file: try again next round
                 log.debug("background WAL checkpoint failed: %s", exc)
