@@ -161,6 +161,8 @@ def start_fake(workdir: Path, fault_ratio: float, seed: int = 1) -> Fake:
 def prepare_database(instance: Path, env: dict[str, str], events: int, api_base: str) -> str:
     """Migrate a fresh SQLite file, configure the app's integration and queue `events` rows."""
     subprocess.run([LINKGEN, "db", "upgrade"], env=env, cwd=str(ROOT), check=True, timeout=120)
+    from sqlalchemy import insert
+
     from linkgen.domain.clevertap import upload_endpoint
     from linkgen.services import catalog, integrations
     from linkgen.storage.db import Database
@@ -176,7 +178,7 @@ def prepare_database(instance: Path, env: dict[str, str], events: int, api_base:
     endpoint = upload_endpoint("EU1", api_base)
     with db.session() as session:
         session.execute(
-            Postback.__table__.insert(),
+            insert(Postback),
             [
                 {
                     "linkgen_id": f"bench-{i:06d}",

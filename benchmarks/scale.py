@@ -85,7 +85,7 @@ def recreate_database() -> None:
 
 def query(sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(DB_DSN, connect_timeout=10) as conn:
-        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql).fetchall())
 
 
 def _unsettled(statuses: dict[str, int]) -> int:
