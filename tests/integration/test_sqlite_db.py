@@ -7,8 +7,10 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from linkgen.storage import db as dbmod
@@ -114,3 +116,58 @@ def test_postgres_writers_need_no_turn() -> None:
 def _take(database: Database, entered: threading.Event) -> None:
     with database.writer_turn():
         entered.set()
+
+
+def _wal_restarts(path: Path) -> int:
+    """The WAL header's checkpoint sequence number: SQLite adds one each time it starts the WAL
+    over from its beginning."""
+    with open(f"{path}-wal", "rb") as wal:
+        return int.from_bytes(wal.read(16)[12:16], "big")
+
+
+def test_the_wal_starts_over_while_writers_keep_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint that only runs beside the writers never copies the frames they append
+    # meanwhile, so SQLite never restarts the WAL and it grows until the inline checkpoint
+    # stalls every writer. The round's second pass (inside the writer turn) closes that gap.
+    path = tmp_path / "d.db"
+    database = Database(f"sqlite:///{path}")
+    assert database.checkpointer is not None
+    database.checkpointer.stop()  # rounds driven by hand
+    monkeypatch.setattr(dbmod, "CHECKPOINT_ABOVE", 64 * 1024)
+    _fill(database, 100)
+    stop = threading.Event()
+    written = 0
+
+    def write() -> None:
+        nonlocal written
+        while not stop.is_set():
+            with database.writer_turn(), database.engine.begin() as conn:
+                conn.execute(text("INSERT INTO filler (b) VALUES (:b)"), {"b": os.urandom(2000)})
+            written += 1
+
+    writer = threading.Thread(target=write)
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        first = _wal_restarts(path)
+        writer.start()
+        rounds = 0
+        deadline = time.monotonic() + 60
+        while rounds < 20 and writer.is_alive() and time.monotonic() < deadline:
+            if written > 50 * (rounds + 1):  # a WAL above the threshold each round
+                assert database.checkpointer.checkpoint_if_needed(conn)
+                rounds += 1
+            time.sleep(0.002)
+        stop.set()
+        writer.join()
+        assert rounds == 20
+        # Each completed round lets the next transaction restart the WAL (the writer thread
+        # never pauses, so without the second pass there would be none or next to none).
+        assert _wal_restarts(path) - first >= 15
+        with database.engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM filler")).scalar() == 100 + written
+    finally:
+        stop.set()
+        conn.close()
+        database.dispose()
