@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     ui.init_app(app)  # the pages; also CSRF protection (the API and SDK blueprints exempt)
 
+    from linkgen.web import fastpath
+
+    fastpath.install(app)  # outermost: the hot API calls' usual case without Flask's dispatch
+
     from linkgen import cli
 
     cli.init_app(app)

@@ -25,6 +25,7 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -82,12 +83,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# The id of the request this thread is answering outside Flask (linkgen/web/fastpath.py); inside
+# Flask it is `g.request_id`.
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("linkgen_request_id", default=None)
+
+
 class RequestIdFilter(logging.Filter):
     """Attach the current request's id to records logged while a request runs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id") and has_request_context():
-            request_id = g.get("request_id")
+        if not hasattr(record, "request_id"):
+            request_id = CURRENT_REQUEST_ID.get()
+            if request_id is None and has_request_context():
+                request_id = g.get("request_id")
             if request_id is not None:
                 record.request_id = request_id
         return True
@@ -177,23 +185,38 @@ def init_app(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id
         started = g.get("access_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
-        level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
-        if access.isEnabledFor(level):
-            path = loggable_path(request.path)
-            access.log(
-                level,
-                "%s %s %d %.1fms id=%s",
-                request.method,
-                path,
-                response.status_code,
-                duration_ms,
-                request_id,
-                extra={
-                    "method": request.method,
-                    "path": path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                    "request_id": request_id,
-                },
-            )
+        log_access(
+            access, request.method, request.path, response.status_code, duration_ms, request_id
+        )
         return response
+
+
+def log_access(
+    access: logging.Logger,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    request_id: str,
+) -> None:
+    """One access log line (DEBUG for the health and metrics paths, INFO for the rest)."""
+    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+    if not access.isEnabledFor(level):
+        return
+    path = loggable_path(path)
+    access.log(
+        level,
+        "%s %s %d %.1fms id=%s",
+        method,
+        path,
+        status,
+        duration_ms,
+        request_id,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "request_id": request_id,
+        },
+    )

@@ -451,10 +451,34 @@ def create_one(
     the database's epoch listeners run as `Database.session` runs them: this process's route
     cache forgets a cached 404 for the new short link at once.
     """
+    return created_link_dict(store_one(db, body, scheme_for=scheme_for, created_by=created_by))
+
+
+def store_one(
+    db: Database,
+    body: Mapping[str, Any],
+    *,
+    scheme_for: SchemeFor,
+    created_by: str | None = None,
+) -> StoredLink:
+    """The validation and commit of `create_one`: when it raises, nothing was stored."""
     info, spec = _validate(body, TemplateLookup(db.engine, scheme_for))
     row = _NewRow(spec, info, _row_values(spec, info, utcnow(), created_by))
     _group_writer(db).write(db, row)
-    return link_to_dict(_as_link(row.values), info)
+    return StoredLink(row, info)
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A link `store_one` committed, with its template, ready to be described."""
+
+    row: _NewRow
+    info: TemplateInfo
+
+
+def created_link_dict(stored: StoredLink) -> dict[str, Any]:
+    """The API's answer for a link `store_one` committed."""
+    return link_to_dict(_as_link(stored.row.values), stored.info)
 
 
 def _validate(body: Mapping[str, Any], templates: TemplateLookup) -> tuple[TemplateInfo, LinkSpec]:

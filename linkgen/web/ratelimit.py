@@ -116,14 +116,22 @@ def rate_limiter(app: Flask | None = None) -> RateLimiter:
 
 
 def _caller_key(bucket: str) -> str:
-    ip = request.remote_addr or "-"
+    return caller_key(
+        bucket,
+        remote_addr=request.remote_addr,
+        app_id=(request.view_args or {}).get("app_id", ""),
+        authorization=request.headers.get("Authorization", ""),
+    )
+
+
+def caller_key(bucket: str, *, remote_addr: str | None, app_id: str, authorization: str) -> str:
+    """Whose bucket a request takes from: app and client IP for the SDK, else the API key."""
+    ip = remote_addr or "-"
     if bucket == "sdk":
-        app_id = (request.view_args or {}).get("app_id", "")
         return f"{app_id}|{ip}"
-    auth = request.headers.get("Authorization", "")
-    if not auth:
+    if not authorization:
         return f"ip:{ip}"
-    return "key:" + hashlib.sha256(auth.encode()).hexdigest()
+    return "key:" + hashlib.sha256(authorization.encode()).hexdigest()
 
 
 def init_app(app: Flask) -> None:

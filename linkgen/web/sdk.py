@@ -25,7 +25,8 @@ bp = Blueprint("sdk", __name__, url_prefix="/api/v1/sdk")
 CACHE_KEY = "sdk_app_cache"
 
 
-def _app_cache(runtime: Runtime) -> AppCache:
+def app_cache(runtime: Runtime) -> AppCache:
+    """This process's cache of SDK apps (shared with linkgen/web/fastpath.py)."""
     cache = runtime.extras.get(CACHE_KEY)
     if cache is None:
         cache = runtime.extras.setdefault(CACHE_KEY, AppCache())
@@ -35,7 +36,7 @@ def _app_cache(runtime: Runtime) -> AppCache:
 
 def _authenticated(runtime: Runtime, app_id: str) -> SdkApp:
     return authenticate_sdk(
-        runtime.db, _app_cache(runtime), app_id, request.headers.get("X-SDK-Key")
+        runtime.db, app_cache(runtime), app_id, request.headers.get("X-SDK-Key")
     )
 
 
@@ -62,7 +63,7 @@ def post_launch(app_id: str) -> tuple[Response, int]:
         runtime.db,
         app,
         _json_body(),
-        cache=_app_cache(runtime),
+        cache=app_cache(runtime),
         request_ip=request.remote_addr,
         request_ua=request.headers.get("User-Agent"),
         api_base=runtime.settings.clevertap_api_base,
@@ -78,7 +79,7 @@ def post_event(app_id: str) -> tuple[Response, int]:
         runtime.db,
         app,
         _json_body(),
-        cache=_app_cache(runtime),
+        cache=app_cache(runtime),
         api_base=runtime.settings.clevertap_api_base,
     )
     return jsonify(out), status

@@ -50,6 +50,12 @@ COMMON_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
+# What `add_security_headers` gives a JSON answer that set none of them (linkgen/web/fastpath.py).
+JSON_HEADERS: tuple[tuple[str, str], ...] = (
+    *COMMON_HEADERS.items(),
+    ("Content-Security-Policy", RESOURCE_CSP),
+)
+
 
 def add_security_headers(response: Response) -> Response:
     """Add the headers a view has not set itself."""

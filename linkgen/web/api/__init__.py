@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from linkgen.domain.errors import Forbidden, InvalidParameter, Unauthorized
-from linkgen.runtime import get_runtime
+from linkgen.runtime import Runtime, get_runtime
 from linkgen.services.accounts import ApiKeyCache, Principal
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,12 +32,16 @@ def _authenticate() -> None:
 
 
 def _principal(raw: str) -> Principal | None:
-    rt = get_runtime()
+    return api_key_cache(get_runtime()).principal(raw)
+
+
+def api_key_cache(rt: Runtime) -> ApiKeyCache:
+    """This process's cache of valid API keys."""
     cache = rt.extras.get(_KEY_CACHE)
     if cache is None:
         cache = rt.extras.setdefault(_KEY_CACHE, ApiKeyCache(rt.db.engine))
     assert isinstance(cache, ApiKeyCache)
-    return cache.principal(raw)
+    return cache
 
 
 def current_principal() -> Principal:
@@ -59,12 +63,12 @@ def json_body() -> dict[str, Any]:
 
 # What `jsonify` sends outside debug mode (compact, ASCII only, keys in insertion order), from an
 # encoder built once: jsonify builds a new one per call, a measurable part of a link creation.
-_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+JSON_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
 def json_response(data: dict[str, Any], status: int = 200) -> Response:
     """A JSON answer for the hot paths: the same bytes as `jsonify` for plain JSON values."""
-    return Response(_ENCODER.encode(data) + "\n", status=status, mimetype="application/json")
+    return Response(JSON_ENCODER.encode(data) + "\n", status=status, mimetype="application/json")
 
 
 def register_views() -> None:

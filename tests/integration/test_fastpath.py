@@ -1,0 +1,280 @@
+"""The fast path (linkgen/web/fastpath.py) answers the hot API calls' usual case exactly as Flask
+would, and hands every other request to Flask untouched (SQLite and PostgreSQL).
+
+Each comparison sends the same kind of request twice, once with the fast path on and once with it
+off (Flask's own views and hooks), and checks status, headers and body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from linkgen.services.accounts import create_api_key
+from linkgen.web.fastpath import FastPath
+from linkgen.web.metrics import render
+from linkgen.web.ratelimit import rate_limiter
+from tests.conftest import Api
+from tests.integration.clickfactory import (
+    ANDROID_APP,
+    IOS_APP,
+    TEMPLATE,
+    Sdk,
+    events,
+    launches,
+    make_sdk,
+    new_device,
+)
+
+VARYING = {"X-Request-Id", "Content-Length"}  # differ between any two answers
+
+
+@pytest.fixture
+def sdk(app: Flask, client: FlaskClient, api: Api) -> Sdk:
+    return make_sdk(app, client, api)
+
+
+@pytest.fixture
+def fast(app: Flask) -> FastPath:
+    path = app.extensions["linkgen"].extras["fast_path"]
+    assert isinstance(path, FastPath) and path.enabled
+    return path
+
+
+def _both(fast: FastPath, send: Any) -> tuple[Any, Any]:
+    """`send()` answered by the fast path, then by Flask; the fast one must have been answered
+    by the fast path itself."""
+    before = fast.answered
+    by_fast = send()
+    assert fast.answered == before + 1, by_fast.get_json()
+    fast.enabled = False
+    try:
+        by_flask = send()
+    finally:
+        fast.enabled = True
+    assert fast.answered == before + 1
+    return by_fast, by_flask
+
+
+def _same_headers(a: Any, b: Any) -> None:
+    def strip(resp: Any) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in resp.headers.items() if k not in VARYING]
+
+    assert strip(a) == strip(b)
+    assert [k for k, _ in a.headers.items()] == [k for k, _ in b.headers.items()]
+
+
+def _shape(value: Any) -> Any:
+    """A JSON value's structure: keys kept, every leaf replaced by its type's name."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__
+
+
+def _refused_alike(fast: FastPath, send: Any) -> Any:
+    """`send()` refused: the fast path hands it to Flask, whose answer is the one Flask alone
+    gives."""
+    before = fast.answered, fast.fallbacks
+    first = send()
+    assert (fast.answered, fast.fallbacks) == (before[0], before[1] + 1)
+    fast.enabled = False
+    try:
+        second = send()
+    finally:
+        fast.enabled = True
+    assert first.status_code == second.status_code
+    assert first.get_json() == second.get_json()
+    _same_headers(first, second)
+    return first
+
+
+# ---- the usual case --------------------------------------------------------------------------
+
+
+def test_a_launch_is_answered_as_flask_answers_it(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    by_fast, by_flask = _both(fast, lambda: sdk.launch(new_device()))
+    assert by_fast.status_code == by_flask.status_code == 200
+    _same_headers(by_fast, by_flask)
+    assert _shape(by_fast.get_json()) == _shape(by_flask.get_json())
+    assert by_fast.get_json()["type"] == by_flask.get_json()["type"] == "install"
+    # Byte for byte what jsonify sends for the same value.
+    with app.app_context():
+        from flask import jsonify
+
+        assert by_fast.data == jsonify(by_fast.get_json()).data
+    assert {launch.launch_id for launch in launches(app)} == {
+        by_fast.get_json()["launch_id"],
+        by_flask.get_json()["launch_id"],
+    }
+
+
+def test_a_retried_first_launch_gets_the_stored_answer(
+    app: Flask, sdk: Sdk, fast: FastPath
+) -> None:
+    device = new_device()
+    first = sdk.launch(device)
+    again = sdk.launch(device)
+    assert fast.answered == 2
+    assert first.status_code == again.status_code == 200
+    assert first.get_json() == again.get_json()
+    assert len(launches(app)) == 1
+
+
+def test_an_event_is_answered_as_flask_answers_it(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    device = new_device()
+    assert sdk.launch(device).status_code == 200
+    by_fast, by_flask = _both(
+        fast, lambda: sdk.event(device_id=device, event_name="af_purchase", af_revenue="9.99")
+    )
+    assert by_fast.status_code == by_flask.status_code == 201
+    _same_headers(by_fast, by_flask)
+    assert _shape(by_fast.get_json()) == _shape(by_flask.get_json())
+    assert len(events(app)) == 2
+
+
+def test_a_link_is_created_as_flask_creates_it(sdk: Sdk, api: Api, fast: FastPath) -> None:
+    body = {
+        "template_id": TEMPLATE,
+        "channel": "sms",
+        "campaign": "spring",
+        "params": {"af_sub5": "{{Profile.objectId}}"},
+    }
+    by_fast, by_flask = _both(fast, lambda: api.post("/api/v1/links", body))
+    assert by_fast.status_code == by_flask.status_code == 201
+    _same_headers(by_fast, by_flask)
+    a, b = by_fast.get_json(), by_flask.get_json()
+    assert _shape(a) == _shape(b)
+    assert a["shortlink_id"] != b["shortlink_id"]
+    assert "{{Profile.objectId}}" in a["long_url"]
+    assert a["created_by"] == b["created_by"]
+    listed = api.get("/api/v1/links").get_json()["items"]
+    assert {item["id"] for item in listed} == {a["id"], b["id"]}
+
+
+def test_https_answers_carry_hsts(sdk: Sdk, fast: FastPath) -> None:
+    def send() -> Any:
+        return sdk.client.post(
+            f"/api/v1/sdk/{ANDROID_APP}/launches",
+            json={"device_id": new_device(), "first_launch": True},
+            headers={"X-SDK-Key": sdk.keys[ANDROID_APP]},
+            base_url="https://go.example.com",
+        )
+
+    by_fast, by_flask = _both(fast, send)
+    assert by_fast.headers["Strict-Transport-Security"] == "max-age=31536000"
+    _same_headers(by_fast, by_flask)
+
+
+def test_request_id_access_log_and_metrics(
+    app: Flask, sdk: Sdk, fast: FastPath, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="linkgen.access")
+    resp = sdk.client.post(
+        f"/api/v1/sdk/{ANDROID_APP}/launches",
+        json={"device_id": new_device(), "first_launch": True},
+        headers={"X-SDK-Key": sdk.keys[ANDROID_APP], "X-Request-Id": "req-fast-1"},
+    )
+    assert resp.status_code == 200 and fast.answered == 1
+    assert resp.headers["X-Request-Id"] == "req-fast-1"
+    lines = [r for r in caplog.records if getattr(r, "request_id", None) == "req-fast-1"]
+    assert len(lines) == 1
+    line: Any = lines[0]
+    assert (line.method, line.path, line.status) == (
+        "POST",
+        f"/api/v1/sdk/{ANDROID_APP}/launches",
+        200,
+    )
+    # A malformed id is replaced, as Flask's hook replaces it.
+    resp = sdk.launch(new_device())
+    assert len(resp.headers["X-Request-Id"]) == 32
+    with app.app_context():
+        scraped = render(app)
+    assert 'endpoint="sdk.post_launch",method="POST",status="2xx"' in scraped
+    count = next(
+        line
+        for line in scraped.splitlines()
+        if line.startswith("linkgen_http_request_duration_seconds_count")
+        and 'endpoint="sdk.post_launch"' in line
+    )
+    assert count.endswith(" 2")
+
+
+# ---- everything else goes to Flask ------------------------------------------------------------
+
+
+def test_sdk_refusals_are_flasks(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    resp = _refused_alike(fast, lambda: sdk.launch(new_device(), key=""))
+    assert resp.status_code == 401
+    resp = _refused_alike(fast, lambda: sdk.launch(new_device(), key="sdk_not_a_key"))
+    assert resp.status_code == 401
+    resp = _refused_alike(fast, lambda: sdk.launch(raw=b'{"device_id": '))
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
+    resp = _refused_alike(fast, lambda: sdk.launch(raw=b"[1, 2]"))
+    assert resp.status_code == 400
+    resp = _refused_alike(fast, lambda: sdk.launch(raw={"first_launch": True}))
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "device_id"
+    resp = _refused_alike(
+        fast, lambda: sdk.launch(new_device(), app_id=IOS_APP, key=sdk.keys[ANDROID_APP])
+    )
+    assert resp.status_code == 401
+    resp = _refused_alike(fast, lambda: sdk.event(event_name="af_purchase"))
+    assert resp.status_code == 400
+    assert launches(app) == [] and events(app) == []
+
+
+def test_link_refusals_are_flasks(app: Flask, sdk: Sdk, api: Api, fast: FastPath) -> None:
+    with app.extensions["linkgen"].db.session() as session:
+        _, read_only = create_api_key(session, "viewer", scope="read")
+    body = {"template_id": TEMPLATE, "channel": "sms"}
+    resp = _refused_alike(
+        fast,
+        lambda: sdk.client.post(
+            "/api/v1/links", json=body, headers={"Authorization": f"Bearer {read_only}"}
+        ),
+    )
+    assert resp.status_code == 403
+    resp = _refused_alike(
+        fast, lambda: sdk.client.post("/api/v1/links", json=body, headers={"Authorization": "x"})
+    )
+    assert resp.status_code == 401
+    resp = _refused_alike(fast, lambda: api.post("/api/v1/links", {**body, "pid": "a/b"}))
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "pid"
+    resp = _refused_alike(fast, lambda: api.post("/api/v1/links", {**body, "template_id": "Nope"}))
+    assert resp.status_code in (400, 404)
+    first = api.post("/api/v1/links", {**body, "shortlink_id": "spring1"})
+    assert first.status_code == 201
+    resp = _refused_alike(
+        fast, lambda: api.post("/api/v1/links", {**body, "shortlink_id": "spring1"})
+    )
+    assert resp.status_code == 409
+    assert [item["shortlink_id"] for item in api.get("/api/v1/links").get_json()["items"]] == [
+        "spring1"
+    ]
+
+
+def test_throttled_callers_get_flasks_429(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    rate_limiter(app).configure("sdk", rate=0.01, burst=1)
+    assert sdk.launch(new_device()).status_code == 200
+    resp = sdk.launch(new_device())
+    assert resp.status_code == 429
+    assert resp.get_json()["error"]["code"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert fast.answered == 1 and fast.fallbacks == 1
+    assert len(launches(app)) == 1
+
+
+def test_what_the_fast_path_does_not_match_is_flasks(sdk: Sdk, api: Api, fast: FastPath) -> None:
+    key = {"X-SDK-Key": sdk.keys[ANDROID_APP]}
+    body = {"device_id": new_device(), "first_launch": True}
+    path = f"/api/v1/sdk/{ANDROID_APP}/launches"
+    assert sdk.client.post(path + "?x=1", json=body, headers=key).status_code == 200
+    assert sdk.client.post(path + "/", json=body, headers=key).status_code in (308, 404, 405)
+    assert sdk.client.put(path, json=body, headers=key).status_code == 405
+    assert api.get("/api/v1/links").status_code == 200
+    assert sdk.client.post(path, data=b"", headers=key).status_code == 400
+    assert (fast.answered, fast.fallbacks) == (0, 0)
