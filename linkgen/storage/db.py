@@ -21,17 +21,22 @@ log = logging.getLogger("linkgen.db")
 # crosses `wal_autocheckpoint` pages, fsyncs included, while holding the write lock: every other
 # writer waits behind it. `WalCheckpointer` does that work on its own thread and connection
 # instead; the inline threshold stays as a safety net (a process without a checkpointer, such
-# as a one-off command, or a checkpointer that fell behind) at about 64 MB of WAL.
+# as a one-off command, or a checkpointer that fell behind) at about 256 MB of WAL.
 #
 # A checkpoint that runs beside writers never catches up with them: they append frames while
 # it copies, so the WAL is never wholly copied, SQLite never starts it over from the top, and
 # it grows until the inline checkpoint fires (measured: a launch writes ~76 KB of WAL, so at
-# 800 launches/s every ~1.1 s, stalling every writer 20-50 ms). Each round therefore ends with
-# a short second pass inside this process's writer turn, which copies the few frames written
-# during the first pass; the next writer then restarts the WAL from its beginning.
-SQLITE_AUTOCHECKPOINT_PAGES = 16_000
+# 800 launches/s every ~1.1 s, stalling every writer 20-50 ms). So once the WAL holds more than
+# `RESTART_ABOVE`, the round ends with a short second pass inside this process's writer turn,
+# which copies the few frames written during the first pass; the next writer then restarts the
+# WAL from its beginning. That pass holds the writers for its two fsyncs (~8 ms here), so it
+# comes as seldom as the WAL's size allows: about every 1.2 s at 1,100 launches/s.
+SQLITE_AUTOCHECKPOINT_PAGES = 64_000
 CHECKPOINT_EVERY = 0.5  # seconds between background checks of the WAL's size
 CHECKPOINT_ABOVE = 1 << 20  # bytes of WAL worth a background checkpoint
+RESTART_ABOVE = 128 << 20  # bytes of WAL worth holding the writers back to start it over
+CATCH_UP_PASSES = 3  # passes beside the writers before the one that holds them back
+CATCH_UP_FRAMES = 200  # frames written during a pass that are few enough to stop catching up
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -97,6 +102,8 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self.checkpoints = 0
+        self.restarts = 0  # rounds that held the writers back to start the WAL over
+        self.page_size: int | None = None
 
     def start(self) -> None:
         """Start the thread."""
@@ -116,15 +123,31 @@ class WalCheckpointer:
             return False
         if size <= CHECKPOINT_ABOVE:
             return False
-        # First pass beside the writers: the bulk of the copying and the fsyncs.
-        busy = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0]
-        if not busy:
-            # Second pass with this process's writers held back: only what they wrote during
-            # the first pass, so the whole WAL is copied and the next writer can restart it.
-            with self.writer_lock:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        # Beside the writers: the bulk of the copying and the fsyncs.
+        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
+        if busy or frames * self._page_size(conn) <= RESTART_ABOVE:
+            return True
+        # Catch up, still beside the writers: each pass copies what they wrote during the one
+        # before, a shorter time each round, until little is left.
+        for _ in range(CATCH_UP_PASSES):
+            busy, now, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy:
+                return True
+            written, frames = now - frames, now
+            if written <= CATCH_UP_FRAMES:
+                break
+        # Last pass with this process's writers held back: the whole WAL is copied, so the
+        # next writer starts it over.
+        with self.writer_lock:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.restarts += 1
         return True
+
+    def _page_size(self, conn: sqlite3.Connection) -> int:
+        if self.page_size is None:
+            self.page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        return self.page_size
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None

@@ -66,6 +66,37 @@ def test_a_large_wal_is_checkpointed_and_data_stays(tmp_path: Path) -> None:
         database.dispose()
 
 
+def test_below_the_restart_size_writers_are_never_held_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "e.db"
+    database = Database(f"sqlite:///{path}")
+    assert database.checkpointer is not None
+    database.checkpointer.stop()
+    monkeypatch.setattr(dbmod, "CHECKPOINT_ABOVE", 64 * 1024)
+    try:
+        _fill(database, 1000)  # ~1 MB: checkpointed, but far below RESTART_ABOVE
+        held = threading.Event()
+
+        class Spy:
+            def __enter__(self) -> None:
+                held.set()
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+        database.checkpointer.writer_lock = Spy()
+        conn = sqlite3.connect(path)
+        try:
+            assert database.checkpointer.checkpoint_if_needed(conn)
+        finally:
+            conn.close()
+        assert not held.is_set() and database.checkpointer.restarts == 0
+        assert database.checkpointer.checkpoints == 1
+    finally:
+        database.dispose()
+
+
 def test_a_small_wal_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     database = Database(f"sqlite:///{path}")
@@ -130,12 +161,14 @@ def test_the_wal_starts_over_while_writers_keep_writing(
 ) -> None:
     # A checkpoint that only runs beside the writers never copies the frames they append
     # meanwhile, so SQLite never restarts the WAL and it grows until the inline checkpoint
-    # stalls every writer. The round's second pass (inside the writer turn) closes that gap.
+    # stalls every writer. Past RESTART_ABOVE a round's last pass (inside the writer turn)
+    # closes that gap.
     path = tmp_path / "d.db"
     database = Database(f"sqlite:///{path}")
     assert database.checkpointer is not None
     database.checkpointer.stop()  # rounds driven by hand
     monkeypatch.setattr(dbmod, "CHECKPOINT_ABOVE", 64 * 1024)
+    monkeypatch.setattr(dbmod, "RESTART_ABOVE", 64 * 1024)
     _fill(database, 100)
     stop = threading.Event()
     written = 0
@@ -164,7 +197,8 @@ def test_the_wal_starts_over_while_writers_keep_writing(
         assert rounds == 20
         # Each completed round lets the next transaction restart the WAL (the writer thread
         # never pauses, so without the second pass there would be none or next to none).
-        assert _wal_restarts(path) - first >= 15
+        assert _wal_restarts(path) - first >= 10
+        assert database.checkpointer.restarts >= 10
         with database.engine.connect() as c:
             assert c.execute(text("SELECT count(*) FROM filler")).scalar() == 100 + written
     finally:
