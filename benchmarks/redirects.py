@@ -6,8 +6,10 @@ Starts `linkgen serve --no-worker --workers 1` on a fresh SQLite database, creat
 template and a short link through the API, runs `wrk -t2 -c32 -d10s --latency` with a mobile
 user agent against the short link, then the same against nginx (one worker) answering a static
 302. Prints requests/s, p50/p99 latency, the ratio to nginx, and clicks recorded (rows counted
-after the server stopped) against redirects answered (wrk's completed requests). Writes the
-figures into benchmarks/RESULTS.md, section `redirects`. Everything listens on 127.0.0.1 and
+after the server stopped) against redirects answered (wrk's completed requests), then the two
+ceilings of `benchmarks/click_ceiling.py` (the server answering with no work; linkgen's Python
+work per click with no server). Writes the figures into benchmarks/RESULTS.md, section
+`redirects`. Everything listens on 127.0.0.1 and
 only the processes started here are stopped, by PID.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.click_ceiling import python_cost, trivial_server
 from benchmarks.common import (
     Server,
     WrkResult,
@@ -184,6 +187,7 @@ def main() -> int:
                 duration=args.duration,
                 headers=headers,
             )
+            load = os.getloadavg()[0]
         finally:
             stop_process(server.process)
         recorded = count_clicks(instance / "linkgen.db") - before
@@ -191,6 +195,28 @@ def main() -> int:
 
     nginx = run_nginx(args, headers)
     ratio = app.rps / nginx.rps if nginx.rps else 0.0
+    # The ceilings (benchmarks/click_ceiling.py): the server doing nothing, and linkgen's Python
+    # work per click with no server at all.
+    bare = trivial_server(
+        threads=args.threads, connections=args.connections, duration=args.duration,
+        headers=headers,
+    )  # fmt: skip
+    cost = python_cost()
+    bare_ratio = bare.rps / nginx.rps if nginx.rps else 0.0
+    cost_ratio = cost.clicks_per_core / nginx.rps if nginx.rps else 0.0
+    both = 1.0 / (1.0 / bare.rps + cost.total_us / 1e6) if bare.rps else 0.0
+    both_ratio = both / nginx.rps if nginx.rps else 0.0
+    ceiling_rows = "\n".join(
+        [
+            "| granian (WSGI, one worker, linkgen's threads): a static 302, no work "
+            f"| {bare.rps:.0f} | {bare_ratio:.3f} |",
+            f"| linkgen's Python per click in-process, no server: handler {cost.handler_us:.1f}"
+            f" us + storing {cost.store_us:.1f} us (batches of 32) "
+            f"| {cost.clicks_per_core:.0f} | {cost_ratio:.3f} |",
+            "| the two in series (one core, nothing lost to threads or the GIL) "
+            f"| {both:.0f} | {both_ratio:.3f} |",
+        ]
+    )
     answered = app.requests - app.non_ok
     # wrk stops reading when its time is up: up to one request per connection may have been
     # answered (so recorded) by the server without wrk counting it.
@@ -202,6 +228,10 @@ def main() -> int:
         f"ratio    {ratio:.3f} (target >= 0.25)   p99 target < 10 ms",
         f"clicks recorded {recorded} vs redirects answered {answered} "
         f"(+{recorded - app.requests} answered after wrk stopped reading)",
+        f"ceiling: granian answering a static 302 with no work {bare.rps:.0f} req/s "
+        f"(ratio {bare_ratio:.3f}); linkgen's Python per click in-process "
+        f"{cost.handler_us:.1f} + {cost.store_us:.1f} us = {cost.clicks_per_core:,.0f}/s on one "
+        f"core (ratio {cost_ratio:.3f}); both together {both:,.0f}/s (ratio {both_ratio:.3f})",
     ]
     print("\n".join(lines))
     met = ratio >= 0.25 and app.p99_ms < 10 and app.non_ok == 0 and in_flight_ok
@@ -214,7 +244,7 @@ def main() -> int:
 `benchmarks/redirects.py`: wrk -t{args.threads} -c{args.connections} -d{args.duration}s
 --latency, iPhone Safari user agent, fresh SQLite database, `linkgen serve --workers 1`;
 {platform.machine()}, {cpu_count()} CPUs, Python {platform.python_version()};
-{time.strftime("%Y-%m-%d")}; load average at the end {os.getloadavg()[0]:.1f} (wrk, nginx
+{time.strftime("%Y-%m-%d")}; load average after the linkgen run {load:.1f} (wrk, nginx
 and the server share these CPUs with whatever else runs: compare ratios, not rates).
 
 | | requests/s | p50 | p99 |
@@ -228,6 +258,16 @@ and the server share these CPUs with whatever else runs: compare ratios, not rat
   requests; {app.non_ok} non-3xx; the {recorded - app.requests} extra rows are requests the
   server answered after wrk stopped reading at its deadline, at most one per connection)
 - targets {"met" if met else "NOT met"}
+
+The ceilings, measured in the same run (`benchmarks/click_ceiling.py`):
+
+| | per second | ratio to nginx |
+|---|---:|---:|
+{ceiling_rows}
+
+The ratio target (0.25) asks for {0.25 * nginx.rps:.0f} clicks/s, i.e. at most
+{1e6 / (0.25 * nginx.rps) if nginx.rps else 0.0:.1f} us of CPU per click on one core, server
+included; linkgen's Python work alone, with no server, costs {cost.total_us:.1f} us.
 """,
         )
     return 0 if met else 1
