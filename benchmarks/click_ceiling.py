@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import WrkResult, free_port, run_wrk, stop_process
+from benchmarks.common import WrkResult, free_port, run_wrk, stop_process, wait_port
 
 TRIVIAL_APP = """\
 def app(environ, start_response):
@@ -72,7 +72,7 @@ def trivial_server(
             cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )  # fmt: skip
         try:
-            _wait_port(port)
+            wait_port(port)
             url = f"http://127.0.0.1:{port}/BnCh/x"
             run_wrk(url, threads=threads, connections=connections, duration=2, headers=headers)
             return run_wrk(
@@ -183,18 +183,6 @@ def _click_handler(layer: Any, kind: type) -> Any:
             return layer
         layer = getattr(layer, "app", None)
     raise RuntimeError("no click handler in the WSGI chain")
-
-
-def _wait_port(port: int, timeout: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def main() -> int:

@@ -304,3 +304,14 @@ def run_wrk(
     cmd.append(url)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
     return WrkResult.parse(done.stdout)
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    """Wait until something listens on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")

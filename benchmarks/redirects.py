@@ -37,6 +37,7 @@ from benchmarks.common import (
     run_wrk,
     start_server,
     stop_process,
+    wait_port,
     write_results,
 )
 
@@ -127,7 +128,7 @@ def run_nginx(args: argparse.Namespace, headers: dict[str, str]) -> WrkResult:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_port(port)
+            wait_port(port)
             url = f"http://127.0.0.1:{port}/BnCh/x"
             run_wrk(url, threads=args.threads, connections=args.connections, duration=2,
                     headers=headers)  # fmt: skip
@@ -140,18 +141,6 @@ def run_nginx(args: argparse.Namespace, headers: dict[str, str]) -> WrkResult:
             )
         finally:
             stop_process(proc)
-
-
-def _wait_port(port: int, timeout: float = 10.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def main() -> int:
