@@ -21,20 +21,21 @@ log = logging.getLogger("linkgen.db")
 # crosses `wal_autocheckpoint` pages, fsyncs included, while holding the write lock: every other
 # writer waits behind it. `WalCheckpointer` does that work on its own thread and connection
 # instead; the inline threshold stays as a safety net (a process without a checkpointer, such
-# as a one-off command, or a checkpointer that fell behind) at about 256 MB of WAL.
+# as a one-off command, or a checkpointer that fell behind) at about 400 MB of WAL.
 #
 # A checkpoint that runs beside writers never catches up with them: they append frames while
 # it copies, so the WAL is never wholly copied, SQLite never starts it over from the top, and
 # it grows until the inline checkpoint fires (measured: a launch writes ~76 KB of WAL, so at
 # 800 launches/s every ~1.1 s, stalling every writer 20-50 ms). So once the WAL holds more than
-# `RESTART_ABOVE`, the round ends with a short second pass inside this process's writer turn,
-# which copies the few frames written during the first pass; the next writer then restarts the
-# WAL from its beginning. That pass holds the writers for its two fsyncs (~8 ms here), so it
-# comes as seldom as the WAL's size allows: about every 1.2 s at 1,100 launches/s.
-SQLITE_AUTOCHECKPOINT_PAGES = 64_000
+# `RESTART_ABOVE`, the round catches up with a few more passes beside the writers and ends with
+# one inside this process's writer turn, which copies the last few frames; the next writer
+# then restarts the WAL from its beginning. That pass holds the writers for its fsyncs, 2 to
+# 35 ms on this machine's disk whatever the few frames it copies, so it comes as seldom as a
+# WAL of a few hundred MB allows: about every 3 s at 1,100 launches/s (docs/clicks.md).
+SQLITE_AUTOCHECKPOINT_PAGES = 100_000
 CHECKPOINT_EVERY = 0.5  # seconds between background checks of the WAL's size
 CHECKPOINT_ABOVE = 1 << 20  # bytes of WAL worth a background checkpoint
-RESTART_ABOVE = 128 << 20  # bytes of WAL worth holding the writers back to start it over
+RESTART_ABOVE = 256 << 20  # bytes of WAL worth holding the writers back to start it over
 CATCH_UP_PASSES = 3  # passes beside the writers before the one that holds them back
 CATCH_UP_FRAMES = 200  # frames written during a pass that are few enough to stop catching up
 
