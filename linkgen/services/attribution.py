@@ -583,8 +583,22 @@ def event_response(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_SORTABLE = "0123456789abcdefghijklmnopqrstuv"  # base 32 whose ASCII order is its value order
+
+
 def _new_launch_id() -> str:
-    return "ln_" + secrets.token_urlsafe(15)
+    """`ln_`, the time in milliseconds (10 characters) and 60 random bits (12 characters).
+
+    Ids that grow with time land at the end of the `launch_id` index, on a page that the last
+    launches wrote too, instead of on a random page of it: one page less for each launch's
+    transaction to write and for SQLite's checkpoints to copy back.
+    """
+    value = (int(time.time() * 1000) & ((1 << 50) - 1)) << 60 | secrets.randbits(60)
+    out = []
+    for _ in range(22):
+        value, digit = divmod(value, 32)
+        out.append(_SORTABLE[digit])
+    return "ln_" + "".join(reversed(out))
 
 
 def _str_params(raw: Mapping[str, Any] | None) -> dict[str, str]:

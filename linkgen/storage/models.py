@@ -269,8 +269,9 @@ class Launch(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONType)
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
+    # No index on (app_id, device_id): a device's state lives in `installs`, and launches are
+    # only read by `launch_id` (a retried first launch) and in `ts` order (retention).
     __table_args__ = (
-        Index("ix_launches_app_device", "app_id", "device_id"),
         # Retention deletes the oldest launches in `ts` order (linkgen/services/retention.py).
         Index("ix_launches_ts", "ts"),
     )
