@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -301,8 +302,11 @@ def _request_host(environ: dict[str, Any]) -> str:
 
 def _client_ip(environ: dict[str, Any]) -> str | None:
     raw = environ.get("REMOTE_ADDR")
-    if not raw:
-        return None
+    return _normal_ip(str(raw)) if raw else None
+
+
+@lru_cache(maxsize=65_536)  # a campaign's clickers come back, and parsing costs microseconds
+def _normal_ip(raw: str) -> str | None:
     try:
         return str(ipaddress.ip_address(raw))
     except ValueError:

@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from linkgen.domain.links import check_redirect_url
@@ -119,6 +120,7 @@ class Redirect:
     html: str | None = None
 
 
+@lru_cache(maxsize=4096)  # the same store and fallback URLs come with every click
 def _clean_https_url(url: str) -> tuple[str, str] | None:
     """(url, host) for a well-formed https URL without userinfo or fragment; else None."""
     if not url or len(url) > MAX_URL_LENGTH or _UNSAFE_CHARS_RE.search(url) or "#" in url:
