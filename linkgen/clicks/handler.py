@@ -305,7 +305,7 @@ def _client_ip(environ: dict[str, Any]) -> str | None:
     return _normal_ip(str(raw)) if raw else None
 
 
-@lru_cache(maxsize=65_536)  # a campaign's clickers come back, and parsing costs microseconds
+@lru_cache(maxsize=4096)  # ~1 MB at most; a burst's clickers (and proxies) repeat
 def _normal_ip(raw: str) -> str | None:
     try:
         return str(ipaddress.ip_address(raw))

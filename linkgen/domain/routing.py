@@ -120,7 +120,6 @@ class Redirect:
     html: str | None = None
 
 
-@lru_cache(maxsize=4096)  # the same store and fallback URLs come with every click
 def _clean_https_url(url: str) -> tuple[str, str] | None:
     """(url, host) for a well-formed https URL without userinfo or fragment; else None."""
     if not url or len(url) > MAX_URL_LENGTH or _UNSAFE_CHARS_RE.search(url) or "#" in url:
@@ -151,6 +150,7 @@ def _allowed_redirect(url: str | None, allowlist: tuple[str, ...]) -> str | None
     return quote(url, safe=_PRINTABLE_ASCII)
 
 
+@lru_cache(maxsize=1024)  # a few per template, and every click of the template needs one
 def _template_url(url: str | None) -> str | None:
     """A URL from the template's own settings, still refused unless it is clean https."""
     if not url:
