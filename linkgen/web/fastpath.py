@@ -9,11 +9,12 @@ views call, then answers with the same status, headers and bytes.
 
 Only the usual case is answered here. Anything else raises `Fallback` before anything is
 stored, and the request goes to Flask with the body it sent, to be answered exactly as before:
-a query string, a missing or oversized body, no key or an unknown one, a read-only key, a
-throttled caller, a body that is not a JSON object, a validation error, a conflict, a database
-error. The service calls made here are single transactions that either commit or leave nothing
-behind, so Flask never sees a half-done request (a throttled caller takes a second token there,
-which only makes it wait a little longer). Debug mode turns the fast path off.
+a query string, a missing, chunked, oversized or truncated body, a `ws`/`wss` scheme, no key or
+an unknown one, a read-only key, a throttled caller, a body that is not a JSON object, a
+validation error, a conflict, a database error. The service calls made here are single
+transactions that either commit or leave nothing behind, so Flask never sees a half-done
+request (a throttled caller takes a second token there, which only makes it wait a little
+longer). Debug mode turns the fast path off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import get_content_length
 
 from linkgen import logs
 from linkgen.runtime import Runtime, get_runtime
@@ -102,6 +104,7 @@ class FastPath:
             not self.enabled
             or environ.get("REQUEST_METHOD") != "POST"
             or environ.get("QUERY_STRING")
+            or environ.get("wsgi.url_scheme") not in ("http", "https")  # ws/wss: Flask's 400
         ):
             return self.app(environ, start_response)
         path = environ.get("PATH_INFO", "")
@@ -111,14 +114,17 @@ class FastPath:
                 break
         else:
             return self.app(environ, start_response)
-        length = str(environ.get("CONTENT_LENGTH") or "")
-        if not (length.isascii() and length.isdigit()) or not 0 < int(length) <= self.max_body:
+        # Content-Length as Flask reads it (None when chunked or missing, 0 when malformed).
+        length = get_content_length(environ)
+        if length is None or not 0 < length <= self.max_body:
             return self.app(environ, start_response)
         started = time.perf_counter()
-        body = environ["wsgi.input"].read(int(length))
+        body = self._read_body(environ, length)
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         token = logs.CURRENT_REQUEST_ID.set(request_id)
         try:
+            if len(body) != length:
+                raise Fallback  # truncated, or longer than said: Flask judges the body it reads
             req = FastRequest(environ, match.groups(), body)
             status, out = self._handle(route, req)
         except Fallback:
@@ -140,7 +146,7 @@ class FastPath:
             ("Content-Length", str(len(data))),
             *security.JSON_HEADERS,
         ]
-        if environ.get("wsgi.url_scheme") == "https":
+        if environ["wsgi.url_scheme"] == "https":
             headers.append(("Strict-Transport-Security", security.HSTS))
         headers.append((logs.REQUEST_ID_HEADER, request_id))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", headers)
@@ -148,6 +154,17 @@ class FastPath:
         self.latency.observe(route.endpoint, "POST", status, seconds)
         logs.log_access(self.access, "POST", path, status, round(seconds * 1000, 2), request_id)
         return [data]
+
+    def _read_body(self, environ: dict[str, Any], length: int) -> bytes:
+        """The body as Flask would read it: `length` bytes, or with `wsgi.input_terminated` the
+        whole stream (up to one byte over MAX_CONTENT_LENGTH: Flask's 413 from there on)."""
+        stream = environ["wsgi.input"]
+        if "wsgi.input_terminated" not in environ:
+            return bytes(stream.read(length))
+        body = bytes(stream.read(length + 1))
+        if len(body) > length:
+            body += stream.read(max(0, self.max_body + 1 - len(body)))
+        return body
 
     def _handle(self, route: Route, req: FastRequest) -> tuple[int, Any]:
         bucket = ratelimit.ENDPOINT_BUCKETS.get(route.endpoint)

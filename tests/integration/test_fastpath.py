@@ -6,6 +6,7 @@ off (Flask's own views and hooks), and checks status, headers and body."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -82,6 +83,23 @@ def _refused_alike(fast: FastPath, send: Any) -> Any:
     before = fast.answered, fast.fallbacks
     first = send()
     assert (fast.answered, fast.fallbacks) == (before[0], before[1] + 1)
+    fast.enabled = False
+    try:
+        second = send()
+    finally:
+        fast.enabled = True
+    assert first.status_code == second.status_code
+    assert first.get_json() == second.get_json()
+    _same_headers(first, second)
+    return first
+
+
+def _flasks_alike(fast: FastPath, send: Any) -> Any:
+    """`send()` not answered by the fast path (handed over or never taken), and answered as Flask
+    alone answers it."""
+    before = fast.answered
+    first = send()
+    assert fast.answered == before
     fast.enabled = False
     try:
         second = send()
@@ -278,3 +296,80 @@ def test_what_the_fast_path_does_not_match_is_flasks(sdk: Sdk, api: Api, fast: F
     assert api.get("/api/v1/links").status_code == 200
     assert sdk.client.post(path, data=b"", headers=key).status_code == 400
     assert (fast.answered, fast.fallbacks) == (0, 0)
+
+
+# ---- the body as Flask reads it, the scheme ------------------------------------------------------
+
+
+def _launch_body() -> bytes:
+    return json.dumps({"device_id": new_device(), "first_launch": True}).encode()
+
+
+def test_a_chunked_body_is_read_as_flask_reads_it(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    # With Transfer-Encoding: chunked, Flask ignores Content-Length and reads the stream only
+    # when the server says it terminates it (wsgi.input_terminated); here it does not.
+    def send() -> Any:
+        return sdk.client.post(
+            f"/api/v1/sdk/{ANDROID_APP}/launches",
+            data=_launch_body(),
+            headers={"X-SDK-Key": sdk.keys[ANDROID_APP], "Transfer-Encoding": "chunked"},
+        )
+
+    resp = _flasks_alike(fast, send)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
+    assert launches(app) == []
+
+
+def test_a_body_of_another_length_than_said_is_read_as_flask_reads_it(
+    app: Flask, sdk: Sdk, fast: FastPath
+) -> None:
+    path = f"/api/v1/sdk/{ANDROID_APP}/launches"
+    key = {"X-SDK-Key": sdk.keys[ANDROID_APP]}
+
+    def truncated() -> Any:  # the client went away before sending all it announced
+        body = _launch_body()
+        return sdk.client.post(
+            path, data=body, headers=key, environ_overrides={"CONTENT_LENGTH": str(len(body) + 9)}
+        )
+
+    resp = _flasks_alike(fast, truncated)
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "bad_request"
+
+    def longer() -> Any:  # a terminated stream is read to its end, whatever Content-Length says
+        body = _launch_body()
+        return sdk.client.post(
+            path,
+            data=body + b" trailing bytes",
+            headers=key,
+            environ_overrides={"CONTENT_LENGTH": str(len(body)), "wsgi.input_terminated": True},
+        )
+
+    resp = _flasks_alike(fast, longer)
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "body"
+    assert launches(app) == []
+
+    def shorter() -> Any:
+        body = _launch_body()
+        return sdk.client.post(
+            path,
+            data=body,
+            headers=key,
+            environ_overrides={"CONTENT_LENGTH": str(len(body) + 9), "wsgi.input_terminated": True},
+        )
+
+    resp = shorter()  # Flask reads what came and takes it
+    assert resp.status_code == 200 and fast.answered == 0
+    assert [launch.launch_id for launch in launches(app)] == [resp.get_json()["launch_id"]]
+
+
+def test_websocket_schemes_are_flasks(app: Flask, sdk: Sdk, fast: FastPath) -> None:
+    def send() -> Any:
+        return sdk.client.post(
+            f"/api/v1/sdk/{ANDROID_APP}/launches",
+            data=_launch_body(),
+            headers={"X-SDK-Key": sdk.keys[ANDROID_APP]},
+            environ_overrides={"wsgi.url_scheme": "wss"},
+        )
+
+    assert _flasks_alike(fast, send).status_code == 400  # werkzeug's websocket mismatch
+    assert launches(app) == []
