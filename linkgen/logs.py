@@ -36,6 +36,9 @@ from linkgen.config import Settings
 ACCESS_LOGGER = "linkgen.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_ID_HEADER = "X-Request-Id"
+# The environ key of the id linkgen/web/fastpath.py gave a request it then hands to Flask (the
+# records it logged carry that id): Flask keeps it rather than drawing a new one.
+REQUEST_ID_ENVIRON_KEY = "linkgen.request_id"
 # What a proxy's or client's request id may look like (UUIDs, hex, trace ids); anything else is
 # replaced, so a header cannot inject text into the logs.
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
@@ -176,7 +179,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_request() -> None:
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        given = request.environ.get(REQUEST_ID_ENVIRON_KEY)
+        g.request_id = given or request_id_from(request.headers.get(REQUEST_ID_HEADER))
         g.access_started = time.perf_counter()
 
     @app.after_request

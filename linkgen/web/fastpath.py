@@ -13,8 +13,10 @@ a query string, a missing, chunked, oversized or truncated body, a `ws`/`wss` sc
 an unknown one, a read-only key, a throttled caller, a body that is not a JSON object, a
 validation error, a conflict, a database error. The service calls made here are single
 transactions that either commit or leave nothing behind, so Flask never sees a half-done
-request (a throttled caller takes a second token there, which only makes it wait a little
-longer). Debug mode turns the fast path off.
+request. What the fast path already did travels with the request in its environ, so Flask does
+not do it twice: the rate-limit token it took (`ratelimit.TAKEN_ENVIRON_KEY`) and the request id
+it gave (`logs.REQUEST_ID_ENVIRON_KEY`, the id of every record logged so far). Debug mode turns
+the fast path off.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class FastPath:
         started = time.perf_counter()
         body = self._read_body(environ, length)
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        environ[logs.REQUEST_ID_ENVIRON_KEY] = request_id
         token = logs.CURRENT_REQUEST_ID.set(request_id)
         try:
             if len(body) != length:
@@ -175,7 +178,9 @@ class FastPath:
                 app_id=req.args[0] if req.args else "",
                 authorization=req.header("Authorization") or "",
             )
-            if self.limiter.take(bucket, key) > 0.0:
+            wait = self.limiter.take(bucket, key)
+            req.environ[ratelimit.TAKEN_ENVIRON_KEY] = (bucket, key, wait)  # Flask takes no other
+            if wait > 0.0:
                 raise Fallback  # Flask answers 429 with Retry-After
         return route.handler(req)
 

@@ -14,10 +14,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from linkgen.logs import RequestIdFilter
+from linkgen.runtime import get_runtime
 from linkgen.services.accounts import create_api_key
 from linkgen.web.fastpath import FastPath
 from linkgen.web.metrics import render
 from linkgen.web.ratelimit import rate_limiter
+from linkgen.web.sdk import app_cache
 from tests.conftest import Api
 from tests.integration.clickfactory import (
     ANDROID_APP,
@@ -373,3 +376,47 @@ def test_websocket_schemes_are_flasks(app: Flask, sdk: Sdk, fast: FastPath) -> N
 
     assert _flasks_alike(fast, send).status_code == 400  # werkzeug's websocket mismatch
     assert launches(app) == []
+
+
+# ---- what Flask must not do again -----------------------------------------------------------
+
+
+def test_a_handed_over_request_takes_one_rate_limit_token(
+    app: Flask, sdk: Sdk, fast: FastPath
+) -> None:
+    answers = []
+    for enabled in (True, False):
+        fast.enabled = enabled
+        try:
+            rate_limiter(app).configure("sdk", rate=0.01, burst=2)
+            refused = sdk.launch(raw=b"[1]")  # a token, then Flask's 400
+            answers.append(
+                [refused.status_code, *(sdk.launch(new_device()).status_code for _ in range(2))]
+            )
+        finally:
+            fast.enabled = True
+    assert answers == [[400, 200, 429], [400, 200, 429]]
+    assert (fast.answered, fast.fallbacks) == (1, 2)
+
+
+def test_records_logged_before_a_hand_over_carry_the_answers_request_id(
+    app: Flask,
+    sdk: Sdk,
+    fast: FastPath,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = app_cache(get_runtime(app))
+    look_up = cache.get
+
+    def logged_look_up(*args: Any) -> Any:
+        logging.getLogger("linkgen.test").warning("looking up an SDK key")
+        return look_up(*args)
+
+    monkeypatch.setattr(cache, "get", logged_look_up)
+    caplog.set_level(logging.WARNING, logger="linkgen.test")
+    caplog.handler.addFilter(RequestIdFilter())
+    resp = sdk.launch(raw=b"[1]")  # no X-Request-Id: the fast path draws one, Flask keeps it
+    assert resp.status_code == 400 and fast.fallbacks == 1
+    ids = [getattr(r, "request_id", None) for r in caplog.records if r.name == "linkgen.test"]
+    assert ids == [resp.headers["X-Request-Id"]] * 2  # the fast path's look-up, then Flask's
