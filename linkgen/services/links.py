@@ -461,11 +461,27 @@ def store_one(
     scheme_for: SchemeFor,
     created_by: str | None = None,
 ) -> StoredLink:
-    """The validation and commit of `create_one`: when it raises, nothing was stored."""
+    """The validation and commit of `create_one` (`prepare_one`, then `write_one`)."""
+    return write_one(db, prepare_one(db, body, scheme_for=scheme_for, created_by=created_by))
+
+
+def prepare_one(
+    db: Database,
+    body: Mapping[str, Any],
+    *,
+    scheme_for: SchemeFor,
+    created_by: str | None = None,
+) -> PendingLink:
+    """The validation of `store_one`: the link, ready to be written (nothing is stored yet)."""
     info, spec = _validate(body, TemplateLookup(db.engine, scheme_for))
-    row = _NewRow(spec, info, _row_values(spec, info, utcnow(), created_by))
-    _group_writer(db).write(db, row)
-    return StoredLink(row, info)
+    return _NewRow(spec, info, _row_values(spec, info, utcnow(), created_by))
+
+
+def write_one(db: Database, pending: PendingLink) -> StoredLink:
+    """The commit of `store_one`. When it raises, `pending.committed` tells whether the link was
+    stored all the same (the error came after the commit: an epoch listener's)."""
+    _group_writer(db).write(db, pending)
+    return StoredLink(pending, pending.info)
 
 
 @dataclass(frozen=True)
@@ -497,6 +513,14 @@ class _NewRow:
     values: dict[str, Any]
     done: bool = False
     error: BaseException | None = None
+
+    @property
+    def committed(self) -> bool:
+        """True once the row is in a committed transaction."""
+        return self.done and self.error is None
+
+
+PendingLink = _NewRow  # what `prepare_one` gives and `write_one` stores
 
 
 def _insert_rows(conn: Connection, rows: list[_NewRow]) -> None:

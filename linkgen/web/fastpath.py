@@ -15,8 +15,13 @@ validation error, a conflict, a database error. The service calls made here are 
 transactions that either commit or leave nothing behind, so Flask never sees a half-done
 request. What the fast path already did travels with the request in its environ, so Flask does
 not do it twice: the rate-limit token it took (`ratelimit.TAKEN_ENVIRON_KEY`) and the request id
-it gave (`logs.REQUEST_ID_ENVIRON_KEY`, the id of every record logged so far). Debug mode turns
-the fast path off.
+it gave (`logs.REQUEST_ID_ENVIRON_KEY`, the id of every record logged so far).
+
+An error once something may be stored (an epoch listener failing after a link's transaction
+committed, an answer that cannot be encoded) must not be answered by running the view again:
+the request goes to Flask with the exception (`ERROR_ENVIRON_KEY`), which a hook raises before
+any view runs, so Flask's error handlers answer it as they would have answered it raised by the
+view. Debug mode turns the fast path off.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length
 
@@ -38,9 +43,10 @@ from linkgen import logs
 from linkgen.runtime import Runtime, get_runtime
 from linkgen.web import metrics, ratelimit, security
 
-log = logging.getLogger("linkgen")
-
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# The environ key of an exception the fast path hands to Flask to raise (see the docstring).
+ERROR_ENVIRON_KEY = "linkgen.fastpath.error"
 
 
 class Fallback(Exception):
@@ -130,20 +136,19 @@ class FastPath:
                 raise Fallback  # truncated, or longer than said: Flask judges the body it reads
             req = FastRequest(environ, match.groups(), body)
             status, out = self._handle(route, req)
+            data = (self.encoder.encode(out) + "\n").encode()
         except Fallback:
             self.fallbacks += 1
             environ["wsgi.input"] = io.BytesIO(body)  # Flask reads the body this one read
             return self.app(environ, start_response)
-        except Exception:
-            log.exception("unhandled error in %s", route.endpoint)
-            status = 500
-            out = {
-                "error": {"code": "internal_error", "message": "Something went wrong on our side."}
-            }
+        except Exception as exc:  # noqa: BLE001 - Flask's error handlers answer it, as raised
+            self.fallbacks += 1
+            environ[ERROR_ENVIRON_KEY] = exc
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.app(environ, start_response)
         finally:
             logs.CURRENT_REQUEST_ID.reset(token)
         self.answered += 1
-        data = (self.encoder.encode(out) + "\n").encode()
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),
@@ -253,11 +258,17 @@ def _link_routes(app: Flask, runtime: Runtime) -> list[Route]:
             principal = keys.principal(raw.strip())
             if principal is None or principal.scope != "admin":
                 raise Fallback
-            stored = service.store_one(
+            pending = service.prepare_one(
                 db, _json_object(app, req.body), scheme_for=scheme_for, created_by=principal.label
             )
         except Exception as exc:  # nothing was stored: let Flask answer
             raise Fallback from exc
+        try:
+            stored = service.write_one(db, pending)
+        except Exception as exc:
+            if pending.committed:
+                raise  # stored all the same (an epoch listener failed): never a second write
+            raise Fallback from exc  # nothing was stored: let Flask answer
         return 201, service.created_link_dict(stored)
 
     return [Route(re.compile(r"/api/v1/links"), "api.create_link", create)]
@@ -271,5 +282,14 @@ def install(app: Flask) -> FastPath:
         assert route.endpoint in app.view_functions, route.endpoint
     fast = FastPath(app, app.wsgi_app, routes)
     app.wsgi_app = fast  # type: ignore[method-assign]
+    app.before_request(_raise_handed_error)
     runtime.extras["fast_path"] = fast
     return fast
+
+
+def _raise_handed_error() -> None:
+    """Raise the exception the fast path handed over, before any view runs (last of the app's
+    `before_request` hooks: the request id, timer and rate limit are Flask's as usual)."""
+    exc = request.environ.get(ERROR_ENVIRON_KEY)
+    if exc is not None:
+        raise exc

@@ -301,7 +301,7 @@ def test_what_the_fast_path_does_not_match_is_flasks(sdk: Sdk, api: Api, fast: F
     assert (fast.answered, fast.fallbacks) == (0, 0)
 
 
-# ---- the body as Flask reads it, the scheme ------------------------------------------------------
+# ---- the body as Flask reads it, the scheme ---------------------------------------------------
 
 
 def _launch_body() -> bytes:
@@ -378,7 +378,7 @@ def test_websocket_schemes_are_flasks(app: Flask, sdk: Sdk, fast: FastPath) -> N
     assert launches(app) == []
 
 
-# ---- what Flask must not do again -----------------------------------------------------------
+# ---- what Flask must not do again -------------------------------------------------------------
 
 
 def test_a_handed_over_request_takes_one_rate_limit_token(
@@ -420,3 +420,36 @@ def test_records_logged_before_a_hand_over_carry_the_answers_request_id(
     assert resp.status_code == 400 and fast.fallbacks == 1
     ids = [getattr(r, "request_id", None) for r in caplog.records if r.name == "linkgen.test"]
     assert ids == [resp.headers["X-Request-Id"]] * 2  # the fast path's look-up, then Flask's
+
+
+def test_an_error_after_a_links_commit_is_answered_once_as_flask_answers_it(
+    app: Flask, sdk: Sdk, api: Api, fast: FastPath, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = app.extensions["linkgen"].db
+
+    def failing_listener() -> None:
+        raise RuntimeError("an epoch listener failed")
+
+    def stored() -> int:
+        return len(api.get("/api/v1/links").get_json()["items"])
+
+    caplog.set_level(logging.ERROR, logger="linkgen.web")
+    body = {"template_id": TEMPLATE, "channel": "sms"}
+    db.epoch_listeners.append(failing_listener)
+    try:
+        by_fast = api.post("/api/v1/links", body)
+        assert (fast.answered, fast.fallbacks) == (0, 1)
+        assert stored() == 1  # committed once, not written again by Flask
+        fast.enabled = False
+        try:
+            by_flask = api.post("/api/v1/links", body)
+        finally:
+            fast.enabled = True
+        assert stored() == 2
+    finally:
+        db.epoch_listeners.remove(failing_listener)
+    assert by_fast.status_code == by_flask.status_code == 500
+    assert by_fast.get_json() == by_flask.get_json()
+    _same_headers(by_fast, by_flask)
+    errors = [r.getMessage() for r in caplog.records if r.name == "linkgen.web"]
+    assert errors == ["unhandled error on POST /api/v1/links"] * 2
