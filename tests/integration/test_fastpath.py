@@ -48,17 +48,22 @@ def fast(app: Flask) -> FastPath:
     return path
 
 
+def _by_flask(fast: FastPath, send: Any) -> Any:
+    """`send()` with the fast path off: Flask's own views and hooks answer."""
+    fast.enabled = False
+    try:
+        return send()
+    finally:
+        fast.enabled = True
+
+
 def _both(fast: FastPath, send: Any) -> tuple[Any, Any]:
     """`send()` answered by the fast path, then by Flask; the fast one must have been answered
     by the fast path itself."""
     before = fast.answered
     by_fast = send()
     assert fast.answered == before + 1, by_fast.get_json()
-    fast.enabled = False
-    try:
-        by_flask = send()
-    finally:
-        fast.enabled = True
+    by_flask = _by_flask(fast, send)
     assert fast.answered == before + 1
     return by_fast, by_flask
 
@@ -86,15 +91,7 @@ def _refused_alike(fast: FastPath, send: Any) -> Any:
     before = fast.answered, fast.fallbacks
     first = send()
     assert (fast.answered, fast.fallbacks) == (before[0], before[1] + 1)
-    fast.enabled = False
-    try:
-        second = send()
-    finally:
-        fast.enabled = True
-    assert first.status_code == second.status_code
-    assert first.get_json() == second.get_json()
-    _same_headers(first, second)
-    return first
+    return _same_answer(first, _by_flask(fast, send))
 
 
 def _flasks_alike(fast: FastPath, send: Any) -> Any:
@@ -103,11 +100,10 @@ def _flasks_alike(fast: FastPath, send: Any) -> Any:
     before = fast.answered
     first = send()
     assert fast.answered == before
-    fast.enabled = False
-    try:
-        second = send()
-    finally:
-        fast.enabled = True
+    return _same_answer(first, _by_flask(fast, send))
+
+
+def _same_answer(first: Any, second: Any) -> Any:
     assert first.status_code == second.status_code
     assert first.get_json() == second.get_json()
     _same_headers(first, second)
@@ -440,11 +436,7 @@ def test_an_error_after_a_links_commit_is_answered_once_as_flask_answers_it(
         by_fast = api.post("/api/v1/links", body)
         assert (fast.answered, fast.fallbacks) == (0, 1)
         assert stored() == 1  # committed once, not written again by Flask
-        fast.enabled = False
-        try:
-            by_flask = api.post("/api/v1/links", body)
-        finally:
-            fast.enabled = True
+        by_flask = _by_flask(fast, lambda: api.post("/api/v1/links", body))
         assert stored() == 2
     finally:
         db.epoch_listeners.remove(failing_listener)

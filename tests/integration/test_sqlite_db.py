@@ -28,6 +28,14 @@ def _fill(database: Database, rows: int) -> None:
             )
 
 
+def _rounds_by_hand(path: Path) -> Database:
+    """A database whose checkpointer thread is stopped: the test drives its rounds."""
+    database = Database(f"sqlite:///{path}")
+    assert database.checkpointer is not None
+    database.checkpointer.stop()
+    return database
+
+
 def test_connections_leave_the_checkpoint_to_the_background(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'a.db'}")
     try:
@@ -43,9 +51,7 @@ def test_connections_leave_the_checkpoint_to_the_background(tmp_path: Path) -> N
 
 def test_a_large_wal_is_checkpointed_and_data_stays(tmp_path: Path) -> None:
     path = tmp_path / "b.db"
-    database = Database(f"sqlite:///{path}")
-    assert database.checkpointer is not None
-    database.checkpointer.stop()  # drive the rounds by hand
+    database = _rounds_by_hand(path)
     try:
         _fill(database, 3000)  # ~3 MB, well below the inline threshold
         wal = Path(f"{path}-wal")
@@ -70,9 +76,7 @@ def test_below_the_restart_size_writers_are_never_held_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "e.db"
-    database = Database(f"sqlite:///{path}")
-    assert database.checkpointer is not None
-    database.checkpointer.stop()
+    database = _rounds_by_hand(path)
     monkeypatch.setattr(dbmod, "CHECKPOINT_ABOVE", 64 * 1024)
     try:
         _fill(database, 1000)  # ~1 MB: checkpointed, but far below RESTART_ABOVE
@@ -99,9 +103,7 @@ def test_below_the_restart_size_writers_are_never_held_back(
 
 def test_a_small_wal_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    database = Database(f"sqlite:///{path}")
-    assert database.checkpointer is not None
-    database.checkpointer.stop()
+    database = _rounds_by_hand(path)
     try:
         _fill(database, 100)
         conn = sqlite3.connect(path)
@@ -164,9 +166,7 @@ def test_the_wal_starts_over_while_writers_keep_writing(
     # stalls every writer. Past RESTART_ABOVE a round's last pass (inside the writer turn)
     # closes that gap.
     path = tmp_path / "d.db"
-    database = Database(f"sqlite:///{path}")
-    assert database.checkpointer is not None
-    database.checkpointer.stop()  # rounds driven by hand
+    database = _rounds_by_hand(path)
     monkeypatch.setattr(dbmod, "CHECKPOINT_ABOVE", 64 * 1024)
     monkeypatch.setattr(dbmod, "RESTART_ABOVE", 64 * 1024)
     _fill(database, 100)
