@@ -138,14 +138,10 @@ class FastPath:
             status, out = self._handle(route, req)
             data = (self.encoder.encode(out) + "\n").encode()
         except Fallback:
-            self.fallbacks += 1
-            environ["wsgi.input"] = io.BytesIO(body)  # Flask reads the body this one read
-            return self.app(environ, start_response)
+            return self._hand_over(environ, start_response, body)
         except Exception as exc:  # noqa: BLE001 - Flask's error handlers answer it, as raised
-            self.fallbacks += 1
             environ[ERROR_ENVIRON_KEY] = exc
-            environ["wsgi.input"] = io.BytesIO(body)
-            return self.app(environ, start_response)
+            return self._hand_over(environ, start_response, body)
         finally:
             logs.CURRENT_REQUEST_ID.reset(token)
         self.answered += 1
@@ -162,6 +158,14 @@ class FastPath:
         self.latency.observe(route.endpoint, "POST", status, seconds)
         logs.log_access(self.access, "POST", path, status, round(seconds * 1000, 2), request_id)
         return [data]
+
+    def _hand_over(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], body: bytes
+    ) -> Any:
+        """Let Flask answer, reading the body this layer already read."""
+        self.fallbacks += 1
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
 
     def _read_body(self, environ: dict[str, Any], length: int) -> bytes:
         """The body as Flask would read it: `length` bytes, or with `wsgi.input_terminated` the
