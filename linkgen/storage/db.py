@@ -117,7 +117,8 @@ class WalCheckpointer:
             self._thread.join(timeout=5)
 
     def checkpoint_if_needed(self, conn: sqlite3.Connection) -> bool:
-        """One round: checkpoint when the WAL holds more than `CHECKPOINT_ABOVE` bytes."""
+        """One round: checkpoint when the WAL file is over `CHECKPOINT_ABOVE` bytes, and when its
+        frames are over `RESTART_ABOVE`, end with a pass that lets the next writer restart it."""
         try:
             size = os.stat(self.wal).st_size
         except FileNotFoundError:
