@@ -40,6 +40,15 @@ PASSWORD = "correct horse battery"
 IOS_APP = "id123456789"
 ANDROID_APP = "com.example.shop"
 QUIET_APP = "com.example.quiet"  # no CleverTap integration: its postbacks are skipped
+WAIT_MS = 30_000  # any wait for the page: generous, since a busy machine is slow, not wrong
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Playwright's assertions wait 5 s by default; on a busy machine that is a flake, not a
+    finding. Every wait here has the same generous bound as the contexts' actions."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
 
 
 def _require_chromium() -> None:
@@ -75,13 +84,27 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _Dispatch:
-    """The WSGI app the server calls; the real app is attached once the port is known."""
+    """The WSGI app the server calls; the real app is attached once the port is known.
+
+    It reads the app's whole answer and closes it before handing the bytes to the server.
+    Werkzeug's development server calls the answer's `close()` only after it has drained the
+    request socket, and when the browser has reset the connection meanwhile (a favicon or a
+    page it no longer wants) that read raises, `close()` is skipped and the open static file
+    is left to the garbage collector: a ResourceWarning that `filterwarnings = error` turned
+    into a failure of whichever test was running then. No page here streams, so buffering
+    costs nothing.
+    """
 
     def __init__(self) -> None:
         self.app: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        return self.app(environ, start_response)
+        answer = self.app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +178,7 @@ def new_page(browser: Any, live_server: Site) -> Iterator[Callable[..., Any]]:
             accept_downloads=True,
             permissions=["clipboard-read", "clipboard-write"],
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(WAIT_MS)
         contexts.append(context)
         page = context.new_page()
         watch.attach(page)
