@@ -186,19 +186,24 @@ def test_the_wal_starts_over_while_writers_keep_writing(
         first = _wal_restarts(path)
         writer.start()
         rounds = 0
-        deadline = time.monotonic() + 60
+        since = 0  # `written` when the last round ended
+        deadline = time.monotonic() + 120
         while rounds < 20 and writer.is_alive() and time.monotonic() < deadline:
-            if written > 50 * (rounds + 1):  # a WAL above the threshold each round
+            # Each round waits for 50 transactions of its own (50 frames at least, over
+            # RESTART_ABOVE), however fast or slow the writer is next to this loop.
+            if written - since >= 50:
                 assert database.checkpointer.checkpoint_if_needed(conn)
                 rounds += 1
+                since = written
             time.sleep(0.002)
         stop.set()
         writer.join()
         assert rounds == 20
-        # Each completed round lets the next transaction restart the WAL (the writer thread
-        # never pauses, so without the second pass there would be none or next to none).
-        assert _wal_restarts(path) - first >= 10
-        assert database.checkpointer.restarts >= 10
+        # Every round reached its last pass, and the first write after each of the first 19
+        # started the WAL over (the writer thread never pauses, so without the pass inside the
+        # writer turn there would be none or next to none).
+        assert database.checkpointer.restarts == 20
+        assert _wal_restarts(path) - first >= 19
         with database.engine.connect() as c:
             assert c.execute(text("SELECT count(*) FROM filler")).scalar() == 100 + written
     finally:
