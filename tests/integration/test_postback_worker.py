@@ -323,12 +323,12 @@ def test_answer_slower_than_the_timeout_is_in_doubt_then_resent_when_clevertap_l
     db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
 ) -> None:
     (lid,) = insert(db, 1)
-    fake.enqueue(Behaviour.slow(0.8, then=Behaviour.http_error(500)))  # stores nothing
+    fake.enqueue(Behaviour.slow(3.0, then=Behaviour.http_error(500)))  # stores nothing
     clock = Clock()
     worker = make_worker(clock=clock)
     began = time.monotonic()
     assert worker.run_once().doubted == 1
-    assert time.monotonic() - began < 0.8  # the 0.3 s timeout, not the fake's delay
+    assert time.monotonic() - began < 2.5  # the 0.3 s timeout, not the fake's 3 s delay
     row = rows(db)[lid]
     assert row.status == "in_doubt" and row.last_status is None
     assert row.last_error is not None and "did not answer" in row.last_error

@@ -225,14 +225,25 @@ def test_serve_drains_clicks_and_requests_on_sigterm(
     threads = [threading.Thread(target=load.client) for _ in range(CLIENTS)]
     bulk: dict[str, Any] = {}
 
+    rows = [
+        {"template_id": "Drn1", "channel": "sms", "campaign": f"b{i}"} for i in range(BULK_ROWS)
+    ]
+    body = json.dumps({"links": rows}).encode()
+    sent = threading.Event()
+
     def slow_request() -> None:
-        rows = [
-            {"template_id": "Drn1", "channel": "sms", "campaign": f"b{i}"} for i in range(BULK_ROWS)
-        ]
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
         try:
-            bulk["status"], bulk["body"] = served.api("POST", "/api/v1/links/bulk", {"links": rows})
+            headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+            conn.request("POST", "/api/v1/links/bulk", body=body, headers=headers)
+            sent.set()  # the whole request is on the server's socket
+            resp = conn.getresponse()
+            bulk["status"], bulk["body"] = resp.status, json.loads(resp.read())
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             bulk["error"] = repr(exc)
+        finally:
+            sent.set()
+            conn.close()
         bulk["done_at"] = time.monotonic()
 
     slow = threading.Thread(target=slow_request)
@@ -243,7 +254,10 @@ def test_serve_drains_clicks_and_requests_on_sigterm(
         while len(load.redirected) < 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         slow.start()
-        time.sleep(0.5)  # the bulk import is being processed (it takes seconds)
+        # Sent, however long this busy process took to get there; then a moment for the
+        # server to take it up (the import itself takes seconds).
+        assert sent.wait(30)
+        time.sleep(0.5)
         signalled_at = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
         code = served.process.wait(timeout=STOP_BOUND)
