@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -43,11 +45,43 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis checks behaviour, not speed: its default 200 ms deadline per example turns a
+    busy machine into a failure."""
+    settings_profile = "linkgen"
+    hypothesis.settings.register_profile(
+        settings_profile, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+    )
+    hypothesis.settings.load_profile(settings_profile)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per reason for the skipped tests (hundreds of PostgreSQL tests share one), each
+    saying how to run them, instead of a line per test."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count} skipped: {reason}", yellow=True)
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    """xdist's worker name ("gw0", ...), or "master" when the suite runs without xdist."""
+    workerinput = getattr(request.config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "master"
+
+
 @pytest.fixture(scope="session")
 def pg_url(worker_id: str) -> Iterator[str]:
     """A migrated PostgreSQL schema of this xdist worker."""
     if not PG_URL:
-        message = "PostgreSQL tests skipped: set LINKGEN_TEST_DATABASE_URL to run them"
+        message = (
+            "PostgreSQL tests: set LINKGEN_TEST_DATABASE_URL="
+            "postgresql+psycopg://USER@HOST:5432/DB to run them"
+        )
         if REQUIRE_PG:
             pytest.fail(message + " (LINKGEN_TEST_REQUIRE_POSTGRES is set)")
         pytest.skip(message)

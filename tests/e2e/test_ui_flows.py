@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from pyzbar.pyzbar import decode
 
 from linkgen.domain.postbacks import InstallOutcome
 from linkgen.services.outbox import enqueue_postback, postback_linkgen_id
@@ -27,6 +26,7 @@ from tests.e2e.conftest import (
     Site,
     log_in,
 )
+from tests.qr_decode import decode
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +86,7 @@ def test_build_personalised_push_link_copy_payload_and_decode_qr(
     info.value.save_as(path)
     decoded = decode(Image.open(path))
     assert len(decoded) == 1
-    data = decoded[0].data.decode()
+    data = decoded[0]
     assert data.startswith(seeded.base_url + "/" + seeded.template_id + "?")
     assert "af_qr=true" in data and "c=winback_push" in data
     assert "af_sub5={{Profile.objectId}}" in data

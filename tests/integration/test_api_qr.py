@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Api
+from tests.qr_decode import decode
 from tests.unit.test_qr import draw_modules, svg_modules
-
-pyzbar = pytest.importorskip("pyzbar.pyzbar", reason="pyzbar needs libzbar0 (apt)")
 
 PLACEHOLDER = "{{Profile.objectId}}"
 
@@ -34,12 +33,12 @@ def create(api: Api, **body: Any) -> dict[str, Any]:
 
 
 def decode_png(data: bytes) -> list[str]:
-    return [s.data.decode("utf-8") for s in pyzbar.decode(Image.open(io.BytesIO(data)))]
+    return decode(Image.open(io.BytesIO(data)))
 
 
 def decode_svg(data: bytes) -> list[str]:
     _, matrix = svg_modules(data)
-    return [s.data.decode("utf-8") for s in pyzbar.decode(draw_modules(matrix))]
+    return decode(draw_modules(matrix))
 
 
 @pytest.mark.parametrize("ec", ["L", "M", "Q", "H"])

@@ -26,8 +26,7 @@ from linkgen.services.qr import (
     render_png,
     render_svg,
 )
-
-pyzbar = pytest.importorskip("pyzbar.pyzbar", reason="pyzbar needs libzbar0 (apt)")
+from tests.qr_decode import decode
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 URLS = [
@@ -42,10 +41,6 @@ EC = {
     "Q": qrcode.constants.ERROR_CORRECT_Q,
     "H": qrcode.constants.ERROR_CORRECT_H,
 }
-
-
-def decode(image: Image.Image) -> list[str]:
-    return [symbol.data.decode("utf-8") for symbol in pyzbar.decode(image)]
 
 
 def reference_matrix(data: str, ec: str, margin: int) -> list[list[bool]]:
