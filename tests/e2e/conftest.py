@@ -32,7 +32,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots go to tests/e2e/artifacts/ (ignored by git), so a test run leaves the checkout as
+# it found it; LINKGEN_UPDATE_SCREENSHOTS=1 writes them to docs/screenshots/ instead, to refresh
+# the pictures README links.
+_REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = (
+    _REPO / "docs" / "screenshots"
+    if os.environ.get("LINKGEN_UPDATE_SCREENSHOTS", "") in ("1", "true", "yes")
+    else _REPO / "tests" / "e2e" / "artifacts" / "screenshots"
+)
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 EMAIL = "manager@example.com"
