@@ -74,17 +74,23 @@ def worker_id(request: pytest.FixtureRequest) -> str:
     return str(workerinput["workerid"]) if workerinput else "master"
 
 
+def require_postgres() -> None:
+    """Skip (or, with LINKGEN_TEST_REQUIRE_POSTGRES, fail) when no PostgreSQL is configured."""
+    if PG_URL:
+        return
+    message = (
+        "PostgreSQL tests: set LINKGEN_TEST_DATABASE_URL="
+        "postgresql+psycopg://USER@HOST:5432/DB to run them"
+    )
+    if REQUIRE_PG:
+        pytest.fail(message + " (LINKGEN_TEST_REQUIRE_POSTGRES is set)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def pg_url(worker_id: str) -> Iterator[str]:
     """A migrated PostgreSQL schema of this xdist worker."""
-    if not PG_URL:
-        message = (
-            "PostgreSQL tests: set LINKGEN_TEST_DATABASE_URL="
-            "postgresql+psycopg://USER@HOST:5432/DB to run them"
-        )
-        if REQUIRE_PG:
-            pytest.fail(message + " (LINKGEN_TEST_REQUIRE_POSTGRES is set)")
-        pytest.skip(message)
+    require_postgres()
     schema = f"lgtest_{worker_id}_{os.getpid()}"  # unique even when two runs share the server
     admin = create_engine(PG_URL)
     with admin.begin() as conn:

@@ -36,6 +36,7 @@ class CachedTemplate:
     routing: TemplateRouting
     ios_app_id: str | None
     android_app_id: str | None
+    not_found_url: str | None = None  # unknown or deleted short links go here (else a 404)
 
 
 @dataclass(slots=True)
@@ -166,6 +167,7 @@ class RouteCache:
                 routing=routing,
                 ios_app_id=t.ios_app_id,
                 android_app_id=t.android_app_id,
+                not_found_url=t.not_found_url or t.web_fallback_url,
             )
 
     def _load_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:

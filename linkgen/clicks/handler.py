@@ -138,7 +138,9 @@ class ClickHandler:
             link: CachedLink | None = None
             if shortlink_id is not None:
                 link = self.cache.link(template.template_id, shortlink_id)
-                if link is None:
+                if link is None:  # mistyped or deleted: the brand's page, else linkgen's 404
+                    if template.not_found_url:
+                        return _redirect(start_response, template.not_found_url)
                     return self.app(environ, start_response)
         except DBAPIError:
             # Not cached and the database does not answer: the target is unknown, so no
@@ -275,11 +277,12 @@ class ClickHandler:
                 "200 OK",
                 "This link has no destination for this device. Try opening it on your phone.",
             )
-        start_response(
-            "302 Found",
-            [("Location", redirect.url), _NO_STORE, ("Content-Length", "0")],
-        )
-        return [b""]
+        return _redirect(start_response, redirect.url)
+
+
+def _redirect(start_response: Callable[..., Any], url: str) -> Iterable[bytes]:
+    start_response("302 Found", [("Location", url), _NO_STORE, ("Content-Length", "0")])
+    return [b""]
 
 
 def _query(raw: str) -> dict[str, str]:

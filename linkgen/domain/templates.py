@@ -81,6 +81,7 @@ CREATE_FIELDS = frozenset(
         "universal_links",
         "app_links",
         "web_fallback_url",
+        "not_found_url",
         "redirect_allowlist",
     }
 )
@@ -157,9 +158,10 @@ def parse_template(
             values[key] = flag
         elif create:
             values[key] = False
-    if "web_fallback_url" in body:
-        url = get_str(body, "web_fallback_url", max_length=2000)
-        values["web_fallback_url"] = https_url(url, "web_fallback_url") if url else None
+    for key in ("web_fallback_url", "not_found_url"):
+        if key in body:
+            url = get_str(body, key, max_length=2000)
+            values[key] = https_url(url, key) if url else None
     if "redirect_allowlist" in body or create:
         raw = body.get("redirect_allowlist") or []
         if not isinstance(raw, list):

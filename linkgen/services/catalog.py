@@ -115,6 +115,7 @@ def template_to_dict(t: Template) -> dict[str, Any]:
         "universal_links": t.universal_links,
         "app_links": t.app_links,
         "web_fallback_url": t.web_fallback_url,
+        "not_found_url": t.not_found_url,
         "redirect_allowlist": list(t.redirect_allowlist or []),
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),

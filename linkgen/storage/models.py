@@ -103,6 +103,8 @@ class Template(Base):
     universal_links: Mapped[bool] = mapped_column(Boolean, default=False)
     app_links: Mapped[bool] = mapped_column(Boolean, default=False)
     web_fallback_url: Mapped[str | None] = mapped_column(String(2000))
+    # Where an unknown or deleted short link on this template redirects (None: web_fallback_url).
+    not_found_url: Mapped[str | None] = mapped_column(String(2000))
     redirect_allowlist: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

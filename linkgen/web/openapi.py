@@ -175,6 +175,13 @@ SCHEMAS: dict[str, Schema] = {
             "universal_links": {"type": "boolean"},
             "app_links": {"type": "boolean"},
             "web_fallback_url": _nullable(_string(2000, description="an https URL")),
+            "not_found_url": _nullable(
+                _string(
+                    2000,
+                    description="an https URL where an unknown or deleted short link on this"
+                    " template redirects; default: web_fallback_url (else a 404 page)",
+                )
+            ),
             "redirect_allowlist": {"type": "array", "items": _string(255)},
         },
     },
@@ -204,6 +211,7 @@ SCHEMAS: dict[str, Schema] = {
             "universal_links": {"type": "boolean"},
             "app_links": {"type": "boolean"},
             "web_fallback_url": _nullable(_string()),
+            "not_found_url": _nullable(_string()),
             "redirect_allowlist": {"type": "array", "items": _string()},
             "created_at": _string(format="date-time"),
             "updated_at": _string(format="date-time"),

@@ -294,9 +294,9 @@ def test_no_renewal_when_renew_ttl_is_off(s: Setup) -> None:
     ("path", "host"),
     [
         ("/ZZZZ?pid=Email", HOST),  # unknown template
-        (f"/{TEMPLATE}/nope1234", HOST),  # unknown short link
-        (f"/{TEMPLATE}/nope1234?af_r=https://example.com/x", HOST),
+        ("/ZZZZ/nope1234", HOST),
         (f"/{TEMPLATE}?pid=Email", "evil.example.net"),  # the template lives on another host
+        (f"/{TEMPLATE}/nope1234", "evil.example.net"),
         (f"/{TEMPLATE}/a/b", HOST),
     ],
 )
@@ -335,11 +335,59 @@ def test_editing_a_template_changes_the_next_click(s: Setup) -> None:
     assert _location(s.click(LONG, DESKTOP)) == "https://example.com/n"
 
 
-def test_deleted_link_is_404_at_once(s: Setup) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [f"/{TEMPLATE}/nope1234", f"/{TEMPLATE}/nope1234?af_r=https://evil.example.net/x"],
+)
+def test_unknown_short_link_goes_to_the_templates_web_fallback_and_no_click(
+    s: Setup, path: str
+) -> None:
+    # The brand's own page, not linkgen's: nothing of the click's query is followed.
+    for agent in (IPHONE, DESKTOP):
+        resp = s.click(path, agent)
+        assert _location(resp) == FALLBACK
+        assert resp.headers["Cache-Control"] == "no-store"
+    assert s.clicks() == []
+    assert s.counters()["clicks"] == 0
+
+
+def test_unknown_short_link_goes_to_the_templates_not_found_url(s: Setup) -> None:
+    r = s.api.patch(
+        f"/api/v1/templates/{TEMPLATE}", {"not_found_url": "https://www.example.com/oops"}
+    )
+    assert r.status_code == 200 and r.get_json()["not_found_url"] == "https://www.example.com/oops"
+    assert _location(s.click(f"/{TEMPLATE}/nope1234", IPHONE)) == "https://www.example.com/oops"
+    assert _location(s.click(LONG, DESKTOP)) == FALLBACK  # the template's own links unchanged
+    r = s.api.patch(f"/api/v1/templates/{TEMPLATE}", {"not_found_url": None})
+    assert r.status_code == 200 and r.get_json()["not_found_url"] is None
+    assert _location(s.click(f"/{TEMPLATE}/nope1234", IPHONE)) == FALLBACK
+
+
+def test_unknown_short_link_of_a_template_without_a_web_page_is_a_404(s: Setup) -> None:
+    r = s.api.patch(f"/api/v1/templates/{TEMPLATE}", {"web_fallback_url": None})
+    assert r.status_code == 200, r.get_json()
+    resp = s.click(f"/{TEMPLATE}/nope1234", IPHONE)
+    assert resp.status_code == 404 and resp.mimetype == "text/html"
+    assert s.clicks() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("http://example.com/", "https"), ("javascript:alert(1)", "https"), (7, "string")],
+)
+def test_not_found_url_must_be_https(s: Setup, value: Any, message: str) -> None:
+    r = s.api.patch(f"/api/v1/templates/{TEMPLATE}", {"not_found_url": value})
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert error["field"] == "not_found_url" and message in error["message"]
+
+
+def test_deleted_link_goes_to_the_not_found_page_at_once(s: Setup) -> None:
     path, link = s.short_path()
     _location(s.click(path, IPHONE))
     assert s.api.delete(f"/api/v1/links/{link['id']}").status_code == 204
-    assert s.click(path, IPHONE).status_code == 404
+    assert _location(s.click(path, IPHONE)) == FALLBACK
+    assert len(s.clicks()) == 1  # only the click before the delete
 
 
 def test_another_process_sees_an_edit_after_its_epoch_check(s: Setup, make_app: Any) -> None:

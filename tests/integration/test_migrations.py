@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from linkgen.storage.db import make_engine
 from linkgen.storage.migrate import downgrade, upgrade
 from linkgen.storage.models import Base
-from tests.conftest import PG_URL, REQUIRE_PG, _pg_schema_url
+from tests.conftest import PG_URL, _pg_schema_url, require_postgres
 
 
 def _diff(url: str) -> list[object]:
@@ -33,11 +33,8 @@ def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
 
 
 def test_postgres_migrations_match_models() -> None:
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("LINKGEN_TEST_DATABASE_URL is required")
-        pytest.skip("PostgreSQL tests skipped: set LINKGEN_TEST_DATABASE_URL to run them")
-    schema = "lgtest_migrations"
+    require_postgres()
+    schema = f"lgtest_migrations_{os.getpid()}"  # unique even when two runs share the server
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -161,7 +161,13 @@ def _template_body(form: MultiDict[str, str], *, create: bool) -> dict[str, Any]
     if create and form.get("template_id", "").strip():
         body["template_id"] = form.get("template_id", "").strip()
     body["domain"] = form.get("domain", "").strip() or None
-    for key in ("ios_app_id", "android_app_id", "uri_scheme", "web_fallback_url"):
+    for key in (
+        "ios_app_id",
+        "android_app_id",
+        "uri_scheme",
+        "web_fallback_url",
+        "not_found_url",
+    ):
         body[key] = _opt(form, key)
     body["universal_links"] = form.get("universal_links") == "on"
     body["app_links"] = form.get("app_links") == "on"
