@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
 from linkgen.services.catalog import iso
-from linkgen.storage.models import Postback, WorkerHeartbeat
+from linkgen.storage.models import Event, Launch, Postback, WorkerHeartbeat
 
 IN_DOUBT: Final = "in_doubt"
 STATUSES: Final = ("queued", "sending", IN_DOUBT, "sent", "failed", "skipped")
@@ -118,6 +118,49 @@ def list_postbacks(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
+
+
+@dataclass(frozen=True)
+class PostbackSource:
+    """What caused a postback, as the log shows it: the event, the customer and the link."""
+
+    event_name: str | None
+    customer_user_id: str | None
+    link_id: str | None
+
+
+def postback_sources(session: Session, rows: Sequence[Postback]) -> dict[int, PostbackSource]:
+    """The launch or event behind each postback of a page: two queries, whatever its size."""
+    launch_ids = {p.source_id for p in rows if p.kind != "event"}
+    event_keys = {(p.app_id, p.source_id) for p in rows if p.kind == "event"}
+    launches: dict[str, Launch] = {}
+    if launch_ids:
+        found = session.scalars(select(Launch).where(Launch.launch_id.in_(launch_ids)))
+        launches = {launch.launch_id: launch for launch in found}
+    events: dict[tuple[str, str], Event] = {}
+    if event_keys:
+        query = select(Event).where(Event.event_id.in_({key[1] for key in event_keys}))
+        events = {(e.app_id, e.event_id): e for e in session.scalars(query)}
+    out: dict[int, PostbackSource] = {}
+    for p in rows:
+        record = p.record or {}
+        name = record.get("evtName")
+        customer = record.get("objectId") or record.get("identity")
+        if p.kind == "event":
+            event = events.get((p.app_id, p.source_id))
+            out[p.id] = PostbackSource(
+                name or (event.event_name if event else None),
+                customer or (event.customer_user_id if event else None),
+                (event.re_link_id or event.link_id) if event else None,
+            )
+        else:
+            launch = launches.get(p.source_id)
+            out[p.id] = PostbackSource(
+                name,
+                customer or (launch.customer_user_id if launch else None),
+                launch.link_id if launch else None,
+            )
+    return out
 
 
 def get_postback(session: Session, postback_id: int) -> Postback:

@@ -10,11 +10,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from linkgen.runtime import get_runtime
 from linkgen.services import postbacks as service
-from linkgen.storage.models import Postback
+from linkgen.storage.models import App, Postback
 from linkgen.storage.types import utcnow
 from linkgen.web.pagination import decode_int_cursor, encode_cursor
 from linkgen.web.ui import bp, format_when
@@ -45,6 +46,7 @@ SKIP_REASONS = {
 }
 STATUS_LABELS = {
     "queued": "Queued",
+    "retrying": "Retrying",
     "sending": "Sending",
     service.IN_DOUBT: "Unconfirmed",
     "sent": "Sent",
@@ -73,6 +75,16 @@ class Entry:
     endpoint: str | None
     linkgen_id: str
     note: str | None = None
+    event_name: str | None = None
+    customer_user_id: str | None = None
+    link_id: str | None = None
+    next_attempt_at: datetime | None = None
+
+    @property
+    def shown_status(self) -> str:
+        """`retrying` for a queued postback that has failed before (it waits for its next
+        attempt), else the stored status."""
+        return "retrying" if self.status == "queued" and self.attempts else self.status
 
 
 def status_note(p: Postback) -> str | None:
@@ -105,7 +117,7 @@ def reason_sentence(reason: str | None) -> str | None:
     return SKIP_REASONS.get(reason, f"Not sent ({reason}).")
 
 
-def _entry(p: Postback) -> Entry:
+def _entry(p: Postback, source: service.PostbackSource | None = None) -> Entry:
     return Entry(
         id=p.id,
         kind=p.kind,
@@ -123,6 +135,10 @@ def _entry(p: Postback) -> Entry:
         endpoint=p.endpoint,
         linkgen_id=p.linkgen_id,
         note=status_note(p),
+        event_name=source.event_name if source else None,
+        customer_user_id=source.customer_user_id if source else None,
+        link_id=source.link_id if source else None,
+        next_attempt_at=p.next_attempt_at if p.status in ("queued", service.IN_DOUBT) else None,
     )
 
 
@@ -136,11 +152,14 @@ def postbacks_list() -> str:
         rows, last = service.list_postbacks(
             db, app_id=app_id, status=status, kind=kind, before=before, limit=PAGE_SIZE
         )
+        sources = service.postback_sources(db, rows)
+        app_ids = list(db.scalars(select(App.app_id).order_by(App.app_id)))
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v}
     next_url = url_for("ui.postbacks_list", **args, cursor=encode_cursor(last)) if last else None
     return render_template(
         "postbacks/list.html",
-        entries=[_entry(p) for p in rows],
+        entries=[_entry(p, sources.get(p.id)) for p in rows],
+        app_ids=app_ids,
         status=status,
         kind=kind,
         app_id=app_id,
