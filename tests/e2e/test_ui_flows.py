@@ -133,7 +133,9 @@ def test_import_csv_reports_the_bad_row(seeded: Site, new_page: Any) -> None:
     assert page.locator(".links-table tbody tr").count() == 1
 
 
-def test_lowercase_region_shows_the_warning(seeded: Site, new_page: Any) -> None:
+def test_clevertap_settings_pick_a_region_from_the_list_and_mask_the_passcode(
+    seeded: Site, new_page: Any
+) -> None:
     page = new_page()
     log_in(page)
     page.goto(f"/apps/{IOS_APP}/clevertap")
@@ -147,7 +149,9 @@ def test_lowercase_region_shows_the_warning(seeded: Site, new_page: Any) -> None
     assert passcode.get_attribute("type") == "text"
     reveal.click()
     assert passcode.get_attribute("type") == "password"
-    page.get_by_label("Region", exact=True).fill("eu1")
+    region = page.get_by_label("Region", exact=True)
+    assert region.evaluate("e => e.tagName") == "SELECT"  # no free text: no mistyped region
+    region.select_option("IN1")
     page.get_by_label("Send install and re-engagement postbacks for", exact=True).select_option(
         "this_partner"
     )
@@ -159,9 +163,8 @@ def test_lowercase_region_shows_the_warning(seeded: Site, new_page: Any) -> None
     page.get_by_label("In-app event postbacks", exact=True).check()
     page.get_by_role("button", name="Save integration").click()
     page.wait_for_url("**/clevertap?saved=1")
-    warnings = page.locator("#warnings")
-    assert 'Region "eu1"' in warnings.inner_text()
-    assert 'Did you mean "EU1"?' in warnings.inner_text()
+    assert "in1.api.clevertap.com" in page.locator(".page-head").inner_text()
+    assert page.get_by_label("Region", exact=True).input_value() == "IN1"
     # The stored passcode is never sent back in full, only masked.
     assert "SECRET-passcode-123" not in page.content()
     assert (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -404,3 +405,60 @@ def test_credentials_check_times_out(make_app: Callable[..., Flask], fake: FakeC
         body = api.post(f"{BASE}/test").get_json()
     assert body["ok"] is False and body["status"] is None
     assert "did not answer" in body["message"]
+
+
+# -- the settings page's Test connection button and region list --------------------------------
+
+
+def _settings_page_client(faked: Api) -> Any:
+    from tests.integration.test_postback_worker import _ui_client
+
+    return _ui_client(faked.client.application)
+
+
+def _csrf(client: Any, path: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
+    assert match is not None
+    return match.group(1)
+
+
+def test_settings_page_test_connection_shows_clevertaps_answer(
+    faked: Api, fake: FakeCleverTap
+) -> None:
+    faked.put(BASE, {**FULL, "region": "IN1"})
+    ui = _settings_page_client(faked)
+    page_path = f"/apps/{APP}/clevertap"
+    resp = ui.post(f"{page_path}/test", data={"csrf_token": _csrf(ui, page_path)})
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    assert "<strong>Connected.</strong>" in page and "HTTP 200" in page
+    assert PASSCODE not in page
+    (request,) = fake.requests
+    assert request.region == "in1"  # the saved region, with the saved credentials
+    faked.put(BASE, {"account_passcode": "wrong-passcode"})
+    page = ui.post(f"{page_path}/test", data={"csrf_token": _csrf(ui, page_path)}).get_data(
+        as_text=True
+    )
+    assert "<strong>Not connected.</strong>" in page and "HTTP 401" in page
+    assert "wrong-passcode" not in page
+
+
+def test_settings_page_test_connection_needs_the_csrf_token(
+    faked: Api, fake: FakeCleverTap
+) -> None:
+    faked.put(BASE, FULL)
+    ui = _settings_page_client(faked)
+    assert ui.post(f"/apps/{APP}/clevertap/test").status_code == 400
+    assert fake.requests == []
+
+
+def test_settings_page_region_is_a_list_of_the_real_regions(faked: Api) -> None:
+    faked.put(BASE, FULL)
+    ui = _settings_page_client(faked)
+    page = ui.get(f"/apps/{APP}/clevertap").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]+)" (selected)?>[^<]*dashboard', page)
+    assert [code for code, _ in options] == ["EU1", "IN1", "US1", "SG1", "ID", "MEC1"]
+    assert [code for code, chosen in options if chosen] == ["EU1"]
+    faked.put(BASE, {"region": "in1"})  # stored with a warning by the API: shown as what it is
+    page = ui.get(f"/apps/{APP}/clevertap").get_data(as_text=True)
+    assert '<option value="in1" selected>in1 (not a CleverTap region: postbacks go to EU1)' in page

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Response, jsonify, request
 
@@ -66,10 +67,9 @@ def list_integration_audit(app_id: str) -> Response:
     return jsonify({"items": items, "next": encode_cursor(last) if last else None})
 
 
-@bp.post(f"{BASE}/test")
-def test_integration(app_id: str) -> Response:
-    """Check the credentials (stored, or the body's unsaved changes) against the region."""
-    body = json_body() if request.data else None
+def check_connection(app_id: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """CleverTap's answer to the app's credentials (stored, or with `body`'s unsaved changes):
+    `{"ok", "status", "message"}`. The API's test endpoint and the settings page's button."""
     rt = get_runtime()
     with rt.db.session() as session:
         settings = service.settings_to_test(session, app_id, body)
@@ -79,4 +79,10 @@ def test_integration(app_id: str) -> Response:
         ok, status, message = client.check_credentials(
             url, settings.account_id, settings.account_passcode
         )
-    return jsonify({"ok": ok, "status": status, "message": message})
+    return {"ok": ok, "status": status, "message": message}
+
+
+@bp.post(f"{BASE}/test")
+def test_integration(app_id: str) -> Response:
+    """Check the credentials (stored, or the body's unsaved changes) against the region."""
+    return jsonify(check_connection(app_id, json_body() if request.data else None))

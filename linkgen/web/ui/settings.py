@@ -317,6 +317,7 @@ def _clevertap_page(
     errors: dict[str, str],
     values: dict[str, Any] | None = None,
     saved: bool = False,
+    check: dict[str, Any] | None = None,
 ) -> str:
     with get_runtime().db.session() as db:
         app = catalog.app_to_dict(catalog.get_app(db, app_id))
@@ -335,7 +336,11 @@ def _clevertap_page(
         errors=errors,
         saved=saved,
         audit=audit,
-        regions=list(REGION_HOSTS),
+        regions=[
+            (code, f"{code} ({host.split('.')[0]}.dashboard.clevertap.com)")
+            for code, host in REGION_HOSTS.items()
+        ],
+        check=check,
         default_postbacks=[(v, DEFAULT_POSTBACK_LABELS[v]) for v in DEFAULT_POSTBACKS_VALUES],
         identity_fields=[(v, IDENTITY_LABELS.get(v, v)) for v in IDENTITY_FIELD_VALUES],
         sending_options=list(SENDING_OPTION_LABELS.items()),
@@ -347,6 +352,14 @@ def _clevertap_page(
 @bp.get("/apps/<app_id>/clevertap")
 def clevertap_edit(app_id: str) -> str:
     return _clevertap_page(app_id, errors={}, saved=request.args.get("saved") == "1")
+
+
+@bp.post("/apps/<app_id>/clevertap/test")
+def clevertap_test(app_id: str) -> str:
+    """The Test connection button: CleverTap's answer to the stored credentials."""
+    from linkgen.web.api.integrations import check_connection
+
+    return _clevertap_page(app_id, errors={}, check=check_connection(app_id, None))
 
 
 @bp.post("/apps/<app_id>/clevertap")
