@@ -462,3 +462,24 @@ def test_settings_page_region_is_a_list_of_the_real_regions(faked: Api) -> None:
     faked.put(BASE, {"region": "in1"})  # stored with a warning by the API: shown as what it is
     page = ui.get(f"/apps/{APP}/clevertap").get_data(as_text=True)
     assert '<option value="in1" selected>in1 (not a CleverTap region: postbacks go to EU1)' in page
+
+
+def test_settings_page_keeps_the_restricted_sources_folded_with_why(faked: Api) -> None:
+    faked.put(BASE, FULL)
+    ui = _settings_page_client(faked)
+    page_path = f"/apps/{APP}/clevertap"
+    page = ui.get(page_path).get_data(as_text=True)
+    count = len(faked.get(BASE).get_json()["restricted_media_sources"])
+    noun = "source" if count == 1 else "sources"
+    assert f'<details class="restricted">\n    <summary>{count} restricted {noun}: show' in page
+    assert "do not allow their users' data to be shared" in page
+    form = {
+        "csrf_token": _csrf(ui, page_path),
+        "account_id": ACCOUNT,
+        "region": "EU1",
+        "restricted_media_source": ["snapchat_int"],
+        "restricted_policy": ["sometimes"],
+    }
+    resp = ui.post(page_path, data=form)
+    assert resp.status_code == 400
+    assert '<details class="restricted" open>' in resp.get_data(as_text=True)  # the error shows
