@@ -679,8 +679,14 @@ def test_two_workers_with_timeouts_and_lost_answers_never_send_a_record_twice(
     wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
 ) -> None:
     ids = insert(db, 2_000)
+    # Each kind of fault happens at least once whatever the timing (the queued behaviours come
+    # first), then at random: an answer lost after the records were stored, a call that stored
+    # nothing and got no answer, and a failed look-up in the events API.
+    late = 0.6  # past the workers' 0.4 s timeout
+    fake.enqueue(Behaviour.lost_answer(late), Behaviour.slow(late, then=Behaviour.http_error(504)))
+    fake.enqueue_events(Behaviour.http_error(500))
     fake.set_fault_ratio(
-        0.3, seed=11, statuses=(429, 500, 503, "timeout", "hang"), timeout_delay=0.6
+        0.3, seed=11, statuses=(429, 500, 503, "timeout", "hang"), timeout_delay=late
     )
     fake.set_events_fault_ratio(0.2)
     config = WorkerConfig(
