@@ -45,6 +45,7 @@ RESERVED_PATHS = frozenset(
         "templates",
         "settings",
         "postbacks",
+        "devices",
         "import",
         "export",
         "audit",

@@ -301,6 +301,42 @@ SCHEMAS: dict[str, Schema] = {
         "additionalProperties": True,
     },
     "AuditList": _list_of("AuditEntry"),
+    "DeviceReport": {
+        "type": "object",
+        "required": ["app_id", "q", "installs", "clicks", "launches", "events", "postbacks"],
+        "properties": {
+            "app_id": _string(),
+            "q": _string(),
+            "days": {"type": "integer"},
+            "installs": {"type": "array", "items": {"type": "object"}},
+            "clicks": {"type": "array", "items": {"type": "object"}},
+            "launches": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "launch_id": _string(),
+                        "type": _string(),
+                        "match_type": _nullable(_string()),
+                        "matched": _string(description="how the winning click matched, in words"),
+                        "passed_over": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "click_id": _string(),
+                                    "reason": _string(example="click_injection"),
+                                    "why": _string(description="the reason in words"),
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "events": {"type": "array", "items": {"type": "object"}},
+            "postbacks": {"type": "array", "items": _ref("Postback")},
+        },
+    },
     "LinkParams": {
         "type": "object",
         "description": "OneLink parameters (af_adset, af_sub1..5, deep_link_value, af_r, ...); "
@@ -525,6 +561,21 @@ RESPONSES: dict[str, Schema] = {
 }
 
 PARAMETERS: dict[str, Schema] = {
+    "device_q": {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "description": "the app's install id (the SDK's device_id), an advertising id (GAID, "
+        "IDFA), the IDFV or the customer user id (the CleverTap ID)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    "days": {
+        "name": "days",
+        "in": "query",
+        "required": False,
+        "description": "how far back launches and events are read",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+    },
     "limit": {
         "name": "limit",
         "in": "query",
@@ -661,6 +712,16 @@ def _paths() -> dict[str, Any]:
                 {"200": _ok(_ref("AuditList")), **READ_ONE},
                 tags=integ,
                 parameters=[_param("limit"), _param("cursor")],
+            ),
+        },
+        "/api/v1/apps/{app_id}/devices": {
+            "parameters": [_param("app_id")],
+            "get": _op(
+                "A test device: its clicks, launches (the match each got and why the other "
+                "clicks were passed over), events and postbacks",
+                {"200": _ok(_ref("DeviceReport")), **READ_ONE},
+                tags=apps,
+                parameters=[_param("device_q"), _param("days")],
             ),
         },
         "/api/v1/templates": {

@@ -179,8 +179,9 @@ def new_page(browser: Any, live_server: Site) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     watch = ConsoleWatch()
 
-    def _open(viewport: dict[str, int] | None = None) -> Any:
+    def _open(viewport: dict[str, int] | None = None, **options: Any) -> Any:
         context = browser.new_context(
+            **options,
             viewport=viewport or DESKTOP,
             base_url=live_server.base_url,
             accept_downloads=True,
@@ -222,7 +223,10 @@ def seeded(live_server: Site, browser: Any) -> Site:
     host = live_server.base_url.removeprefix("http://")
     with rt.db.session() as db:
         catalog.create_app_record(db, {"app_id": IOS_APP, "name": "Shop for iPhone"})
-        catalog.create_app_record(db, {"app_id": ANDROID_APP, "name": "Shop for Android"})
+        _, android_key = catalog.create_app_record(
+            db, {"app_id": ANDROID_APP, "name": "Shop for Android"}
+        )
+        live_server.extra["android_sdk_key"] = android_key
         catalog.create_app_record(db, {"app_id": QUIET_APP, "name": "Quiet app"})
         t = catalog.create_template_record(
             db,

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from linkgen.domain.postbacks import InstallOutcome
 from linkgen.services.outbox import enqueue_postback, postback_linkgen_id
 from linkgen.storage.counters import CounterKey, bump_counters
-from linkgen.storage.models import Postback
+from linkgen.storage.models import Click, Postback
 from tests.e2e.conftest import (
+    ANDROID_APP,
     DESKTOP,
     IOS_APP,
     PHONE,
@@ -293,3 +295,52 @@ def test_screenshots_of_main_pages_fit_desktop_and_phone(seeded: Site, new_page:
             assert page.locator('[data-stat="clicks"]').inner_text() == "94"
             assert page.locator('[data-stat="installs"]').inner_text() == "25"
             assert page.locator(".chart-wide svg polyline").count() == 2
+
+
+ANDROID_BROWSER = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/125.0.0.0 Mobile Safari/537.36"
+)
+
+
+def test_test_device_view_explains_a_passed_over_click(seeded: Site, new_page: Any) -> None:
+    device, gaid = "e2e-install-1", "e2e-gaid-1"
+    tapper = new_page(PHONE, user_agent=ANDROID_BROWSER)
+    tap = tapper.context.request.get(
+        f"/{seeded.template_id}?pid=Email&c=e2e_device&af_channel=email&gaid={gaid}",
+        max_redirects=0,
+    )
+    assert tap.status == 302 and "play.google.com" in tap.headers["location"]
+    with seeded.db().session() as db:
+        click = db.scalars(select(Click).where(Click.device_id == gaid)).one()
+        click_id, clicked_at = click.click_id, click.ts
+    # The app's first launch 2 s after the tap: too soon for a person (click injection).
+    launch = seeded.app.test_client().post(
+        f"/api/v1/sdk/{ANDROID_APP}/launches",
+        json={
+            "device_id": device,
+            "first_launch": True,
+            "gaid": gaid,
+            "ts": (clicked_at + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        headers={"X-SDK-Key": seeded.extra["android_sdk_key"]},
+    )
+    assert launch.status_code == 200 and launch.get_json()["attribution"]["is_organic"]
+
+    for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = new_page(size)
+        log_in(page)
+        page.get_by_role("link", name="Test device").click()
+        page.get_by_label("App", exact=True).select_option(ANDROID_APP)
+        page.get_by_label("Device id or CleverTap ID").fill(device)
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**/devices?*")
+        reason = page.locator('.passed-over li[data-reason="click_injection"]')
+        pytest_expect_text(reason, click_id)
+        pytest_expect_text(reason, "too soon for a person")
+        pytest_expect_text(page.locator(".launch-match"), "counts as organic")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the test-device page overflows at {name} width by {overflow}px"
+        page.screenshot(path=str(SCREENSHOTS / f"test-device-{name}.png"), full_page=True)
