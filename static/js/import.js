@@ -13,6 +13,9 @@
   var summary = document.getElementById("import-summary");
   var tbody = document.querySelector("#import-errors tbody");
   var errorsWrap = document.getElementById("import-errors-wrap");
+  var createdBody = document.querySelector("#import-created tbody");
+  var createdWrap = document.getElementById("import-created-wrap");
+  var linkBase = form.getAttribute("data-link-url");
   var fileError = document.getElementById("f-file-err");
   var headers = { "X-CSRFToken": csrf, "X-Requested-With": "fetch" };
 
@@ -22,6 +25,38 @@
     if (code) { var c = document.createElement("code"); c.textContent = text; td.appendChild(c); }
     else { td.textContent = text; }
     tr.appendChild(td);
+  }
+
+  function addCreated(r) {
+    var n = createdBody.children.length + 1;
+    var tr = document.createElement("tr");
+    cell(tr, String(r.row), "Line");
+    var campaign = document.createElement("td");
+    campaign.setAttribute("data-label", "Campaign");
+    var a = document.createElement("a");
+    a.href = linkBase.replace("__id__", encodeURIComponent(r.link.id));
+    a.textContent = r.link.campaign || r.link.channel;
+    campaign.appendChild(a);
+    tr.appendChild(campaign);
+    var url = document.createElement("td");
+    url.setAttribute("data-label", "Link");
+    url.className = "link-cell";
+    var code = document.createElement("code");
+    code.id = "cp-import-" + n;
+    code.className = "url-preview";
+    code.textContent = r.link.short_url || r.link.long_url;
+    url.appendChild(code);
+    tr.appendChild(url);
+    var copy = document.createElement("td");
+    copy.setAttribute("data-label", "Copy");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-small";
+    button.setAttribute("data-copy-target", code.id);
+    button.textContent = "Copy";
+    copy.appendChild(button);
+    tr.appendChild(copy);
+    createdBody.appendChild(tr);
   }
 
   function fail(message) {
@@ -38,6 +73,7 @@
     if (!file) { fail("Choose a CSV file to import."); return; }
     form.querySelector("button").disabled = true;
     tbody.textContent = "";
+    createdBody.textContent = "";
     result.hidden = true;
     wrap.hidden = false;
     bar.value = 0;
@@ -71,7 +107,7 @@
         created += out.created;
         failed += out.failed;
         out.results.forEach(function (r) {
-          if (r.ok) { return; }
+          if (r.ok) { addCreated(r); return; }
           var tr = document.createElement("tr");
           cell(tr, String(r.row), "Line");
           cell(tr, r.error.field || "", "Field", true);
@@ -88,6 +124,7 @@
       label.textContent = "Import finished";
       summary.textContent = created + " link" + (created === 1 ? "" : "s") + " created, " + failed + " row" + (failed === 1 ? "" : "s") + " with errors.";
       errorsWrap.hidden = failed === 0;
+      createdWrap.hidden = created === 0;
       result.hidden = false;
       form.querySelector("button").disabled = false;
       form.reset();

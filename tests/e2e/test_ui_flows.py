@@ -129,6 +129,15 @@ def test_import_csv_reports_the_bad_row(seeded: Site, new_page: Any) -> None:
     cells = rows.first.locator("td").all_inner_texts()
     assert cells[0] == "3" and cells[1] == "channel"
     assert "channel must be one of" in cells[2]
+    created = page.locator("#import-created tbody tr")
+    assert created.count() == 2  # listed with their copy buttons
+    assert created.first.locator("td").first.inner_text() == "2"
+    assert created.nth(1).locator("a").inner_text() == "import_c"
+    sms_url = created.nth(1).locator("code").inner_text()
+    assert sms_url.startswith(f"{seeded.base_url}/{t}/")  # SMS links are short
+    created.nth(1).get_by_role("button", name="Copy").click()
+    page.wait_for_selector("#import-created button.copied")
+    assert page.evaluate("navigator.clipboard.readText()") == sms_url
     page.screenshot(path=str(SCREENSHOTS / "import-result-desktop.png"))
 
     page.goto("/links?campaign=import_c")

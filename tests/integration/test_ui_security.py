@@ -3,6 +3,7 @@ form, escaping of link values, login throttling, the login gate and the first-ru
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -311,3 +312,27 @@ def test_a_logged_in_browser_gets_nothing_from_the_api_by_its_cookie(
         assert isinstance(session, NullSession)
     with app.test_request_context("/links"):
         assert not isinstance(session, NullSession)
+
+
+def test_the_sample_csv_imports_as_it_is(user_client: FlaskClient, app: Flask) -> None:
+    from linkgen.domain.bulk import parse_links_csv_with_lines
+
+    with app.extensions["linkgen"].db.session() as session:
+        from linkgen.services import catalog
+
+        catalog.create_template_record(
+            session,
+            {"template_id": "Smpl", "domain": "go.example.com"},
+            app.extensions["linkgen"].settings.link_domains,
+        )
+    resp = user_client.get("/import/sample.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = parse_links_csv_with_lines(resp.get_data(as_text=True))
+    assert [body["template_id"] for _, body in rows] == ["Smpl"] * 3
+    token = _token(user_client, "/import")
+    data = {"csrf_token": token, "file": (io.BytesIO(resp.get_data()), "sample.csv")}
+    page = user_client.post("/import", data=data, content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "3 links created, 0 rows with errors." in html
+    assert html.count('data-copy-target="cp-import-') == 3  # each created link, with a copy button

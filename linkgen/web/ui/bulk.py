@@ -9,15 +9,19 @@ and the whole result is shown at once.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, jsonify, render_template, request
+from sqlalchemy import select
 
 from linkgen.domain.bulk import parse_links_csv_with_lines
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.runtime import get_runtime
 from linkgen.services import links as service
+from linkgen.storage.models import Template
 from linkgen.web.ui import bp, current_actor
 
 CHUNK_ROWS = 100
@@ -48,6 +52,37 @@ def _create(rows: list[tuple[int, Any]]) -> dict[str, Any]:
             db, rows, scheme_for=rt.settings.scheme_for, created_by=current_actor()
         )
     return result.to_dict()
+
+
+SAMPLE_COLUMNS = (
+    "template_id",
+    "channel",
+    "campaign",
+    "media_source",
+    "short",
+    "ttl",
+    "params.deep_link_value",
+    "params.af_sub5",
+)
+
+
+@bp.get("/import/sample.csv")
+def import_sample() -> Response:
+    """A CSV to start from: the columns and three example rows on the first template."""
+    with get_runtime().db.session() as db:
+        template = db.scalar(select(Template.template_id).order_by(Template.id).limit(1))
+    tid = template or "AbCd"
+    rows = [
+        SAMPLE_COLUMNS,
+        (tid, "email", "spring_sale", "", "false", "", "shoes", "{{Profile.objectId}}"),
+        (tid, "sms", "spring_sale", "", "true", "31d", "shoes", ""),
+        (tid, "qr", "poster_paris", "", "true", "", "store_paris", ""),
+    ]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = 'attachment; filename="linkgen-sample.csv"'
+    return resp
 
 
 @bp.get("/import")
