@@ -64,7 +64,7 @@ from linkgen.services.retention import delete_batch, delete_before
 from linkgen.storage.counters import CounterKey
 from linkgen.storage.db import Database
 from linkgen.storage.models import Base, Click, Launch
-from linkgen.web.api.stats import summarise_counters
+from linkgen.services.stats import summarise_counters
 from linkgen.web.ui.stats import daily_series, totals_by_link
 
 SECTION = "click_storage"

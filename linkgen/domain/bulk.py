@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,4 +182,13 @@ def links_to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
                 *(_cell(params.get(name)) for name in param_names),
             ]
         )
+    return out.getvalue()
+
+
+def table_to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Any table as CSV, with the same neutralised cells as the link export (reports)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return out.getvalue()

@@ -46,6 +46,7 @@ RESERVED_PATHS = frozenset(
         "settings",
         "postbacks",
         "devices",
+        "reports",
         "import",
         "export",
         "audit",

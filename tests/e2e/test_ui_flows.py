@@ -275,6 +275,7 @@ def test_screenshots_of_main_pages_fit_desktop_and_phone(seeded: Site, new_page:
         "templates": "/templates",
         "clevertap": f"/apps/{IOS_APP}/clevertap",
         "postbacks": "/postbacks",
+        "reports": "/reports?group_by=campaign&days=30",
     }
     login_page = new_page(PHONE)
     login_page.goto("/login")

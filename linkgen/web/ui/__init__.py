@@ -60,7 +60,15 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)
     csrf.exempt(sdk_bp)
 
-    from linkgen.web.ui import auth, bulk, devices, links, postbacks, settings  # noqa: F401
+    from linkgen.web.ui import (  # noqa: F401
+        auth,
+        bulk,
+        devices,
+        links,
+        postbacks,
+        reports,
+        settings,
+    )
 
     app.register_blueprint(bp)
 
@@ -111,7 +119,15 @@ def format_when(value: object) -> str:
 
 def _nav_section() -> str:
     path = request.path
-    for prefix in ("/links", "/import", "/apps", "/templates", "/postbacks", "/devices"):
+    for prefix in (
+        "/links",
+        "/import",
+        "/apps",
+        "/templates",
+        "/postbacks",
+        "/devices",
+        "/reports",
+    ):
         if path.startswith(prefix):
             return prefix.strip("/")
     return ""

@@ -13,9 +13,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from linkgen.services.stats import COUNTS
 from linkgen.storage.models import StatCounter
-
-COUNTS = ("clicks", "human_clicks", "bot_clicks", "installs", "reengagements", "events")
 
 
 @dataclass
