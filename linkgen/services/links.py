@@ -237,7 +237,7 @@ def link_to_dict(link: LinkRow, info: TemplateInfo) -> dict[str, Any]:
         "qr_png_url": f"{base}/qr.png",
         "qr_svg_url": f"{base}/qr.svg",
         "short": link.short,
-        "ttl": _ttl_text(link.ttl_seconds),
+        "ttl": ttl_text(link.ttl_seconds),
         "renew_ttl": link.renew_ttl,
         "created_at": _iso(link.created_at),
         "updated_at": _iso(link.updated_at),
@@ -253,7 +253,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
-def _ttl_text(seconds: int | None) -> str | None:
+def ttl_text(seconds: int | None) -> str | None:
+    """A TTL as the API answers it (`31d`, `2h`, `10m`), None when the link never expires."""
     if seconds is None:
         return None
     for unit, size in (("d", 86400), ("h", 3600)):
@@ -977,7 +978,7 @@ def update_link(
             )
     merged = {**current, **body}
     if "ttl" not in body:
-        merged["ttl"] = _ttl_text(link.ttl_seconds)
+        merged["ttl"] = ttl_text(link.ttl_seconds)
     info = TemplateLookup(session, scheme_for).require(link.template_id)
     spec = parse_link_request(merged, info)
     now = utcnow()

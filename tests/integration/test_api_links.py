@@ -141,6 +141,36 @@ def test_qr_link_is_short_with_qr_pid(api: Api, template: dict[str, Any]) -> Non
     assert dict(query(link["long_url"]))["af_channel"] == "qr"
 
 
+def test_qr_link_without_ttl_never_expires(api: Api, template: dict[str, Any]) -> None:
+    link = create(api, channel="qr", campaign="poster")
+    assert link["short"] is True
+    assert link["expires_at"] is None and link["ttl"] is None
+    assert api.get(f"/api/v1/links/{link['id']}").get_json()["expires_at"] is None
+    # Editing anything else keeps it that way.
+    patched = api.patch(f"/api/v1/links/{link['id']}", {"campaign": "poster2"}).get_json()
+    assert patched["expires_at"] is None and patched["ttl"] is None
+
+
+def test_qr_link_with_ttl_expires(api: Api, template: dict[str, Any]) -> None:
+    link = create(api, channel="qr", campaign="flyer", ttl="14d")
+    assert link["ttl"] == "14d"
+    assert when(link["expires_at"]) - when(link["created_at"]) == timedelta(days=14)
+
+
+def test_patching_ttl_null_makes_an_expiring_qr_link_permanent(
+    api: Api, template: dict[str, Any]
+) -> None:
+    link = create(api, channel="qr", campaign="poster", ttl="31d")  # as QR links were made
+    assert link["expires_at"] is not None
+    patched = api.patch(f"/api/v1/links/{link['id']}", {"ttl": None})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["expires_at"] is None and patched.get_json()["ttl"] is None
+    # Other channels have no "never": a null ttl is the default 31 days again.
+    sms = create(api, channel="sms", ttl="2h")
+    again = api.patch(f"/api/v1/links/{sms['id']}", {"ttl": None}).get_json()
+    assert again["ttl"] == "31d" and again["expires_at"] is not None
+
+
 def test_custom_channel_needs_a_media_source(api: Api, template: dict[str, Any]) -> None:
     link = create(api, channel="custom", media_source="newsletter_partner")
     assert link["media_source"] == "newsletter_partner"
