@@ -712,7 +712,8 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
     - `channel` defaults to `custom`; `media_source` defaults per channel (custom: mandatory);
       an empty string counts as absent for `media_source` and `campaign`.
     - `params.pid`, `params.c` and `params.af_channel` are refused: use `media_source`,
-      `campaign` and `channel`.
+      `campaign` and `channel`; `params.lg_link` is refused (it names the link, see link_ref).
+    - `ttl` absent or null: `default_ttl(channel)` (QR links: none, they never expire).
     - `shortlink_id` implies a short link; with an explicit `short: false` it is refused.
     - a long URL over MAX_URL_LENGTH (QR links: with `af_qr=true` added) is refused naming the
       field that contributes the most characters: `params.<key>`, `campaign` or `media_source`.
