@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, select
 
 from linkgen.domain.apps import default_store_url
+from linkgen.domain.links import link_id_of_ref
 from linkgen.domain.routing import TemplateRouting
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import read_epoch
@@ -84,7 +85,7 @@ class RouteCache:
         self.poll_interval = poll_interval
         self._templates: dict[str, CachedTemplate | None] = {}
         self._links: dict[tuple[str, str], CachedLink | None] = {}
-        self._links_by_id: dict[str, CachedLink | None] = {}
+        self._links_by_ref: dict[str, CachedLink | None] = {}
         self._epoch: int | None = None
         self._generation = 0
         self._lock = threading.Lock()
@@ -108,12 +109,14 @@ class RouteCache:
         except KeyError:
             return self._fill(self._links, key, self._load_link, template_id, shortlink_id)
 
-    def link_by_id(self, link_id: str) -> CachedLink | None:
-        """A link by its id (what a long URL's `lg_link` names), or None when there is none."""
+    def link_by_ref(self, ref: str) -> CachedLink | None:
+        """The link a long URL's `lg_link` value names, or None when it names none.
+
+        Kept by the value as sent, so a cached click decodes nothing."""
         try:
-            return self._links_by_id[link_id]
+            return self._links_by_ref[ref]
         except KeyError:
-            return self._fill(self._links_by_id, link_id, self._load, Link.id == link_id)
+            return self._fill(self._links_by_ref, ref, self._load_by_ref, ref)
 
     def reload_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
         """Read a link again (another process may have renewed its expiry)."""
@@ -141,7 +144,7 @@ class RouteCache:
             self._generation += 1
             self._templates = {}
             self._links = {}
-            self._links_by_id = {}
+            self._links_by_ref = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -180,6 +183,10 @@ class RouteCache:
 
     def _load_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
         return self._load(Link.template_id == template_id, Link.shortlink_id == shortlink_id)
+
+    def _load_by_ref(self, ref: str) -> CachedLink | None:
+        link_id = link_id_of_ref(ref)
+        return None if link_id is None else self._load(Link.id == link_id)
 
     def _load(self, *where: ColumnElement[bool]) -> CachedLink | None:
         with self.db.sessions() as session:

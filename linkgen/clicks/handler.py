@@ -154,10 +154,10 @@ class ClickHandler:
         An unknown, deleted or malformed value, or one naming another template's link, leaves
         the click a plain template click: the long URL carries every parameter it needs.
         """
-        link_id = link_ref_in_query(raw_query)
-        if link_id is None:
+        ref = link_ref_in_query(raw_query)
+        if ref is None:
             return None
-        link = self.cache.link_by_id(link_id)
+        link = self.cache.link_by_ref(ref)
         return link if link is not None and link.template_id == template.template_id else None
 
     # -- one click ---------------------------------------------------------------------------

@@ -205,7 +205,6 @@ LINK_REF_LENGTH = 22  # a 128-bit link id in base 62
 _REF_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _REF_VALUE = {ch: i for i, ch in enumerate(_REF_ALPHABET)}
 _HEX_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
-_REF_QUERY_RE = re.compile(r"(?:\A|&)lg_link=([^&]*)")
 # What the length check counts for a link whose id is not known yet (same length as any ref).
 PENDING_LINK_REF = "0" * LINK_REF_LENGTH
 
@@ -239,15 +238,21 @@ def link_id_of_ref(ref: str) -> str | None:
 
 
 def link_ref_in_query(query: str) -> str | None:
-    """The link id named by the first `lg_link` pair of a raw query string, if any.
+    """The value of the first `lg_link` pair of a raw query string (not checked), if any.
 
     The first pair counts: the builder puts it before every placeholder, so nothing a
-    recipient's substituted value or an appended parameter adds can replace it.
+    recipient's substituted value or an appended parameter adds can replace it. Plain string
+    searches: this runs on every long-link click.
     """
-    if "lg_link=" not in query:
-        return None
-    match = _REF_QUERY_RE.search(query)
-    return link_id_of_ref(match.group(1)) if match is not None else None
+    if query.startswith("lg_link="):
+        start = 8
+    else:
+        at = query.find("&lg_link=")
+        if at < 0:
+            return None
+        start = at + 9
+    end = query.find("&", start)
+    return query[start:] if end < 0 else query[start:end]
 
 
 # --------------------------------------------------------------------------- placeholders

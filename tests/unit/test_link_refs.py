@@ -94,16 +94,27 @@ def test_the_ref_survives_substitution_and_appended_params() -> None:
     other = link_ref("f" * 32)
     clicked = sent.replace("{{Profile.objectId}}", quote(f"__g1&lg_link={other}", safe="&="))
     clicked += "&utm_source=clevertap&utm_medium=email&lg_link=" + str(other)
-    assert link_ref_in_query(query(clicked)) == LINK_ID
-    assert link_ref_in_query(query(with_qr_flag(sent))) == LINK_ID
+    assert link_id_of_ref(str(link_ref_in_query(query(clicked)))) == LINK_ID
+    assert link_id_of_ref(str(link_ref_in_query(query(with_qr_flag(sent))))) == LINK_ID
 
 
 @pytest.mark.parametrize(
-    "raw",
-    ["", "pid=Email", "pid=Email&xlg_link=abc", "lg_link=", "lg_link=short", "a=1&lg_link=%30"],
+    ("raw", "found"),
+    [
+        ("", None),
+        ("pid=Email", None),
+        ("pid=Email&xlg_link=abc", None),
+        ("xlg_link=abc&c=1", None),
+        ("lg_link=", ""),
+        ("lg_link=abc", "abc"),
+        ("pid=Email&lg_link=abc&c=1&lg_link=def", "abc"),
+        ("a=1&lg_link=%30", "%30"),
+    ],
 )
-def test_a_query_without_a_valid_ref_names_no_link(raw: str) -> None:
-    assert link_ref_in_query(raw) is None
+def test_the_first_lg_link_pair_is_read(raw: str, found: str | None) -> None:
+    assert link_ref_in_query(raw) == found
+    if found is not None:
+        assert link_id_of_ref(found) is None  # none of these is a ref linkgen made
 
 
 def test_lg_link_is_not_an_appsflyer_parameter_name() -> None:
