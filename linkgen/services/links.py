@@ -18,7 +18,8 @@ the template lookup, ids, storage and the cache epoch. Choices callers rely on:
 - PATCH merges the given top-level fields over the stored ones and validates the result like a
   new link; a given `params` object replaces the whole param set. `template_id`,
   `shortlink_id` and `short` cannot change (a sent link or printed QR code would silently
-  break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now.
+  break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now;
+  `ttl: null` gives the channel's default again (QR: no expiry at all).
 - Every create, update and delete bumps the `routes` cache epoch in the same transaction.
 """
 

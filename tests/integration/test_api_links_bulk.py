@@ -334,6 +334,7 @@ def test_cli_export_qr_writes_decodable_pngs(
     )
     assert result.exit_code == 0, result.output
     assert "wrote 2 QR code(s)" in result.output
+    assert "warning" not in result.stderr  # the QR link never expires, the long URL neither
     assert sorted(p.name for p in out.iterdir()) == sorted(["Poster1.png", f"{long['id']}.png"])
     decoded = pyzbar.decode(Image.open(out / "Poster1.png"))
     assert decoded[0].data.decode() == short["short_url"] + "?af_qr=true"
@@ -344,6 +345,8 @@ def test_cli_export_qr_writes_decodable_pngs(
     result = runner.invoke(args=["export-qr", "--format", "svg", "--out", str(svg_out)])
     assert result.exit_code == 0, result.output
     assert len(list(svg_out.glob("*.svg"))) == 3
+    # The SMS link's short URL expires: printing its code is warned about.
+    assert "warning: 1 of these links expire" in result.stderr
 
     result = runner.invoke(args=["export-qr", "--size", "5", "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1 and "size must be" in result.output
