@@ -307,8 +307,8 @@ def build_long_url(
 ) -> str:
     """`{scheme}://{domain}/{template_id}?{query}` (no `?` when there are no params).
 
-    `ref` (a `link_ref`) goes in as `lg_link`, right after pid, c and af_channel: before any
-    placeholder, so it parses the same whatever CleverTap substitutes.
+    `ref` (a `link_ref`) goes in as `lg_link`, right after pid, c and af_channel and always
+    before the first placeholder, so it parses the same whatever CleverTap substitutes.
     """
     if ref is not None:
         params = _with_ref(params, ref)
@@ -320,7 +320,9 @@ def _with_ref(params: Mapping[str, str], ref: str) -> dict[str, str]:
     out: dict[str, str] = {}
     placed = False
     for key, value in params.items():
-        if not placed and key not in _TOP_LEVEL_PARAMS:
+        # After pid, c and af_channel, unless one of them holds a placeholder: the ref must
+        # precede every value a recipient's substitution could fill with `&lg_link=...`.
+        if not placed and (key not in _TOP_LEVEL_PARAMS or has_placeholder(value)):
             out[LINK_REF_PARAM] = ref
             placed = True
         out[key] = value

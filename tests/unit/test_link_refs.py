@@ -83,6 +83,11 @@ def test_the_long_url_carries_the_ref_right_after_the_fixed_params() -> None:
         == f"pid=Email&c=spring&af_channel=email&lg_link={ref}&af_sub5={{{{Profile.objectId}}}}"
     )
     assert build_long_url(TEMPLATE, {}, ref=ref) == f"https://go.example.com/AbCd?lg_link={ref}"
+    # Before a placeholder even in the campaign: no substituted value can come first.
+    personal = {"pid": "Email", "c": "spring_{{Profile.city}}", "af_channel": "email"}
+    assert query(build_long_url(TEMPLATE, personal, ref=ref)).startswith(
+        f"pid=Email&lg_link={ref}&c="
+    )
 
 
 def test_the_ref_survives_substitution_and_appended_params() -> None:
