@@ -61,10 +61,10 @@ from linkgen.domain.attribution import AppRules, LaunchFacts
 from linkgen.services import attribution
 from linkgen.services.launchsql import Transaction
 from linkgen.services.retention import delete_batch, delete_before
+from linkgen.services.stats import summarise_counters
 from linkgen.storage.counters import CounterKey
 from linkgen.storage.db import Database
 from linkgen.storage.models import Base, Click, Launch
-from linkgen.services.stats import summarise_counters
 from linkgen.web.ui.stats import daily_series, totals_by_link
 
 SECTION = "click_storage"

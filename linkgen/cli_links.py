@@ -74,6 +74,7 @@ def export_qr_cmd(
     rt = get_runtime()
     render = render_png if fmt == "png" else render_svg
     written = 0
+    expiring: list[str] = []
     used: set[str] = set()
     try:
         opts = parse_qr_options({"size": size, "margin": margin, "ec": ec})
@@ -90,9 +91,19 @@ def export_qr_cmd(
                     used.add(name)
                     (out_dir / f"{name}.{fmt}").write_bytes(render(data, opts))
                     written += 1
+                    if link.expires_at is not None:
+                        expiring.append(name)
     except LinkgenError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"wrote {written} QR code(s) to {out_dir}")
+    if expiring:
+        shown = ", ".join(expiring[:5]) + (", ..." if len(expiring) > 5 else "")
+        click.echo(
+            f"warning: {len(expiring)} of these links expire ({shown}): a printed code stops "
+            "working when its link expires. QR links made without a ttl never expire; "
+            'PATCH /api/v1/links/{id} with {"ttl": null} makes a QR link permanent.',
+            err=True,
+        )
 
 
 COMMANDS = [import_links_cmd, export_qr_cmd]

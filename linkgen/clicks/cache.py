@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from linkgen.domain.apps import default_store_url
+from linkgen.domain.links import link_id_of_ref
 from linkgen.domain.routing import TemplateRouting
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import read_epoch
@@ -25,6 +27,9 @@ from linkgen.storage.models import App, Link, Template
 log = logging.getLogger("linkgen.clicks")
 
 MAX_ENTRIES = 200_000  # bounds memory when bots probe random ids
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +46,16 @@ class CachedTemplate:
 
 @dataclass(slots=True)
 class CachedLink:
-    """A short link's stored parameters (expires_at moves as clicks renew it)."""
+    """A link's stored parameters (expires_at moves as clicks renew it)."""
 
     id: str
     template_id: str
-    shortlink_id: str
+    shortlink_id: str | None
     media_source: str
     campaign: str | None
     channel: str
     params: dict[str, str]  # pid, c, af_channel, then the stored params
-    ttl_seconds: int
+    ttl_seconds: int | None  # None: never expires
     renew_ttl: bool
     expires_at: datetime | None
 
@@ -74,13 +79,14 @@ def link_params(link: Link) -> dict[str, str]:
 
 
 class RouteCache:
-    """Templates by id and links by (template id, shortlink id), with negative entries."""
+    """Templates by id, links by (template id, shortlink id) and by id, with negative entries."""
 
     def __init__(self, db: Database, *, poll_interval: float = 0.5) -> None:
         self.db = db
         self.poll_interval = poll_interval
         self._templates: dict[str, CachedTemplate | None] = {}
         self._links: dict[tuple[str, str], CachedLink | None] = {}
+        self._links_by_ref: dict[str, CachedLink | None] = {}
         self._epoch: int | None = None
         self._generation = 0
         self._lock = threading.Lock()
@@ -93,12 +99,8 @@ class RouteCache:
         """A template, or None when it does not exist."""
         try:
             return self._templates[template_id]
-        except KeyError:
-            pass
-        generation = self._generation
-        found = self._load_template(template_id)
-        self._remember(generation, self._templates, template_id, found)
-        return found
+        except KeyError:  # the hit path stays one dict lookup; a miss loads
+            return self._fill(self._templates, template_id, self._load_template, template_id)
 
     def link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
         """A short link, or None when it does not exist."""
@@ -106,17 +108,27 @@ class RouteCache:
         try:
             return self._links[key]
         except KeyError:
-            pass
-        generation = self._generation
-        found = self._load_link(template_id, shortlink_id)
-        self._remember(generation, self._links, key, found)
-        return found
+            return self._fill(self._links, key, self._load_link, template_id, shortlink_id)
+
+    def link_by_ref(self, ref: str) -> CachedLink | None:
+        """The link a long URL's `lg_link` value names, or None when it names none.
+
+        Kept by the value as sent, so a cached click decodes nothing."""
+        try:
+            return self._links_by_ref[ref]
+        except KeyError:
+            return self._fill(self._links_by_ref, ref, self._load_by_ref, ref)
 
     def reload_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
         """Read a link again (another process may have renewed its expiry)."""
+        key = (template_id, shortlink_id)
+        return self._fill(self._links, key, self._load_link, template_id, shortlink_id)
+
+    def _fill(self, table: dict[K, V], key: K, load: Callable[..., V], *args: Any) -> V:
+        """Load one entry and remember it (unless a clear() came meanwhile)."""
         generation = self._generation
-        found = self._load_link(template_id, shortlink_id)
-        self._remember(generation, self._links, (template_id, shortlink_id), found)
+        found = load(*args)
+        self._remember(generation, table, key, found)
         return found
 
     def _remember(self, generation: int, table: dict[Any, Any], key: Any, value: Any) -> None:
@@ -133,6 +145,7 @@ class RouteCache:
             self._generation += 1
             self._templates = {}
             self._links = {}
+            self._links_by_ref = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -171,18 +184,21 @@ class RouteCache:
             )
 
     def _load_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
+        return self._load(Link.template_id == template_id, Link.shortlink_id == shortlink_id)
+
+    def _load_by_ref(self, ref: str) -> CachedLink | None:
+        link_id = link_id_of_ref(ref)
+        return None if link_id is None else self._load(Link.id == link_id)
+
+    def _load(self, *where: ColumnElement[bool]) -> CachedLink | None:
         with self.db.sessions() as session:
-            link = session.scalar(
-                select(Link).where(
-                    Link.template_id == template_id, Link.shortlink_id == shortlink_id
-                )
-            )
+            link = session.scalar(select(Link).where(*where))
             if link is None:
                 return None
             return CachedLink(
                 id=link.id,
                 template_id=link.template_id,
-                shortlink_id=shortlink_id,
+                shortlink_id=link.shortlink_id,
                 media_source=link.media_source,
                 campaign=link.campaign,
                 channel=link.channel,

@@ -27,7 +27,7 @@ from linkgen.clicks.cache import CachedLink, CachedTemplate, RouteCache
 from linkgen.clicks.detect import BurstDetector, classify_user_agent, client_key
 from linkgen.clicks.recorder import ClickRecorder, RecordError
 from linkgen.domain.attribution import DEVICE_ID_PARAMS
-from linkgen.domain.links import PID_FORBIDDEN_CHARS
+from linkgen.domain.links import LINK_REF_PARAM, PID_FORBIDDEN_CHARS, link_ref_in_query
 from linkgen.domain.routing import Redirect, decide_redirect, preview_html
 from linkgen.domain.templates import is_reserved
 from linkgen.storage.counters import CounterKey
@@ -135,19 +135,32 @@ class ClickHandler:
             if template is None or template.domain_host != _request_host(environ):
                 return self.app(environ, start_response)
             shortlink_id = match.group(2)
-            link: CachedLink | None = None
             if shortlink_id is not None:
                 link = self.cache.link(template.template_id, shortlink_id)
                 if link is None:  # mistyped or deleted: the brand's page, else linkgen's 404
                     if template.not_found_url:
                         return _redirect(start_response, template.not_found_url)
                     return self.app(environ, start_response)
+            else:
+                link = self._named_link(template, environ.get("QUERY_STRING", ""))
         except DBAPIError:
             # Not cached and the database does not answer: the target is unknown, so no
             # redirect (and no 500); the client may try again.
             return _unavailable(start_response)
         self.cache.start()
-        return self._click(environ, start_response, method, template, link)
+        return self._click(environ, start_response, method, template, link, shortlink_id)
+
+    def _named_link(self, template: CachedTemplate, raw_query: str) -> CachedLink | None:
+        """The link a long URL names (`lg_link`), if it is one of this template's links.
+
+        An unknown, deleted or malformed value, or one naming another template's link, leaves
+        the click a plain template click: the long URL carries every parameter it needs.
+        """
+        ref = link_ref_in_query(raw_query)
+        if ref is None:
+            return None
+        link = self.cache.link_by_ref(ref)
+        return link if link is not None and link.template_id == template.template_id else None
 
     # -- one click ---------------------------------------------------------------------------
 
@@ -158,19 +171,28 @@ class ClickHandler:
         method: str,
         template: CachedTemplate,
         link: CachedLink | None,
+        shortlink_id: str | None,
     ) -> Iterable[bytes]:
         now_ts = self.clock()
         now = datetime.fromtimestamp(now_ts, UTC)
         query = _query(environ.get("QUERY_STRING", ""))
+        query.pop(LINK_REF_PARAM, None)  # named the link; not a parameter of the click
+        long_url = shortlink_id is None
         expired = False
-        if link is not None and link.expires_at is not None and link.expires_at <= now:
+        if (
+            shortlink_id is not None
+            and link is not None
+            and link.expires_at is not None
+            and link.expires_at <= now
+        ):
             # Another process may have renewed it since we cached it: look again.
             with contextlib.suppress(DBAPIError):  # cannot look again: the cached expiry stands
-                link = self.cache.reload_link(link.template_id, link.shortlink_id) or link
+                link = self.cache.reload_link(link.template_id, shortlink_id) or link
             expired = link.expires_at is not None and link.expires_at <= now
-        # Long links carry everything in the query; an expired short link behaves like its
-        # template's base link (only what the click itself carries).
-        params = {**link.params, **query} if link is not None and not expired else query
+        # Long URLs carry everything in the query and never expire (even when their link's short
+        # URL did); an expired short link behaves like its template's base link (only what the
+        # click itself carries).
+        params = query if long_url or link is None or expired else {**link.params, **query}
         ua = environ.get("HTTP_USER_AGENT")
         device = classify_user_agent(ua)
         click_id = new_click_id(now_ts)
@@ -242,7 +264,13 @@ class ClickHandler:
         )
         counts = {"clicks": 1, "bot_clicks" if is_bot else "human_clicks": 1}
         renewal = None
-        if link is not None and not expired and link.renew_ttl:
+        if (
+            link is not None
+            and not long_url
+            and not expired
+            and link.renew_ttl
+            and link.ttl_seconds is not None
+        ):
             expires_at = now + timedelta(seconds=link.ttl_seconds)
             renewal = (link.id, expires_at)
             link.expires_at = expires_at

@@ -192,8 +192,67 @@ class LinkSpec:
     params: dict[str, str]
     short: bool
     shortlink_id: str | None
-    ttl_seconds: int
+    ttl_seconds: int | None  # None: never expires (QR links without a `ttl`)
     renew_ttl: bool
+
+
+# --------------------------------------------------------------------------- link references
+
+# The long URL names its link with `lg_link=<ref>`: linkgen's own name (AppsFlyer's parameters
+# are `pid`, `c`, `af_*`, `deep_link_*`, `is_retargeting` and device ids), refused in `params`.
+LINK_REF_PARAM = "lg_link"
+LINK_REF_LENGTH = 22  # a 128-bit link id in base 62
+_REF_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_REF_VALUE = {ch: i for i, ch in enumerate(_REF_ALPHABET)}
+_HEX_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
+# What the length check counts for a link whose id is not known yet (same length as any ref).
+PENDING_LINK_REF = "0" * LINK_REF_LENGTH
+
+
+def link_ref(link_id: str) -> str | None:
+    """The compact `lg_link` value of a link id (its 32 hex digits in base 62), or None for an
+    id linkgen did not generate (such a link's long URL stays a plain template URL)."""
+    if not _HEX_ID_RE.match(link_id):
+        return None
+    number = int(link_id, 16)
+    out = []
+    for _ in range(LINK_REF_LENGTH):
+        number, digit = divmod(number, 62)
+        out.append(_REF_ALPHABET[digit])
+    return "".join(reversed(out))
+
+
+def link_id_of_ref(ref: str) -> str | None:
+    """The link id an `lg_link` value names, or None when it is not one `link_ref` makes."""
+    if len(ref) != LINK_REF_LENGTH:
+        return None
+    number = 0
+    for ch in ref:
+        digit = _REF_VALUE.get(ch)
+        if digit is None:
+            return None
+        number = number * 62 + digit
+    if number >> 128:
+        return None
+    return f"{number:032x}"
+
+
+def link_ref_in_query(query: str) -> str | None:
+    """The value of the first `lg_link` pair of a raw query string (not checked), if any.
+
+    The first pair counts: the builder puts it before every placeholder, so nothing a
+    recipient's substituted value or an appended parameter adds can replace it. Plain string
+    searches: this runs on every long-link click.
+    """
+    if query.startswith("lg_link="):
+        start = 8
+    else:
+        at = query.find("&lg_link=")
+        if at < 0:
+            return None
+        start = at + 9
+    end = query.find("&", start)
+    return query[start:] if end < 0 else query[start:end]
 
 
 # --------------------------------------------------------------------------- placeholders
@@ -243,10 +302,33 @@ def _base_url(template: TemplateInfo) -> str:
     return f"{template.scheme}://{template.domain}/{template.template_id}"
 
 
-def build_long_url(template: TemplateInfo, params: Mapping[str, str]) -> str:
-    """`{scheme}://{domain}/{template_id}?{query}` (no `?` when there are no params)."""
+def build_long_url(
+    template: TemplateInfo, params: Mapping[str, str], *, ref: str | None = None
+) -> str:
+    """`{scheme}://{domain}/{template_id}?{query}` (no `?` when there are no params).
+
+    `ref` (a `link_ref`) goes in as `lg_link`, right after pid, c and af_channel and always
+    before the first placeholder, so it parses the same whatever CleverTap substitutes.
+    """
+    if ref is not None:
+        params = _with_ref(params, ref)
     query = encode_query(params)
     return f"{_base_url(template)}?{query}" if query else _base_url(template)
+
+
+def _with_ref(params: Mapping[str, str], ref: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    placed = False
+    for key, value in params.items():
+        # After pid, c and af_channel, unless one of them holds a placeholder: the ref must
+        # precede every value a recipient's substitution could fill with `&lg_link=...`.
+        if not placed and (key not in _TOP_LEVEL_PARAMS or has_placeholder(value)):
+            out[LINK_REF_PARAM] = ref
+            placed = True
+        out[key] = value
+    if not placed:
+        out[LINK_REF_PARAM] = ref
+    return out
 
 
 def build_short_url(template: TemplateInfo, shortlink_id: str, params: Mapping[str, str]) -> str:
@@ -574,6 +656,11 @@ def _parse_params(raw: object, channel: str, template: TemplateInfo) -> dict[str
             raise InvalidParameter("params keys must be non-empty strings", field="params")
         field = f"params.{key}"
         _check_key(key, field)
+        if key == LINK_REF_PARAM:
+            raise InvalidParameter(
+                f"{key} is linkgen's own parameter (it names the link in its long URL)",
+                field=field,
+            )
         if key in _TOP_LEVEL_PARAMS:
             top = _TOP_LEVEL_PARAMS[key]
             raise InvalidParameter(
@@ -632,7 +719,8 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
     - `channel` defaults to `custom`; `media_source` defaults per channel (custom: mandatory);
       an empty string counts as absent for `media_source` and `campaign`.
     - `params.pid`, `params.c` and `params.af_channel` are refused: use `media_source`,
-      `campaign` and `channel`.
+      `campaign` and `channel`; `params.lg_link` is refused (it names the link, see link_ref).
+    - `ttl` absent or null: `default_ttl(channel)` (QR links: none, they never expire).
     - `shortlink_id` implies a short link; with an explicit `short: false` it is refused.
     - a long URL over MAX_URL_LENGTH (QR links: with `af_qr=true` added) is refused naming the
       field that contributes the most characters: `params.<key>`, `campaign` or `media_source`.
@@ -686,7 +774,7 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
         short = channel in SHORT_BY_DEFAULT
 
     raw_ttl = body.get("ttl")
-    ttl_seconds = DEFAULT_TTL_SECONDS if raw_ttl is None else parse_ttl(raw_ttl, "ttl")
+    ttl_seconds = default_ttl(channel) if raw_ttl is None else parse_ttl(raw_ttl, "ttl")
     renew_ttl = _optional_bool(body, "renew_ttl")
 
     spec = LinkSpec(
@@ -703,9 +791,15 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
     return spec
 
 
+def default_ttl(channel: str) -> int | None:
+    """The TTL of a link that asks for none: QR codes are printed and must keep working, so QR
+    links never expire (None); every other channel gets DEFAULT_TTL_SECONDS."""
+    return None if channel == "qr" else DEFAULT_TTL_SECONDS
+
+
 def _check_url_length(spec: LinkSpec, template: TemplateInfo) -> None:
     params = ordered_params(spec)
-    url = build_long_url(template, params)
+    url = build_long_url(template, params, ref=PENDING_LINK_REF)
     if spec.channel == "qr":
         url = with_qr_flag(url)
     if len(url) <= MAX_URL_LENGTH:

@@ -11,11 +11,15 @@ the template lookup, ids, storage and the cache epoch. Choices callers rely on:
 - Generated shortlink ids are retried on a collision; a duplicate id the caller gave is a 409
   naming `shortlink_id`.
 - `expires_at` is created_at + ttl for short links (renewed by clicks, see the click path) and
-  None for long links, which never expire.
+  None for long links, which never expire, and for links without a ttl (QR links that ask for
+  none: printed codes must keep working).
+- A long URL names its link (`lg_link`, see `linkgen.domain.links.link_ref`), so its clicks
+  count for the link; links stored before it existed answer the same URL as before.
 - PATCH merges the given top-level fields over the stored ones and validates the result like a
   new link; a given `params` object replaces the whole param set. `template_id`,
   `shortlink_id` and `short` cannot change (a sent link or printed QR code would silently
-  break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now.
+  break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now;
+  `ttl: null` gives the channel's default again (QR: no expiry at all).
 - Every create, update and delete bumps the `routes` cache epoch in the same transaction.
 """
 
@@ -62,6 +66,7 @@ from linkgen.domain.links import (
     build_short_url,
     clevertap_block,
     generate_shortlink_id,
+    link_ref,
     parse_link_request,
     with_qr_flag,
 )
@@ -151,7 +156,7 @@ class LinkRow(Protocol):
     @property
     def shortlink_id(self) -> str | None: ...
     @property
-    def ttl_seconds(self) -> int: ...
+    def ttl_seconds(self) -> int | None: ...
     @property
     def renew_ttl(self) -> bool: ...
     @property
@@ -176,7 +181,7 @@ class NewLink:
     params: dict[str, Any]
     short: bool
     shortlink_id: str | None
-    ttl_seconds: int
+    ttl_seconds: int | None
     renew_ttl: bool
     expires_at: datetime | None
     created_at: datetime
@@ -195,7 +200,7 @@ def _url_params(link: LinkRow, params: Mapping[str, str]) -> dict[str, str]:
 
 
 def _urls(link: LinkRow, info: TemplateInfo, params: Mapping[str, str]) -> LinkUrls:
-    long_url = build_long_url(info, _url_params(link, params))
+    long_url = build_long_url(info, _url_params(link, params), ref=link_ref(link.id))
     short_url = None
     if link.short and link.shortlink_id:
         short_url = build_short_url(info, link.shortlink_id, params)
@@ -233,7 +238,7 @@ def link_to_dict(link: LinkRow, info: TemplateInfo) -> dict[str, Any]:
         "qr_png_url": f"{base}/qr.png",
         "qr_svg_url": f"{base}/qr.svg",
         "short": link.short,
-        "ttl": _ttl_text(link.ttl_seconds),
+        "ttl": ttl_text(link.ttl_seconds),
         "renew_ttl": link.renew_ttl,
         "created_at": _iso(link.created_at),
         "updated_at": _iso(link.updated_at),
@@ -249,7 +254,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
-def _ttl_text(seconds: int) -> str:
+def ttl_text(seconds: int | None) -> str | None:
+    """A TTL as the API answers it (`31d`, `2h`, `10m`), None when the link never expires."""
+    if seconds is None:
+        return None
     for unit, size in (("d", 86400), ("h", 3600)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -408,11 +416,15 @@ def _row_values(
         "shortlink_id": spec.shortlink_id,
         "ttl_seconds": spec.ttl_seconds,
         "renew_ttl": spec.renew_ttl,
-        "expires_at": now + timedelta(seconds=spec.ttl_seconds) if spec.short else None,
+        "expires_at": _expiry(spec, now) if spec.short else None,
         "created_at": now,
         "updated_at": now,
         "created_by": created_by,
     }
+
+
+def _expiry(spec: LinkSpec, now: datetime) -> datetime | None:
+    return None if spec.ttl_seconds is None else now + timedelta(seconds=spec.ttl_seconds)
 
 
 def _as_link(values: Mapping[str, Any]) -> NewLink:
@@ -967,7 +979,7 @@ def update_link(
             )
     merged = {**current, **body}
     if "ttl" not in body:
-        merged["ttl"] = f"{max(1, link.ttl_seconds // 60)}m"
+        merged["ttl"] = ttl_text(link.ttl_seconds)
     info = TemplateLookup(session, scheme_for).require(link.template_id)
     spec = parse_link_request(merged, info)
     now = utcnow()
@@ -979,7 +991,7 @@ def update_link(
     if "ttl" in body:
         link.ttl_seconds = spec.ttl_seconds
         if link.short:
-            link.expires_at = now + timedelta(seconds=spec.ttl_seconds)
+            link.expires_at = _expiry(spec, now)
     link.updated_at = now
     session.flush()
     bump_epoch(session)

@@ -142,7 +142,7 @@ class Link(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONType)
     short: Mapped[bool] = mapped_column(Boolean, default=False)
     shortlink_id: Mapped[str | None] = mapped_column(String(50))
-    ttl_seconds: Mapped[int] = mapped_column(Integer)
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)  # None: never expires
     renew_ttl: Mapped[bool] = mapped_column(Boolean, default=True)
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -340,7 +340,8 @@ SCHEMAS: dict[str, Schema] = {
     "LinkParams": {
         "type": "object",
         "description": "OneLink parameters (af_adset, af_sub1..5, deep_link_value, af_r, ...); "
-        "values may hold CleverTap Liquid placeholders",
+        "values may hold CleverTap Liquid placeholders; `pid`, `c`, `af_channel` (top-level "
+        "fields) and `lg_link` (linkgen names the link with it) are refused",
         "additionalProperties": _string(2000),
     },
     "LinkInput": {
@@ -353,7 +354,14 @@ SCHEMAS: dict[str, Schema] = {
             "params": _ref("LinkParams"),
             "short": {"type": "boolean"},
             "shortlink_id": _string(50),
-            "ttl": _string(16, description="`Nm`, `Nh`, `Nd` or bare days; 1 minute to 365 days"),
+            "ttl": _nullable(
+                _string(
+                    16,
+                    description="`Nm`, `Nh`, `Nd` or bare days; 1 minute to 365 days. Absent or "
+                    "null: 31 days, except QR links, which then never expire (`expires_at` null); "
+                    "on PATCH, null gives the channel's default again",
+                )
+            ),
             "renew_ttl": {"type": "boolean"},
         },
     },
@@ -374,10 +382,22 @@ SCHEMAS: dict[str, Schema] = {
             "campaign": _nullable(_string()),
             "params": {"type": "object", "additionalProperties": True},
             "partner": _string(example="clevertap"),
-            "long_url": _string(),
+            "long_url": _string(
+                description="Carries `lg_link` (the link's id, 22 letters and digits), so its "
+                "clicks count for this link, also after placeholders are substituted and "
+                "parameters appended"
+            ),
             "short_url": _nullable(_string()),
             "shortlink_id": _nullable(_string()),
-            "expires_at": _nullable(_string(format="date-time")),
+            "expires_at": _nullable(
+                _string(
+                    format="date-time",
+                    description="When the short URL expires (renewed by clicks); null for long "
+                    "links and links without a ttl",
+                )
+            ),
+            "ttl": _nullable(_string(description="null: the link never expires")),
+            "renew_ttl": {"type": "boolean"},
             "clevertap": {
                 "type": "object",
                 "properties": {

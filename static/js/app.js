@@ -102,4 +102,10 @@
     var question = form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { event.preventDefault(); }
   });
+
+  // Links that ask first (downloading the QR code of a link that expires).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-confirm]") : null;
+    if (link && !window.confirm(link.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
 })();

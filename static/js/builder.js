@@ -66,7 +66,8 @@
     }
     body.hidden = false;
     body.classList.remove("stale");
-    status.textContent = data.pending_short_id ? "Short link preview." : "Ready to save.";
+    var pending = !!(data.pending_short_id || data.pending_link_ref);
+    status.textContent = pending ? "Preview: save the link to copy it." : "Ready to save.";
     status.className = "preview-status status-ok";
     var ct = data.clevertap;
     setText("pv-plain", data.plain_url);
@@ -75,12 +76,15 @@
     setText("pv-email", ct.email_html);
     setText("pv-sms", ct.sms_text);
     setText("pv-push", JSON.stringify(ct.push_payload, null, 2));
-    document.getElementById("preview-pending").hidden = !data.pending_short_id;
-    ["pv-plain", "pv-url", "pv-email", "pv-sms", "pv-push"].forEach(function (id) {
+    document.getElementById("preview-pending").hidden = !pending;
+    ["pv-plain", "pv-url", "pv-long", "pv-email", "pv-sms", "pv-push"].forEach(function (id) {
       var button = document.querySelector('[data-copy-target="' + id + '"]');
-      button.disabled = !!data.pending_short_id;
-      button.title = data.pending_short_id ? "Save the link to copy it with its short id" : "";
+      button.disabled = pending;
+      button.title = pending ? "Save the link to copy it with its ids" : "";
     });
+    var expiry = document.getElementById("pv-expiry");
+    expiry.textContent = data.expiry_note;
+    expiry.className = data.qr_expires ? "notice notice-warn" : "hint";
     var img = document.getElementById("pv-qr");
     if (data.qr) { img.src = data.qr; img.hidden = false; } else { img.hidden = true; }
     setText("pv-length", "Long URL: " + data.length + " of 2000 characters. Media source: " + data.media_source + ".");

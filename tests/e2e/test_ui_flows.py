@@ -106,6 +106,44 @@ def pytest_expect_text(locator: Any, text: str) -> None:
     expect(locator).to_contain_text(text)
 
 
+def test_qr_expiry_is_said_in_the_builder_and_asked_before_download(
+    seeded: Site, new_page: Any
+) -> None:
+    from linkgen.services.links import create_link
+
+    page = new_page()
+    log_in(page)
+    page.goto("/links/new")
+    page.get_by_label("Channel", exact=True).select_option("qr")
+    page.get_by_label("Campaign", exact=True).fill("poster_e2e")
+    expiry = page.locator("#pv-expiry")
+    pytest_expect_text(expiry, "never expires")
+    page.get_by_label("Time to live (short links)", exact=True).fill("14d")
+    pytest_expect_text(expiry, "a printed QR code of it stops working")
+    assert "notice-warn" in (expiry.get_attribute("class") or "")
+
+    rt = seeded.app.extensions["linkgen"]
+    with rt.db.session() as db:
+        link = create_link(
+            db,
+            {"template_id": seeded.template_id, "channel": "qr", "ttl": "14d"},
+            scheme_for=rt.settings.scheme_for,
+        )
+    page.goto(f"/links/{link['id']}")
+    assert "stops working" in page.locator("#qr-expiry").inner_text()
+    questions: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    with page.expect_download() as info:
+        page.locator("#qr-png").click()
+    assert info.value.suggested_filename.endswith(".png")
+    assert len(questions) == 1 and "will stop working" in questions[0]
+
+
 def test_import_csv_reports_the_bad_row(seeded: Site, new_page: Any) -> None:
     page = new_page()
     log_in(page)

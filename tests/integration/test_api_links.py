@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from flask import Flask
 
+from linkgen.domain.links import link_ref
 from linkgen.storage.epochs import read_epoch
 from tests.conftest import Api
 
@@ -90,6 +91,7 @@ def test_email_link_is_long_with_email_pid(api: Api, template: dict[str, Any]) -
     assert link["expires_at"] is None
     assert link["long_url"] == (
         "https://go.example.com/AbCd?pid=Email&c=spring_sale&af_channel=email"
+        f"&lg_link={link_ref(link['id'])}"
     )
     assert link["clevertap"]["url"] == link["long_url"]
     assert link["clevertap"]["push_payload"] == {"wzrk_dl": link["long_url"]}
@@ -120,6 +122,7 @@ def test_push_link_is_retargeting(api: Api, template: dict[str, Any]) -> None:
         ("pid", "Push"),
         ("c", "winback"),
         ("af_channel", "push"),
+        ("lg_link", link_ref(link["id"])),
         ("is_retargeting", "true"),
     ]
     assert link["clevertap"]["push_payload"] == {"wzrk_dl": link["long_url"]}
@@ -136,6 +139,36 @@ def test_qr_link_is_short_with_qr_pid(api: Api, template: dict[str, Any]) -> Non
     assert link["media_source"] == "QR"
     assert link["short_url"] == f"https://go.example.com/AbCd/{link['shortlink_id']}"
     assert dict(query(link["long_url"]))["af_channel"] == "qr"
+
+
+def test_qr_link_without_ttl_never_expires(api: Api, template: dict[str, Any]) -> None:
+    link = create(api, channel="qr", campaign="poster")
+    assert link["short"] is True
+    assert link["expires_at"] is None and link["ttl"] is None
+    assert api.get(f"/api/v1/links/{link['id']}").get_json()["expires_at"] is None
+    # Editing anything else keeps it that way.
+    patched = api.patch(f"/api/v1/links/{link['id']}", {"campaign": "poster2"}).get_json()
+    assert patched["expires_at"] is None and patched["ttl"] is None
+
+
+def test_qr_link_with_ttl_expires(api: Api, template: dict[str, Any]) -> None:
+    link = create(api, channel="qr", campaign="flyer", ttl="14d")
+    assert link["ttl"] == "14d"
+    assert when(link["expires_at"]) - when(link["created_at"]) == timedelta(days=14)
+
+
+def test_patching_ttl_null_makes_an_expiring_qr_link_permanent(
+    api: Api, template: dict[str, Any]
+) -> None:
+    link = create(api, channel="qr", campaign="poster", ttl="31d")  # as QR links were made
+    assert link["expires_at"] is not None
+    patched = api.patch(f"/api/v1/links/{link['id']}", {"ttl": None})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["expires_at"] is None and patched.get_json()["ttl"] is None
+    # Other channels have no "never": a null ttl is the default 31 days again.
+    sms = create(api, channel="sms", ttl="2h")
+    again = api.patch(f"/api/v1/links/{sms['id']}", {"ttl": None}).get_json()
+    assert again["ttl"] == "31d" and again["expires_at"] is not None
 
 
 def test_custom_channel_needs_a_media_source(api: Api, template: dict[str, Any]) -> None:
@@ -175,6 +208,7 @@ def test_parameter_order_is_canonical(api: Api, template: dict[str, Any]) -> Non
         "pid",
         "c",
         "af_channel",
+        "lg_link",
         "af_adset",
         "af_sub1",
         "deep_link_value",
@@ -183,11 +217,11 @@ def test_parameter_order_is_canonical(api: Api, template: dict[str, Any]) -> Non
         "alpha",
         "zeta",
     ]
-    assert list(link["params"]) == keys[3:]
+    assert list(link["params"]) == keys[4:]
     # The same order after a round trip through the database (JSONB reorders keys).
     again = api.get(f"/api/v1/links/{link['id']}").get_json()
     assert again["long_url"] == link["long_url"]
-    assert list(again["params"]) == keys[3:]
+    assert list(again["params"]) == keys[4:]
 
 
 def test_placeholder_stays_raw_everywhere(api: Api, template: dict[str, Any]) -> None:
@@ -222,10 +256,11 @@ def test_every_url_parses_back_to_the_params_given(api: Api, template: dict[str,
         expected.update(params)
         if channel == "push":
             expected["is_retargeting"] = "true"
+        expected["lg_link"] = str(link_ref(link["id"]))
         assert dict(query(link["long_url"])) == expected
         assert len(query(link["long_url"])) == len(expected)
         assert link["params"] == {
-            k: v for k, v in expected.items() if k not in ("pid", "c", "af_channel")
+            k: v for k, v in expected.items() if k not in ("pid", "c", "af_channel", "lg_link")
         }
         if link["short_url"]:
             assert urlsplit(link["short_url"]).path == f"/AbCd/{link['shortlink_id']}"
@@ -486,8 +521,8 @@ def test_patch_changes_the_stored_params_of_a_dynamic_link(
     assert patched["shortlink_id"] == link["shortlink_id"]  # same short link, new destination
     assert patched["short_url"].startswith(link["short_url"])
     assert patched["long_url"] == (
-        f"https://go.example.com/AbCd?pid=SMS&c=summer&af_channel=sms&af_sub5={PLACEHOLDER}"
-        "&deep_link_value=boots"
+        f"https://go.example.com/AbCd?pid=SMS&c=summer&af_channel=sms"
+        f"&lg_link={link_ref(link['id'])}&af_sub5={PLACEHOLDER}&deep_link_value=boots"
     )
     assert patched["expires_at"] == link["expires_at"]  # no new ttl: expiry unchanged
     assert epoch(app) > before  # the click path's caches see the change

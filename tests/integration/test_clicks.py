@@ -287,6 +287,18 @@ def test_no_renewal_when_renew_ttl_is_off(s: Setup) -> None:
     assert abs((_expires_at(s, link["id"]) - soon).total_seconds()) < 1
 
 
+def test_a_qr_link_without_ttl_never_gets_an_expiry(s: Setup) -> None:
+    path, link = s.short_path(channel="qr")
+    assert link["expires_at"] is None
+    s.click(path, IPHONE)
+    s.click(path, ANDROID)
+    with s.app.extensions["linkgen"].db.sessions() as session:
+        stored = session.get(Link, link["id"])
+        assert stored is not None and stored.expires_at is None and stored.ttl_seconds is None
+    assert [r.attributable for r in s.clicks()] == [True, True]
+    assert [r.link_id for r in s.clicks()] == [link["id"], link["id"]]
+
+
 # -- unknown links, wrong host, HEAD -----------------------------------------------------------
 
 

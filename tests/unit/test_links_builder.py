@@ -15,6 +15,7 @@ from linkgen.domain.links import (
     DEFAULT_MEDIA_SOURCE,
     DEFAULT_TTL_SECONDS,
     MAX_URL_LENGTH,
+    PENDING_LINK_REF,
     SHORTLINK_ID_RE,
     LinkSpec,
     TemplateInfo,
@@ -37,6 +38,7 @@ from linkgen.domain.links import (
 
 TEMPLATE = TemplateInfo("AbCd", "go.example.com", "https", ("example.com", "shop.example.org"))
 ALLOW = ["example.com"]
+REF = PENDING_LINK_REF
 
 
 def parse(**body: Any) -> LinkSpec:
@@ -94,6 +96,7 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"params": {"pid": "Email"}}, "params.pid"),
     ({"params": {"c": "spring"}}, "params.c"),
     ({"params": {"af_channel": "email"}}, "params.af_channel"),
+    ({"params": {"lg_link": "0123456789abcdefABCDEF"}}, "params.lg_link"),
     ({"params": {"af_sub1": {"nested": "x"}}}, "params.af_sub1"),
     ({"params": {"af_sub1": ["x"]}}, "params.af_sub1"),
     ({"params": {"af_sub1": None}}, "params.af_sub1"),
@@ -371,13 +374,16 @@ def test_url_too_long_names_the_longest_field() -> None:
 
 
 def test_url_at_the_limit_is_accepted() -> None:
-    base = build_long_url(TEMPLATE, {"pid": "Email", "af_channel": "email", "x": ""})
+    # The limit counts the `lg_link` reference the stored link's long URL will carry.
+    base = build_long_url(TEMPLATE, {"pid": "Email", "af_channel": "email", "x": ""}, ref=REF)
     spec = parse(params={"x": "y" * (MAX_URL_LENGTH - len(base))})
-    assert len(build_long_url(TEMPLATE, ordered_params(spec))) == MAX_URL_LENGTH
+    assert len(build_long_url(TEMPLATE, ordered_params(spec), ref=REF)) == MAX_URL_LENGTH
+    with pytest.raises(InvalidParameter):
+        parse(params={"x": "y" * (MAX_URL_LENGTH - len(base) + 1)})
 
 
 def test_qr_links_keep_room_for_the_qr_flag() -> None:
-    base = build_long_url(TEMPLATE, {"pid": "QR", "af_channel": "qr", "x": ""})
+    base = build_long_url(TEMPLATE, {"pid": "QR", "af_channel": "qr", "x": ""}, ref=REF)
     room = MAX_URL_LENGTH - len(base)
     flag = len("&af_qr=true")
     parse(channel="qr", params={"x": "y" * (room - flag)})

@@ -27,6 +27,7 @@ from linkgen.domain.links import (
     generate_shortlink_id,
     has_placeholder,
     is_allowed_host,
+    link_ref,
     ordered_params,
     parse_link_request,
     parse_ttl,
@@ -293,7 +294,9 @@ def test_a_stored_link_has_the_urls_its_request_builds(body: dict[str, Any]) -> 
     )
     canonical = replace(spec, params=canonical_params(spec.params))
     urls = link_urls(stored, TEMPLATE)
-    assert urls.long_url == build_long_url(TEMPLATE, ordered_params(canonical))
+    assert urls.long_url == build_long_url(
+        TEMPLATE, ordered_params(canonical), ref=link_ref(stored.id)
+    )
     if spec.short:
         assert urls.short_url == build_short_url(TEMPLATE, "x7Gk2pQa", canonical.params)
     out = link_to_dict(stored, TEMPLATE)

@@ -20,6 +20,7 @@ from linkgen.domain.links import (
     build_short_url,
     clevertap_block,
     has_placeholder,
+    link_ref,
     ordered_params,
     parse_link_request,
     with_qr_flag,
@@ -42,6 +43,8 @@ from linkgen.web.ui.stats import Totals, daily_chart, daily_series, sum_totals, 
 
 PAGE_SIZE = 25
 PENDING_SHORT_ID = "XXXXXXXX"  # stands in for the id a short link gets when it is saved
+# Stands in for the `lg_link` a new link's long URL gets when it is saved (names no link).
+PENDING_LINK_REF = "X" * 22
 CHART_DAYS = 30
 MIN_CHART_DAYS = 7
 
@@ -53,6 +56,22 @@ def plain_url(url: str) -> str:
         return url
     kept = [pair for pair in query.split("&") if pair and not has_placeholder(pair)]
     return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def expiry_note(*, short: bool, ttl: str | None, renew_ttl: bool) -> tuple[str, bool]:
+    """What the builder and the link page say about expiry, and whether a printed QR code of
+    the link would stop working (then the text is a warning)."""
+    if not short:
+        return "A long link never expires.", False
+    if ttl is None:
+        return "This link never expires: its QR code can be printed.", False
+    since = "its last click" if renew_ttl else "it was saved"
+    return (
+        f"This short link expires {ttl} after {since}: a printed QR code of it stops working "
+        "then, and its scans lose the campaign and the deep link. For print, leave the time "
+        "to live empty on a QR link: it never expires.",
+        True,
+    )
 
 
 def _templates(db: Session) -> list[Template]:
@@ -165,7 +184,8 @@ def links_preview() -> tuple[FlaskResponse, int]:
     except LinkgenError as exc:
         error = {"field": exc.field or "form", "message": exc.message}
         return jsonify({"ok": False, "error": error}), 200
-    long_url = build_long_url(info, ordered_params(spec))
+    ref = link_ref(link_id) if link_id is not None else PENDING_LINK_REF
+    long_url = build_long_url(info, ordered_params(spec), ref=ref)
     short_url = None
     pending = False
     if spec.short:
@@ -178,6 +198,9 @@ def links_preview() -> tuple[FlaskResponse, int]:
         qr = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
     except InvalidParameter:
         qr = None
+    note, qr_expires = expiry_note(
+        short=spec.short, ttl=service.ttl_text(spec.ttl_seconds), renew_ttl=spec.renew_ttl
+    )
     out = {
         "ok": True,
         "long_url": long_url,
@@ -185,6 +208,10 @@ def links_preview() -> tuple[FlaskResponse, int]:
         "plain_url": plain_url(shared),
         "pending_short_id": pending,
         "pending_marker": PENDING_SHORT_ID,
+        # A new link's long URL names the link (lg_link) only once it is saved.
+        "pending_link_ref": link_id is None,
+        "expiry_note": note,
+        "qr_expires": qr_expires,
         "media_source": spec.media_source,
         "length": len(long_url),
         "clevertap": clevertap_block(shared, spec.channel),
@@ -210,6 +237,9 @@ def link_detail(link_id: str) -> str:
         totals = totals_by_link(db, [link_id]).get(link_id, Totals())
         first, last = _chart_range(stored.created_at.date())
         series = daily_series(db, link_id, first, last)
+    note, qr_expires = expiry_note(
+        short=link["short"], ttl=link["ttl"], renew_ttl=link["renew_ttl"]
+    )
     return render_template(
         "links/detail.html",
         link=link,
@@ -220,6 +250,8 @@ def link_detail(link_id: str) -> str:
         chart_narrow=daily_chart(series, width=360, height=220, ticks=3),
         created=request.args.get("created") == "1",
         updated=request.args.get("updated") == "1",
+        expiry_note=note,
+        qr_expires=qr_expires,
     )
 
 
@@ -242,7 +274,9 @@ def link_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
     try:
         body = form.to_body(with_template=False, with_short=False)
         if body.get("ttl") == link.get("ttl"):
-            body.pop("ttl")  # unchanged: do not restart the expiry
+            body.pop("ttl", None)  # unchanged: do not restart the expiry
+        elif "ttl" not in body and body["channel"] == "qr" and link.get("ttl") is not None:
+            body["ttl"] = None  # emptied on a QR link: it never expires from now on
         body.setdefault("params", {})
         body.setdefault("campaign", None)
         body.setdefault("media_source", None)

@@ -1,7 +1,7 @@
 """templates: `not_found_url`, where an unknown or deleted short link on the template redirects
 
-Revision ID: 0004_not_found_url
-Revises: 0003_launch_writes
+Revision ID: 0005_not_found_url
+Revises: 0004_link_ttl_optional
 Create Date: 2026-12-02 21:30:00
 
 A nullable column: existing templates keep answering unknown short links with their
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_not_found_url"
-down_revision = "0003_launch_writes"
+revision = "0005_not_found_url"
+down_revision = "0004_link_ttl_optional"
 branch_labels = None
 depends_on = None
 
