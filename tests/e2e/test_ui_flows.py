@@ -220,7 +220,7 @@ def test_clevertap_settings_pick_a_region_from_the_list_and_mask_the_passcode(
         page.get_by_label("Account passcode", exact=True).get_attribute("placeholder") == "*****123"
     )
     assert page.locator("#mapping-rows [data-row]").count() == 1
-    assert "region" in page.locator(".audit").inner_text()
+    assert "Region: (none) → IN1" in page.locator(".audit").inner_text()
 
 
 def test_postback_log_explains_a_skipped_postback(seeded: Site, new_page: Any) -> None:

@@ -483,3 +483,15 @@ def test_settings_page_keeps_the_restricted_sources_folded_with_why(faked: Api) 
     resp = ui.post(page_path, data=form)
     assert resp.status_code == 400
     assert '<details class="restricted" open>' in resp.get_data(as_text=True)  # the error shows
+
+
+def test_settings_page_change_history_is_in_the_pages_words(faked: Api) -> None:
+    faked.put(BASE, FULL)
+    faked.put(BASE, {"region": "IN1", "account_token": None})
+    ui = _settings_page_client(faked)
+    page = ui.get(f"/apps/{APP}/clevertap").get_data(as_text=True)
+    audit = page[page.index('id="audit-h"') :]
+    assert "<li>Region: EU1 → IN1</li>" in audit
+    assert "<li>Account token: cleared</li>" in audit
+    assert "<li>Account passcode: set</li>" in audit
+    assert "account_token" not in audit and TOKEN not in audit and PASSCODE not in audit

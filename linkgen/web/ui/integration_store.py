@@ -17,6 +17,21 @@ from linkgen.services import integrations
 from linkgen.storage.models import App, ClevertapIntegration
 
 AUDIT_ROWS = 50
+# The settings page's own names for the stored fields (the API keeps the field names).
+FIELD_LABELS = {
+    "active": "Activate partner",
+    "account_id": "Account ID",
+    "account_passcode": "Account passcode",
+    "account_token": "Account token",
+    "region": "Region",
+    "default_postbacks": "Default postbacks",
+    "install_event_name": "Install event name",
+    "reengagement_event_name": "Re-engagement event name",
+    "identity_field": "Profile found by",
+    "in_app_events": "In-app event postbacks",
+    "restricted_media_sources": "Restricted media sources",
+}
+CHANGE_WORDS = {"set": "set", "changed": "changed (not shown)", "cleared": "cleared"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +40,7 @@ class AuditEntry:
 
     at: datetime
     actor: str
-    changes: list[tuple[str, str]]  # (field, "from -> to" or "set"/"changed"/"cleared")
+    changes: list[tuple[str, str]]  # (label, "from -> to" or "set"/"changed"/"cleared")
 
 
 def _api_base() -> str | None:
@@ -45,7 +60,7 @@ def put(db: Session, app_id: str, body: Mapping[str, Any], *, actor: str) -> dic
 def _describe(change: Any) -> str:
     if isinstance(change, Mapping) and "to" in change:
         return f"{_short(change.get('from'))} → {_short(change.get('to'))}"
-    return str(change)
+    return CHANGE_WORDS.get(str(change), str(change))
 
 
 def _short(value: Any) -> str:
@@ -69,7 +84,7 @@ def audit_entries(db: Session, app_id: str) -> list[AuditEntry]:
         AuditEntry(
             at=r.at,
             actor=r.actor,
-            changes=[(k, _describe(v)) for k, v in (r.changes or {}).items()],
+            changes=[(FIELD_LABELS.get(k, k), _describe(v)) for k, v in (r.changes or {}).items()],
         )
         for r in rows
     ]
