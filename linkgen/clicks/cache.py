@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, select
 from linkgen.domain.apps import default_store_url
 from linkgen.domain.links import link_id_of_ref
 from linkgen.domain.routing import TemplateRouting
+from linkgen.domain.templates import host_of
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import read_epoch
 from linkgen.storage.models import App, Link, Template
@@ -58,13 +59,6 @@ class CachedLink:
     ttl_seconds: int | None  # None: never expires
     renew_ttl: bool
     expires_at: datetime | None
-
-
-def host_of(domain: str) -> str:
-    """'go.example.com:8443' -> 'go.example.com'."""
-    if domain.startswith("["):
-        return domain.split("]")[0] + "]"
-    return domain.rsplit(":", 1)[0].lower() if ":" in domain else domain.lower()
 
 
 def link_params(link: Link) -> dict[str, str]:

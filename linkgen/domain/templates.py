@@ -90,6 +90,13 @@ CREATE_FIELDS = frozenset(
 PATCH_FIELDS = CREATE_FIELDS - {"template_id"}
 
 
+def host_of(domain: str) -> str:
+    """'go.example.com:8443' -> 'go.example.com'."""
+    if domain.startswith("["):
+        return domain.split("]")[0] + "]"
+    return domain.rsplit(":", 1)[0].lower() if ":" in domain else domain.lower()
+
+
 def is_reserved(segment: str) -> bool:
     """True when a first path segment belongs to the UI, API or well-known files."""
     return segment.lower() in RESERVED_PATHS

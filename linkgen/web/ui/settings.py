@@ -9,8 +9,10 @@ warnings come from `linkgen.domain.clevertap`, exactly as the JSON API gives the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 from flask import redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -23,7 +25,7 @@ from linkgen.domain.clevertap import (
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.domain.validate import is_digits
 from linkgen.runtime import get_runtime
-from linkgen.services import catalog
+from linkgen.services import association, catalog
 from linkgen.web.ui import bp, current_actor
 from linkgen.web.ui import integration_store as store
 
@@ -214,21 +216,99 @@ def templates_create() -> Response | tuple[str, int]:
     return redirect(url_for("ui.template_edit", template_id=template_id, saved=1))
 
 
-@bp.get("/templates/<template_id>")
-def template_edit(template_id: str) -> str:
+# A person waits for the check: a short timeout for each file.
+ASSOCIATION_CHECK_TIMEOUT = 5.0
+
+
+def _association(db: Any, template: Any) -> dict[str, Any]:
+    """The association files this template's domain serves, their public URLs and gaps."""
+    base = f"{get_runtime().settings.scheme_for(template.domain)}://{template.domain}"
+    return {
+        "files": [
+            {
+                "name": "Universal Links (iOS)",
+                "url": base + association.AASA_PATH,
+                "body": association.apple_app_site_association(db, template.domain),
+            },
+            {
+                "name": "App Links (Android)",
+                "url": base + association.ASSETLINKS_PATH,
+                "body": association.assetlinks(db, template.domain),
+            },
+        ],
+        "gaps": association.template_gaps(db, template),
+    }
+
+
+def _check_file(url: str, expected: Any) -> dict[str, Any]:
+    """Fetch one association file from the link domain as a phone would and compare it."""
+    try:
+        resp = httpx.get(url, timeout=ASSOCIATION_CHECK_TIMEOUT, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return {
+            "ok": False,
+            "message": f"could not be fetched ({exc.__class__.__name__}): "
+            "check the DNS record and that the proxy passes /.well-known/ to linkgen",
+        }
+    if resp.status_code != 200:
+        return {
+            "ok": False,
+            "message": f"answered HTTP {resp.status_code}, not 200 "
+            "(phones do not follow redirects for this file)",
+        }
+    try:
+        body = resp.json()
+    except ValueError:
+        return {"ok": False, "message": "answered something that is not JSON"}
+    if body != expected:
+        return {
+            "ok": False,
+            "message": "answered another file than linkgen serves: is another "
+            "server answering for this domain?",
+        }
+    return {"ok": True, "message": "answered with what linkgen serves"}
+
+
+def _template_page(
+    template_id: str,
+    *,
+    errors: dict[str, str],
+    saved: str | None = None,
+    checks: list[dict[str, Any]] | None = None,
+) -> str:
     rt = get_runtime()
     with rt.db.session() as db:
-        t = catalog.template_to_dict(catalog.get_template(db, template_id))
+        record = catalog.get_template(db, template_id)
+        t = catalog.template_to_dict(record)
+        files = _association(db, record)
         app_rows, _ = catalog.list_apps(db, after=None, limit=500)
         apps = [(a.app_id, a.name, a.platform) for a in app_rows]
+    for entry in files["files"]:
+        entry["pretty"] = json.dumps(entry["body"], indent=2)
     return render_template(
         "settings/template_edit.html",
         t=t,
         apps=apps,
-        errors={},
-        saved=request.args.get("saved"),
+        errors=errors,
+        saved=saved,
         domains=rt.settings.link_domains,
+        association=files,
+        checks=checks,
     )
+
+
+@bp.get("/templates/<template_id>")
+def template_edit(template_id: str) -> str:
+    return _template_page(template_id, errors={}, saved=request.args.get("saved"))
+
+
+@bp.post("/templates/<template_id>/check")
+def template_check(template_id: str) -> str:
+    """Fetch the template's association files from its link domain and say what came back."""
+    with get_runtime().db.session() as db:
+        files = _association(db, catalog.get_template(db, template_id))["files"]
+    checks = [{"url": f["url"], **_check_file(f["url"], f["body"])} for f in files]
+    return _template_page(template_id, errors={}, checks=checks)
 
 
 @bp.post("/templates/<template_id>")
@@ -239,19 +319,7 @@ def template_update(template_id: str) -> Response | tuple[str, int]:
         with rt.db.session() as db:
             catalog.update_template_record(db, template_id, body, rt.settings.link_domains)
     except LinkgenError as exc:
-        with rt.db.session() as db:
-            t = catalog.template_to_dict(catalog.get_template(db, template_id))
-            app_rows, _ = catalog.list_apps(db, after=None, limit=500)
-            apps = [(a.app_id, a.name, a.platform) for a in app_rows]
-        page = render_template(
-            "settings/template_edit.html",
-            t=t,
-            apps=apps,
-            errors={exc.field or "form": exc.message},
-            saved=None,
-            domains=rt.settings.link_domains,
-        )
-        return page, exc.status
+        return _template_page(template_id, errors={exc.field or "form": exc.message}), exc.status
     return redirect(url_for("ui.template_edit", template_id=template_id, saved=1))
 
 
