@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from linkgen.domain.errors import InvalidParameter
 
@@ -113,3 +113,30 @@ def hostname(value: object, field: str) -> str:
 def is_digits(value: str) -> bool:
     """True for ASCII digits only (str.isdigit() also accepts '³' and other Unicode digits)."""
     return value.isascii() and value.isdigit()
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, however the scheme is spelled
+    (`bearer`, `BEARER`) and spaced; None when the header holds no bearer token."""
+    scheme, _, rest = authorization.strip().partition(" ")
+    token = rest.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def is_same_site_path(target: str) -> bool:
+    """True for a path on this site (`/links?q=1`); False for anything a browser could take to
+    another host: `//host`, `/\\host`, a scheme, or control characters, which browsers drop
+    from URLs (so `/<TAB>/evil.com` would become `//evil.com`), also when percent-encoded."""
+    for text in (target, unquote(target)):
+        if not text.startswith("/") or text.startswith("//") or "\\" in text:
+            return False
+        if _has_control(text):
+            return False
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            return False
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
@@ -61,12 +62,19 @@ def count_users(session: Session) -> int:
     return int(session.scalar(select(func.count(User.id))) or 0)
 
 
+@functools.cache
+def _dummy_password_hash() -> str:
+    """A hash made once, with the same method and cost as users' hashes."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate_user(session: Session, email: str, password: str) -> User | None:
     """The user when email and password match, else None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        # Same cost as a real check, so timing does not reveal which emails exist.
-        check_password_hash(generate_password_hash("x"), password)
+        # Exactly one password check on either path, so timing does not reveal which emails
+        # exist (hashing a fresh dummy here as well used to make unknown emails 3x slower).
+        check_password_hash(_dummy_password_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None

@@ -40,6 +40,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length
 
 from linkgen import logs
+from linkgen.domain.validate import bearer_token
 from linkgen.runtime import Runtime, get_runtime
 from linkgen.web import metrics, ratelimit, security
 
@@ -255,11 +256,11 @@ def _link_routes(app: Flask, runtime: Runtime) -> list[Route]:
     scheme_for = runtime.settings.scheme_for
 
     def create(req: FastRequest) -> tuple[int, Any]:
-        scheme, _, raw = (req.header("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
+        raw = bearer_token(req.header("Authorization") or "")
+        if raw is None:
             raise Fallback
         try:
-            principal = keys.principal(raw.strip())
+            principal = keys.principal(raw)
             if principal is None or principal.scope != "admin":
                 raise Fallback
             pending = service.prepare_one(

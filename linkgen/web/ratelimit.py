@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
+from linkgen.domain.validate import bearer_token
 from linkgen.runtime import get_runtime
 from linkgen.web.errors import error_response
 
@@ -132,9 +133,10 @@ def caller_key(bucket: str, *, remote_addr: str | None, app_id: str, authorizati
     ip = remote_addr or "-"
     if bucket == "sdk":
         return f"{app_id}|{ip}"
-    if not authorization:
+    token = bearer_token(authorization)
+    if token is None:  # refused by authentication anyway: the address's bucket
         return f"ip:{ip}"
-    return "key:" + hashlib.sha256(authorization.encode()).hexdigest()
+    return "key:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def init_app(app: Flask) -> None:

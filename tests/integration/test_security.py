@@ -628,6 +628,26 @@ def test_link_creation_is_rate_limited_per_api_key(
     assert resp.status_code == 201
 
 
+def test_every_spelling_of_one_api_key_takes_from_one_bucket(
+    app: Flask, client: FlaskClient, api: Api, world: dict[str, Any]
+) -> None:
+    rate_limiter(app).configure("link_create", rate=0.01, burst=3)
+    key = api.headers["Authorization"].removeprefix("Bearer ")
+    body = {"template_id": TEMPLATE, "channel": "email"}
+    spellings = [
+        f"Bearer {key}",
+        f"bearer {key}",
+        f"BEARER {key}",
+        f"Bearer   {key}  ",
+        f" Bearer {key}",
+    ]
+    statuses = [
+        client.post("/api/v1/links", json=body, headers={"Authorization": spelling}).status_code
+        for spelling in spellings
+    ]
+    assert statuses == [201, 201, 201, 429, 429]  # all five are the same key
+
+
 def test_sdk_endpoints_are_rate_limited_per_app_and_ip(
     app: Flask, client: FlaskClient, world: dict[str, Any]
 ) -> None:

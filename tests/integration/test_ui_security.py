@@ -167,14 +167,52 @@ def test_login_goes_back_to_the_page_asked_for_but_never_off_site(
     app: Flask, client: FlaskClient
 ) -> None:
     _make_user(app)
-    for target, expected in [("/postbacks", "/postbacks"), ("//evil.example", "/links")]:
+    for target, expected in [
+        ("/postbacks", "/postbacks"),
+        ("/links?q=spring%20sale", "/links?q=spring%20sale"),
+        ("//evil.example", "/links"),
+        ("/\t/evil.example", "/links"),
+        ("/\n/x", "/links"),
+        ("/\r/x", "/links"),
+        ("/\\evil.example", "/links"),
+        ("/%09/evil.example", "/links"),
+        ("/%2F/evil.example", "/links"),
+        ("https://evil.example/", "/links"),
+        ("javascript:alert(1)", "/links"),
+    ]:
         client = app.test_client()
         token = _token(client)
         resp = client.post(
             "/login",
             data={"csrf_token": token, "email": EMAIL, "password": PASSWORD, "next": target},
         )
-        assert resp.location == expected
+        assert resp.status_code == 302 and resp.location == expected, target
+        # Logged in, GET /login?next= goes to the same place (and is never a 500).
+        again = client.get("/login", query_string={"next": target})
+        assert again.status_code == 302 and again.location == expected, target
+
+
+def test_unknown_and_known_emails_cost_the_same_password_check(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linkgen.services import accounts
+
+    _make_user(app)
+    calls: list[str] = []
+    real_check, real_make = accounts.check_password_hash, accounts.generate_password_hash
+    monkeypatch.setattr(
+        accounts, "check_password_hash", lambda h, p: calls.append("check") or real_check(h, p)
+    )
+    monkeypatch.setattr(
+        accounts, "generate_password_hash", lambda p: calls.append("make") or real_make(p)
+    )
+    accounts._dummy_password_hash.cache_clear()
+    with app.extensions["linkgen"].db.session() as db:
+        assert accounts.authenticate_user(db, "nobody@example.com", "guess") is None  # warm-up
+        for email in ("nobody@example.com", EMAIL):
+            calls.clear()
+            assert accounts.authenticate_user(db, email, "wrong password") is None
+            assert calls == ["check"], email  # one check, nothing hashed afresh
 
 
 def test_first_run_page_only_while_there_is_no_user(app: Flask, client: FlaskClient) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from linkgen.domain.errors import Forbidden, InvalidParameter, Unauthorized
+from linkgen.domain.validate import bearer_token
 from linkgen.runtime import Runtime, get_runtime
 from linkgen.services.accounts import ApiKeyCache, Principal
 
@@ -19,11 +20,10 @@ _KEY_CACHE = "api_key_cache"  # Runtime.extras: this process's ApiKeyCache (see 
 
 @bp.before_request
 def _authenticate() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
+    raw = bearer_token(request.headers.get("Authorization", ""))
+    if raw is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    principal = _principal(raw.strip())
+    principal = _principal(raw)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
     if principal.scope != "admin" and request.method not in READ_METHODS:

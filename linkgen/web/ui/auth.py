@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from linkgen.domain.errors import InvalidParameter, LinkgenError
+from linkgen.domain.validate import is_same_site_path
 from linkgen.runtime import get_runtime
 from linkgen.services.accounts import authenticate_user, count_users, create_user
 from linkgen.storage.models import LoginAttempt, User
@@ -41,7 +42,7 @@ def load_current_user() -> User | None:
 
 def safe_next(target: str | None) -> str:
     """A same-site path to go to after login (anything else goes to the links list)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    if target and is_same_site_path(target):
         return target
     return url_for("ui.links_list")
 
