@@ -23,10 +23,6 @@ from flask.cli import with_appcontext
 
 from linkgen.runtime import get_runtime
 
-# Threads per web process that may block on the database: clicks wait for their group commit
-# on these, so there must be at least as many as concurrent connections to batch well. More
-# only adds GIL contention and memory (measured: 33 and 64 give the same throughput).
-BLOCKING_THREADS = 40
 # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); with ~40
 # request threads that is tens of MB of fragmented heap per worker. Two arenas are plenty for
 # a process that holds the GIL anyway.
@@ -67,6 +63,7 @@ def serve_cmd(
     """Serve the web app, the API and the link domain (production server)."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     from linkgen.logs import configure_logging, granian_log_config
@@ -90,12 +87,16 @@ def serve_cmd(
     _limit_malloc_arenas()
     log.info("linkgen serving on http://%s:%d (%d web process(es))", host, port, workers)
     server = Granian(
-        "linkgen.wsgi:app",
+        # RSGI, not WSGI: bodies are read on the event loop before a thread is taken
+        # (linkgen/web/front.py); headers have granian's own deadline.
+        "linkgen.wsgi:front",
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         workers=workers,
-        blocking_threads=BLOCKING_THREADS,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout_seconds * 1000)
+        ),
         backlog=2048,
         log_level=LogLevels(settings.log_level.lower()),
         log_dictconfig=granian_log_config(settings),
