@@ -40,6 +40,10 @@ MALLOC_ARENA_MAX = 2
 # as long to finish its batch (one CleverTap call is bounded by its timeout, 10 s by default).
 WEB_STOP_SECONDS = 30
 WORKER_STOP_SECONDS = 30
+# Open connections one web process holds at most (granian's backpressure: past it, it stops
+# accepting). A connection costs a file descriptor and a few KiB but no thread, so slow or idle
+# clients can hold many without stopping the others; the open-files limit is raised to fit.
+MAX_CONNECTIONS = 10_000
 # Restarting a postback worker that died: the first pause, its cap, and how long a worker must
 # have run for the next death to start from the first pause again.
 RESTART_DELAY = 1.0
@@ -47,6 +51,16 @@ RESTART_DELAY_CAP = 60.0
 RESTART_RESET = 60.0
 
 log = logging.getLogger("linkgen")
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft open-files limit towards `wanted` (never above the hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _limit_malloc_arenas() -> None:
@@ -104,6 +118,7 @@ def serve_cmd(
     host = host or settings.host
     port = port or settings.port
     _limit_malloc_arenas()
+    raise_open_files_limit(workers * MAX_CONNECTIONS + 1024)
     log.info("linkgen serving on http://%s:%d (%d web process(es))", host, port, workers)
     server = Granian(
         # RSGI, not WSGI: bodies are read on the event loop before a thread is taken
@@ -117,6 +132,7 @@ def serve_cmd(
             header_read_timeout=int(settings.header_timeout_seconds * 1000)
         ),
         backlog=2048,
+        backpressure=MAX_CONNECTIONS,
         log_level=LogLevels(settings.log_level.lower()),
         log_dictconfig=granian_log_config(settings),
         log_access=False,  # linkgen logs its own (linkgen/logs.py), never per click
