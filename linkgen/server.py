@@ -127,6 +127,7 @@ def serve_cmd(
         address=host,
         port=port,
         interface=Interfaces.RSGI,
+        websockets=False,
         workers=workers,
         http1_settings=HTTP1Settings(
             header_read_timeout=int(settings.header_timeout_seconds * 1000)

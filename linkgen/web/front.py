@@ -235,10 +235,13 @@ class RSGIFront:
         async def _open() -> Any:
             return protocol.response_stream(started[0], started[1])
 
+        async def _send(transport: Any, chunk: bytes) -> None:
+            await transport.send_bytes(chunk)  # an awaitable, not a coroutine
+
         transport = asyncio.run_coroutine_threadsafe(_open(), loop).result()
         for chunk in itertools.chain(chunks, rest):
             if chunk:
-                asyncio.run_coroutine_threadsafe(transport.send_bytes(chunk), loop).result()
+                asyncio.run_coroutine_threadsafe(_send(transport, chunk), loop).result()
 
 
 def _environ(scope: Any, headers: Any, body: bytes) -> dict[str, Any]:
