@@ -24,6 +24,8 @@ So `linkgen serve` runs granian's RSGI interface with this front in the worker's
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import io
 import itertools
@@ -43,6 +45,14 @@ log = logging.getLogger("linkgen")
 # group commit on these, so there must be at least as many as concurrent connections to batch
 # well. More only adds GIL contention and memory (measured: 33 and 64 give the same throughput).
 THREADS = 40
+
+# Bodies held in memory by one web process at once (read, or waiting for a thread), counted by
+# their declared length (a chunked body counts as the largest allowed). A request whose body
+# does not fit waits, within its body deadline, until others are done. Bodies up to SMALL_BODY
+# (every SDK call, a single link) are not counted: with at most MAX_CONNECTIONS connections
+# (linkgen/server.py) they cannot add up to more than that many times SMALL_BODY.
+BODY_BUDGET = 256 * 1024 * 1024
+SMALL_BODY = 64 * 1024
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
@@ -112,6 +122,37 @@ class Pool:
                 thread.join()
 
 
+class ByteBudget:
+    """Bytes that requests reserve before their bodies are read; used on the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def take(self, wanted: int) -> int:
+        """Reserve `wanted` bytes (at most the whole budget), waiting until they are free."""
+        wanted = min(wanted, self.limit)
+        while self.used + wanted > self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+        self.used += wanted
+        return wanted
+
+    def give(self, taken: int) -> None:
+        """Release what `take` reserved; the waiting requests check again."""
+        self.used -= taken
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class RSGIFront:
     """An RSGI application running a WSGI app on threads, each request's body read first."""
 
@@ -119,6 +160,7 @@ class RSGIFront:
         self.app = app
         self.body_timeout = body_timeout
         self.max_body = max_body
+        self.budget = ByteBudget(BODY_BUDGET)
         self.link_pool = Pool(threads, "linkgen-link")
         self.app_pool = Pool(threads, "linkgen-app")
 
@@ -135,17 +177,28 @@ class RSGIFront:
             protocol.close(1008)
             return
         headers = scope.headers
-        method = scope.method
-        body = b""
-        if "content-length" in headers or "transfer-encoding" in headers:
-            try:
-                body = await asyncio.wait_for(self._body(headers, protocol), self.body_timeout)
-            except TimeoutError:
-                protocol.response_bytes(408, *_timeout_answer(self.body_timeout))
-                return
-            except Exception:  # noqa: BLE001 - the client went away while sending its body
-                return
+        reserved: list[int] = []  # what this request took from the budget
+        try:
+            body = b""
+            if "content-length" in headers or "transfer-encoding" in headers:
+                try:
+                    body = await asyncio.wait_for(
+                        self._body(headers, protocol, reserved), self.body_timeout
+                    )
+                except TimeoutError:
+                    protocol.response_bytes(408, *_timeout_answer(self.body_timeout))
+                    return
+                except Exception:  # noqa: BLE001 - the client went away while sending its body
+                    return
+            await self._run(scope, headers, body, protocol)
+        finally:
+            if reserved:
+                self.budget.give(reserved[0])
+
+    async def _run(self, scope: Any, headers: Any, body: bytes, protocol: Any) -> None:
+        """Run the app on a thread of the request's pool; back once the answer went out."""
         environ = _environ(scope, headers, body)
+        method = scope.method
         link_side = method in ("GET", "HEAD") and (
             click_route(method, environ["PATH_INFO"]) is not None
             or environ["PATH_INFO"] in LINK_DOMAIN_PATHS
@@ -157,11 +210,16 @@ class RSGIFront:
         )
         await done
 
-    async def _body(self, headers: Any, protocol: Any) -> bytes:
-        """The whole body; none past MAX_CONTENT_LENGTH + 1 bytes (Flask answers 413)."""
+    async def _body(self, headers: Any, protocol: Any, reserved: list[int]) -> bytes:
+        """The whole body; none past MAX_CONTENT_LENGTH + 1 bytes (Flask answers 413).
+
+        A body over SMALL_BODY is read once its size is reserved in the budget (appended to
+        `reserved`, for the caller to give back).
+        """
         length = headers.get("content-length")
         if length is None and "chunked" not in headers.get("transfer-encoding", "").lower():
             return b""
+        declared = self.max_body + 1  # chunked: as large as it may be
         if length is not None:
             try:
                 declared = int(length)
@@ -169,6 +227,8 @@ class RSGIFront:
                 return b""  # Flask decides what a malformed length means
             if declared <= 0 or declared > self.max_body:
                 return b""  # Flask's 413 comes from the header alone
+        if declared > SMALL_BODY:
+            reserved.append(await self.budget.take(declared))
         chunks: list[bytes] = []
         size = 0
         async for chunk in protocol:
