@@ -56,7 +56,9 @@ script against the same server; the benchmark's wrk run would have been all time
 
 Cost of the RSGI front on the click path itself (wrk, 2 threads, 50 connections, one short
 link, interleaved 6 s runs against `granian --interface wsgi --blocking-threads 40` on the same
-SQLite file, load average 7-12): 0.71-0.75 of WSGI's requests per second, p99 no worse."""
+SQLite file, load average 5-12, five runs): 0.64-0.75 of WSGI's requests per second. p99 was
+mixed: lower than WSGI's in the noisier runs, higher in the quietest (25-57 ms against 10-19
+ms at load 5). The click path's speed is issue 15's subject (an asynchronous edge)."""
 
 
 @dataclass
