@@ -60,7 +60,7 @@ def trivial_server(
     *, threads: int, connections: int, duration: int, headers: dict[str, str]
 ) -> WrkResult:
     """wrk against granian serving a do-nothing WSGI 302 with linkgen's server settings."""
-    from linkgen.server import BLOCKING_THREADS
+    from linkgen.web.front import THREADS as BLOCKING_THREADS
 
     with tempfile.TemporaryDirectory(prefix="linkgen-ceiling-") as tmp:
         Path(tmp, "trivial302.py").write_text(TRIVIAL_APP)

@@ -21,6 +21,7 @@ BENCHMARKS = (
     "postbacks",
     "scale",
     "click_storage",
+    "slow_clients",
 )
 QUICK_ARGS = {"click_storage": ("--quick",)}
 

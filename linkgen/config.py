@@ -30,6 +30,8 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_WORKER",
         "LINKGEN_LOG_LEVEL",
         "LINKGEN_LOG_FORMAT",
+        "LINKGEN_BODY_TIMEOUT_SECONDS",
+        "LINKGEN_HEADER_TIMEOUT_SECONDS",
     }
 )
 
@@ -58,6 +60,10 @@ class Settings:
     run_worker: bool = True
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (linkgen/logs.py)
+    # `linkgen serve`: how long a client may take to send its request headers, and then its
+    # body, before the connection is dropped (headers) or answered 408 (body); docs/security.md
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -91,6 +97,12 @@ class Settings:
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
             log_format=parse_log_format(env.get("LINKGEN_LOG_FORMAT", "text")),
+            header_timeout_seconds=parse_seconds(
+                "LINKGEN_HEADER_TIMEOUT_SECONDS", env.get("LINKGEN_HEADER_TIMEOUT_SECONDS", "10")
+            ),
+            body_timeout_seconds=parse_seconds(
+                "LINKGEN_BODY_TIMEOUT_SECONDS", env.get("LINKGEN_BODY_TIMEOUT_SECONDS", "10")
+            ),
         )
 
     def with_secret(self) -> Settings:
@@ -203,6 +215,17 @@ def parse_log_format(value: str) -> str:
     if lowered not in ("text", "json"):
         raise SettingsError("LINKGEN_LOG_FORMAT", "must be text or json")
     return lowered
+
+
+def parse_seconds(name: str, value: str) -> float:
+    """A duration in seconds: a number from 0.1 to 3600."""
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0.1 <= seconds <= 3600:  # also refuses nan and inf
+        raise SettingsError(name, f"{value!r} is not a number of seconds (0.1 to 3600)")
+    return seconds
 
 
 def load_or_create_secret(instance: Path) -> str:

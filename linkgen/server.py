@@ -5,15 +5,24 @@ finish the requests it accepted and closes idle keep-alive connections; each web
 closes its runtime (`linkgen.runtime.close_on_exit`: queued clicks committed, connections
 closed). The postback worker subprocess gets SIGTERM at the same moment, finishes the batch in
 flight, records it and removes its heartbeat. The command exits 0 once all of them are gone.
-See docs/operations.md.
+
+Supervision: a postback worker that dies (a crash, a SIGKILL, the OOM killer) is started again
+after a pause that doubles with each death in a row (RESTART_DELAY up to RESTART_DELAY_CAP; a
+worker that ran RESTART_RESET seconds counts as healthy again), each death and restart logged.
+The dead worker's heartbeat is removed at once, so /healthz says "degraded" until the new one
+beats. See docs/operations.md.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -23,10 +32,6 @@ from flask.cli import with_appcontext
 
 from linkgen.runtime import get_runtime
 
-# Threads per web process that may block on the database: clicks wait for their group commit
-# on these, so there must be at least as many as concurrent connections to batch well. More
-# only adds GIL contention and memory (measured: 33 and 64 give the same throughput).
-BLOCKING_THREADS = 40
 # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); with ~40
 # request threads that is tens of MB of fragmented heap per worker. Two arenas are plenty for
 # a process that holds the GIL anyway.
@@ -35,8 +40,27 @@ MALLOC_ARENA_MAX = 2
 # as long to finish its batch (one CleverTap call is bounded by its timeout, 10 s by default).
 WEB_STOP_SECONDS = 30
 WORKER_STOP_SECONDS = 30
+# Open connections one web process holds at most (granian's backpressure: past it, it stops
+# accepting). A connection costs a file descriptor and a few KiB but no thread, so slow or idle
+# clients can hold many without stopping the others; the open-files limit is raised to fit.
+MAX_CONNECTIONS = 10_000
+# Restarting a postback worker that died: the first pause, its cap, and how long a worker must
+# have run for the next death to start from the first pause again.
+RESTART_DELAY = 1.0
+RESTART_DELAY_CAP = 60.0
+RESTART_RESET = 60.0
 
 log = logging.getLogger("linkgen")
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft open-files limit towards `wanted` (never above the hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _limit_malloc_arenas() -> None:
@@ -67,6 +91,7 @@ def serve_cmd(
     """Serve the web app, the API and the link domain (production server)."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     from linkgen.logs import configure_logging, granian_log_config
@@ -82,39 +107,51 @@ def serve_cmd(
         if settings.initial_api_key:
             _install_initial_key(rt, settings.initial_api_key)
     rt.db.dispose()  # workers open their own connections after the fork
-    worker: subprocess.Popen[bytes] | None = None
+    supervisor: WorkerSupervisor | None = None
     if not no_worker and settings.run_worker:
-        worker = subprocess.Popen([sys.executable, "-m", "linkgen", "worker"])
+        supervisor = WorkerSupervisor(settings.database_url)
+        supervisor.start()
+    else:
+        # The web processes read their settings from the environment: /healthz then says the
+        # worker is "disabled" rather than "stopped".
+        os.environ["LINKGEN_WORKER"] = "false"
     host = host or settings.host
     port = port or settings.port
     _limit_malloc_arenas()
+    raise_open_files_limit(workers * MAX_CONNECTIONS + 1024)
     log.info("linkgen serving on http://%s:%d (%d web process(es))", host, port, workers)
     server = Granian(
-        "linkgen.wsgi:app",
+        # RSGI, not WSGI: bodies are read on the event loop before a thread is taken
+        # (linkgen/web/front.py); headers have granian's own deadline.
+        "linkgen.wsgi:front",
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        websockets=False,
         workers=workers,
-        blocking_threads=BLOCKING_THREADS,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout_seconds * 1000)
+        ),
         backlog=2048,
+        backpressure=MAX_CONNECTIONS,
         log_level=LogLevels(settings.log_level.lower()),
         log_dictconfig=granian_log_config(settings),
         log_access=False,  # linkgen logs its own (linkgen/logs.py), never per click
         respawn_failed_workers=True,
         workers_kill_timeout=WEB_STOP_SECONDS,
     )
-    if worker is not None:
+    if supervisor is not None:
         # Granian installs its SIGTERM / SIGINT handlers when it starts; chain ours after them
         # so the postback worker drains its batch while the web workers drain theirs.
-        server.on_startup(lambda: _forward_stop_signals(worker))
+        server.on_startup(lambda: _forward_stop_signals(supervisor))
     try:
         server.serve()
     finally:
-        if worker is not None:
-            _stop_worker(worker)
+        if supervisor is not None:
+            supervisor.stop()
 
 
-def _forward_stop_signals(worker: subprocess.Popen[bytes]) -> None:
+def _forward_stop_signals(supervisor: WorkerSupervisor) -> None:
     """On SIGTERM / SIGINT, tell the postback worker to stop too, then let granian stop."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(signum)
@@ -122,25 +159,94 @@ def _forward_stop_signals(worker: subprocess.Popen[bytes]) -> None:
         def _handler(
             sig: int, frame: FrameType | None, previous: Callable[..., Any] | Any = previous
         ) -> None:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
+            supervisor.signal_stop()
             if callable(previous):
                 previous(sig, frame)
 
         signal.signal(signum, _handler)
 
 
-def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    """Stop the postback worker (it finishes its batch first) and wait for it."""
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
+class WorkerSupervisor:
+    """Runs `linkgen worker` as a subprocess and starts it again when it dies."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self._watch, name="linkgen-supervisor", daemon=True)
+
+    def start(self) -> None:
+        """Start the worker and the thread that watches it."""
+        self._spawn()
+        self.thread.start()
+
+    def _spawn(self) -> None:
+        with self.lock:
+            if not self.stopping.is_set():
+                self.process = subprocess.Popen([sys.executable, "-m", "linkgen", "worker"])
+
+    def _watch(self) -> None:
+        delay = RESTART_DELAY
+        while not self.stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            started = time.monotonic()
+            code = process.wait()
+            if self.stopping.is_set():
+                return
+            _forget_heartbeat(self.database_url, process.pid)
+            if time.monotonic() - started >= RESTART_RESET:
+                delay = RESTART_DELAY
+            log.warning(
+                "the postback worker (pid %d) died with status %s: restarting it in %.0f s",
+                process.pid,
+                code,
+                delay,
+            )
+            if self.stopping.wait(delay):
+                return
+            self._spawn()
+            if self.process is not None and self.process is not process:
+                log.info("the postback worker restarted (pid %d)", self.process.pid)
+            delay = min(delay * 2, RESTART_DELAY_CAP)
+
+    def signal_stop(self) -> None:
+        """Stop restarting; tell the running worker to finish its batch and stop (SIGTERM)."""
+        with self.lock:
+            self.stopping.set()
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop the postback worker (it finishes its batch first) and wait for it."""
+        self.signal_stop()
+        worker = self.process
+        if worker is None:
+            return
+        try:
+            code = worker.wait(timeout=WORKER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("the postback worker did not stop in %d s: killing it", WORKER_STOP_SECONDS)
+            worker.kill()
+            code = worker.wait()
+        if code == -signal.SIGTERM:  # ended by our signal before it had set up its own handling
+            log.info("the postback worker stopped before it had started")
+        elif code != 0:
+            log.warning("the postback worker exited with status %s", code)
+
+
+def _forget_heartbeat(database_url: str, pid: int) -> None:
+    """A worker killed outright could not remove its heartbeat: remove it, so /healthz knows."""
+    from linkgen.services.postbacks import remove_process_heartbeats
+    from linkgen.storage.db import Database
+
+    db = Database(database_url)
     try:
-        code = worker.wait(timeout=WORKER_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        log.warning("the postback worker did not stop in %d s: killing it", WORKER_STOP_SECONDS)
-        worker.kill()
-        code = worker.wait()
-    if code == -signal.SIGTERM:  # ended by our signal before it had set up its own handling
-        log.info("the postback worker stopped before it had started")
-    elif code != 0:
-        log.warning("the postback worker exited with status %s", code)
+        with db.session() as session:
+            remove_process_heartbeats(session, f"{socket.gethostname()}:{pid}:")
+    except Exception:
+        log.warning("could not remove the dead postback worker's heartbeat", exc_info=True)
+    finally:
+        db.dispose()

@@ -106,6 +106,14 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1")
 
 
+def click_route(method: str, path: str) -> re.Match[str] | None:
+    """The template id and short link id of a request shaped like a click (None if not)."""
+    match = PATH_RE.match(path)
+    if match is None or method not in ("GET", "HEAD") or is_reserved(match.group(1)):
+        return None
+    return match
+
+
 class ClickHandler:
     """WSGI middleware answering clicks; everything else goes to the wrapped app."""
 
@@ -126,9 +134,9 @@ class ClickHandler:
         self.outcomes: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        match = PATH_RE.match(environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET")
-        if match is None or method not in ("GET", "HEAD") or is_reserved(match.group(1)):
+        match = click_route(method, environ.get("PATH_INFO", ""))
+        if match is None:
             return self.app(environ, start_response)
         try:
             template = self.cache.template(match.group(1))

@@ -619,6 +619,13 @@ def remove_heartbeat(session: Session, worker_id: str) -> None:
         session.delete(row)
 
 
+def remove_process_heartbeats(session: Session, prefix: str) -> None:
+    """Remove the heartbeats of one dead process (worker ids starting "host:pid:")."""
+    session.execute(
+        delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id.startswith(prefix, autoescape=True))
+    )
+
+
 def prune_heartbeats(session: Session, older_than: datetime) -> None:
     """Forget workers not seen for a long time (their ids are per process)."""
     session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.seen_at < older_than))

@@ -23,9 +23,21 @@ def test_factory_without_testing(settings: Settings) -> None:
 
 
 def test_healthz_ok(client: FlaskClient) -> None:
-    resp = client.get("/healthz")
+    resp = client.get("/healthz")  # the test settings run no worker
     assert resp.status_code == 200
-    assert resp.get_json() == {"status": "ok", "database": "ok", "worker": "stopped"}
+    assert resp.get_json() == {"status": "ok", "database": "ok", "worker": "disabled"}
+
+
+def test_healthz_degraded_while_an_expected_worker_is_missing(settings: Settings) -> None:
+    from dataclasses import replace
+
+    application = create_app(replace(settings, run_worker=True))
+    try:
+        resp = application.test_client().get("/healthz")
+    finally:
+        application.extensions["linkgen"].db.dispose()
+    assert resp.status_code == 200  # the link domain still serves
+    assert resp.get_json() == {"status": "degraded", "database": "ok", "worker": "stopped"}
 
 
 def test_healthz_degraded_when_database_unreachable(settings: Settings) -> None:

@@ -41,6 +41,8 @@ def test_defaults_use_embedded_sqlite_under_instance() -> None:
         ({"LINKGEN_WORKER": "off"}, ("run_worker", False)),
         ({"LINKGEN_LOG_FORMAT": " JSON "}, ("log_format", "json")),
         ({"LINKGEN_LOG_FORMAT": "text"}, ("log_format", "text")),
+        ({"LINKGEN_BODY_TIMEOUT_SECONDS": "2.5"}, ("body_timeout_seconds", 2.5)),
+        ({"LINKGEN_HEADER_TIMEOUT_SECONDS": " 30 "}, ("header_timeout_seconds", 30.0)),
     ],
     ids=[
         "port",
@@ -53,6 +55,8 @@ def test_defaults_use_embedded_sqlite_under_instance() -> None:
         "worker_off",
         "log_json",
         "log_text",
+        "body_timeout",
+        "header_timeout",
     ],
 )
 def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) -> None:
@@ -74,6 +78,9 @@ def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) ->
         ({"LINKGEN_WORKER": "maybe"}, "LINKGEN_WORKER"),
         ({"LINKGEN_LOG_FORMAT": "logfmt"}, "LINKGEN_LOG_FORMAT"),
         ({"LINKGEN_DATABSE_URL": "sqlite://"}, "LINKGEN_DATABSE_URL"),
+        ({"LINKGEN_BODY_TIMEOUT_SECONDS": "0"}, "LINKGEN_BODY_TIMEOUT_SECONDS"),
+        ({"LINKGEN_BODY_TIMEOUT_SECONDS": "nan"}, "LINKGEN_BODY_TIMEOUT_SECONDS"),
+        ({"LINKGEN_HEADER_TIMEOUT_SECONDS": "ten"}, "LINKGEN_HEADER_TIMEOUT_SECONDS"),
     ],
     ids=[
         "port_nan",
@@ -87,6 +94,9 @@ def test_values_are_parsed(env: dict[str, str], expected: tuple[str, object]) ->
         "bool",
         "log_format",
         "typo",
+        "body_timeout_zero",
+        "body_timeout_nan",
+        "header_timeout_word",
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env: dict[str, str], variable: str) -> None:
