@@ -12,7 +12,13 @@ from typing import Any
 from linkgen.domain.validate import is_digits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INSTANCE = REPO_ROOT / "instance"
+# A source checkout keeps its data in <repo>/instance; an installed package (a wheel) in
+# ./instance of the directory it was started from, unless LINKGEN_INSTANCE_PATH says otherwise.
+DEFAULT_INSTANCE = (
+    REPO_ROOT / "instance"
+    if (REPO_ROOT / "pyproject.toml").is_file()
+    else Path("instance").resolve()
+)
 
 # Every variable linkgen reads; any other LINKGEN_* name (LINKGEN_TEST_* aside: the test
 # suite's own) is refused as a likely typo.

@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 
-from linkgen.config import REPO_ROOT, Settings
+from linkgen.config import Settings
 from linkgen.runtime import Runtime
 from linkgen.storage.db import Database
 
@@ -19,8 +19,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = (settings or Settings.from_env()).with_secret()
     app = Flask(
         "linkgen",
-        template_folder=str(REPO_ROOT / "templates"),
-        static_folder=str(REPO_ROOT / "static"),
         instance_path=str(settings.instance_path),
     )
     app.config.update(

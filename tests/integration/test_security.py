@@ -593,7 +593,7 @@ def test_hsts_only_over_https(client: FlaskClient, api: Api) -> None:
 def test_templates_have_no_inline_script_or_style() -> None:
     """The page CSP allows only self-hosted scripts and styles: inline code would be blocked."""
     offenders = []
-    for path in sorted((REPO_ROOT / "templates").rglob("*.html")):
+    for path in sorted((REPO_ROOT / "linkgen" / "templates").rglob("*.html")):
         text = path.read_text()
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text, re.IGNORECASE):
             offenders.append(f"{path}: inline <script>")
