@@ -257,6 +257,24 @@ def seeded(live_server: Site, browser: Any) -> Site:
     return live_server
 
 
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def assert_accessible(page: Any, name: str) -> None:
+    """Run axe-core (vendored) in the page; fail on any serious or critical violation."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP allows it
+    result = page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    )
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert bad == [], f"{name}: accessibility violations:\n" + "\n".join(
+        f"  {v['impact']} {v['id']}: {v['help']} at {v['nodes']}" for v in bad
+    )
+
+
 def log_in(page: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
     """Log in through the form and land on the links list."""
     page.goto("/login")

@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     QUIET_APP,
     SCREENSHOTS,
     Site,
+    assert_accessible,
     log_in,
 )
 from tests.qr_decode import decode
@@ -317,6 +318,7 @@ def test_screenshots_of_main_pages_fit_desktop_and_phone(seeded: Site, new_page:
     }
     login_page = new_page(PHONE)
     login_page.goto("/login")
+    assert_accessible(login_page, "login at phone width")
     login_page.screenshot(path=str(SCREENSHOTS / "login-phone.png"))
     for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page = new_page(size)
@@ -336,6 +338,7 @@ def test_screenshots_of_main_pages_fit_desktop_and_phone(seeded: Site, new_page:
             assert page.evaluate("getComputedStyle(document.body).backgroundColor") != (
                 "rgba(0, 0, 0, 0)"
             ), f"{title} is unstyled"
+            assert_accessible(page, f"{title} at {name} width")
             page.screenshot(path=str(SCREENSHOTS / f"{title}-{name}.png"))
         if name == "desktop":
             detail = page.goto(f"/links/{link_id}")
@@ -391,4 +394,5 @@ def test_test_device_view_explains_a_passed_over_click(seeded: Site, new_page: A
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"the test-device page overflows at {name} width by {overflow}px"
+        assert_accessible(page, f"test device at {name} width")
         page.screenshot(path=str(SCREENSHOTS / f"test-device-{name}.png"), full_page=True)
