@@ -16,7 +16,16 @@ from linkgen.domain.errors import InvalidParameter
 from linkgen.domain.links import CHANNELS, DEFAULT_MEDIA_SOURCE
 
 # Params with their own input in the builder; every other param is an "extra" key/value row.
-DEDICATED_PARAMS = ("deep_link_value", "deep_link_sub1", "deep_link_sub2")
+DEDICATED_PARAMS = (
+    "deep_link_value",
+    "deep_link_sub1",
+    "deep_link_sub2",
+    "af_dp",
+    "af_force_deeplink",
+    "af_web_dp",
+)
+# Dedicated params that are a checkbox in the builder: checked sends "true", else nothing.
+FLAG_PARAMS = frozenset({"af_force_deeplink"})
 # Params a CleverTap placeholder is usually put into (the picker's choices).
 PERSONALISE_TARGETS = (
     "af_sub5",
@@ -66,7 +75,7 @@ class LinkForm:
             media_source=form.get("media_source", ""),
             short=form.get("short", "auto"),
             ttl=form.get("ttl", ""),
-            params={p: form.get(f"param_{p}", "") for p in DEDICATED_PARAMS},
+            params={p: _param_value(form, p) for p in DEDICATED_PARAMS},
             extras=[(k, v) for k, v in extras if k.strip() or v.strip()],
         )
 
@@ -125,3 +134,10 @@ def channel_choices() -> list[tuple[str, str]]:
         label = f"{channel} (media source {default})" if default else f"{channel}"
         out.append((channel, label))
     return out
+
+
+def _param_value(form: Any, name: str) -> str:
+    value = str(form.get(f"param_{name}", ""))
+    if name in FLAG_PARAMS:
+        return "true" if value.strip().lower() in ("on", "true", "1") else ""
+    return value
