@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+from collections.abc import Coroutine
+from typing import Any
 
 from linkgen.web.front import ByteBudget
+
+
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine on a loop of its own thread: in a worker that already ran the browser
+    tests, Playwright's sync API keeps an event loop running in the main thread, where
+    asyncio.run() refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)
 
 
 def test_a_reservation_waits_until_room_is_given_back() -> None:
@@ -26,7 +37,7 @@ def test_a_reservation_waits_until_room_is_given_back() -> None:
         events.append(f"at the end {budget.used} used, {len(budget.waiters)} waiting")
         return events
 
-    assert asyncio.run(scenario()) == [
+    assert run(scenario()) == [
         "second waiting: True",
         "second took 50 with 50 used",
         "at the end 0 used, 0 waiting",
@@ -41,7 +52,7 @@ def test_a_reservation_larger_than_the_budget_takes_all_of_it() -> None:
         budget.give(taken)
         return taken, used
 
-    assert asyncio.run(scenario()) == (100, 100)
+    assert run(scenario()) == (100, 100)
 
 
 def test_a_wait_cut_short_by_the_deadline_reserves_nothing() -> None:
@@ -56,4 +67,4 @@ def test_a_wait_cut_short_by_the_deadline_reserves_nothing() -> None:
         budget.give(held)
         return timed_out, budget.used, len(budget.waiters)
 
-    assert asyncio.run(scenario()) == (True, 0, 0)
+    assert run(scenario()) == (True, 0, 0)
