@@ -43,8 +43,14 @@ export interface FlushResult {
 
 const NOT_FOUND: DeepLink = { status: "NOT_FOUND" };
 
+// Milliseconds kept: the click-injection rule compares click and install to the 10 s.
 function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return new Date(ms).toISOString();
+}
+
+function delivery(sent: Sent | undefined): "sent" | "queued" | "refused" {
+  if (sent === undefined) return "queued";
+  return sent.kind === "answer" ? "sent" : sent.kind === "refused" ? "refused" : "queued";
 }
 
 function validOs(os: unknown): os is "ios" | "android" {
@@ -185,7 +191,7 @@ export class LinkgenClient {
     const sent = this.take(item.id);
     const answer = sent?.kind === "answer" ? (sent.body as LaunchAnswer) : null;
     return {
-      status: answer ? "sent" : "queued",
+      status: delivery(sent),
       firstLaunch,
       answer,
       deepLink: answer?.deep_link ?? NOT_FOUND,
@@ -208,7 +214,7 @@ export class LinkgenClient {
     const sent = this.take(item.id);
     const answer = sent?.kind === "answer" ? (sent.body as LaunchAnswer) : null;
     const deepLink = answer && answer.deep_link.status === "FOUND" ? answer.deep_link : local;
-    return { status: answer ? "sent" : "queued", url, deepLink, answer };
+    return { status: delivery(sent), url, deepLink, answer };
   }
 
   /** Log an in-app event (`af_purchase` with `af_revenue` and `af_currency` becomes CleverTap's
@@ -240,7 +246,7 @@ export class LinkgenClient {
     await this.enqueue(item);
     await this.flush();
     const sent = this.take(eventId);
-    return { eventId, status: sent?.kind === "answer" ? "sent" : "queued" };
+    return { eventId, status: delivery(sent) };
   }
 
   /** Send what is due now; later retries run on their own timer. */

@@ -104,16 +104,19 @@ export interface LaunchAnswer {
 
 export interface StartResult {
   /** `sent`: linkgen answered; `queued`: offline or failing, retried later (see `onLaunch`);
+   * `refused`: linkgen refused it (4xx other than 429; see `onError`), not retried;
    * `skipped`: consent is `none`. */
-  status: "sent" | "queued" | "skipped";
+  status: Delivery;
   firstLaunch: boolean;
   answer: LaunchAnswer | null;
   /** The deferred deep link (first launch) or the link the launch reports. */
   deepLink: DeepLink;
 }
 
+export type Delivery = "sent" | "queued" | "refused" | "skipped";
+
 export interface OpenResult {
-  status: "sent" | "queued" | "skipped";
+  status: Delivery;
   url: string;
   /** From linkgen's answer when it came, else read from the URL itself. */
   deepLink: DeepLink;
@@ -122,7 +125,7 @@ export interface OpenResult {
 
 export interface EventReceipt {
   eventId: string;
-  status: "sent" | "queued" | "skipped";
+  status: Delivery;
 }
 
 export class LinkgenError extends Error {

@@ -70,7 +70,7 @@ test("a first launch that could not be sent is sent, once, by the next start", a
 test("a refused first launch (bad key) is tried again as a first launch", async () => {
   const storage = new MemoryStorage();
   const bad = makeClient({ storage, script: [401] });
-  assert.equal((await bad.client.start()).status, "queued");
+  assert.equal((await bad.client.start()).status, "refused");
   const good = makeClient({ storage });
   await good.client.start();
   assert.equal(good.requests[0].body.first_launch, true);

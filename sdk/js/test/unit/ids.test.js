@@ -41,7 +41,7 @@ test("logEvent generates an event id when none is given and keeps a given one", 
   assert.equal(body.event_name, "af_purchase");
   assert.equal(body.device_id, await client.getDeviceId());
   assert.deepEqual(body.event_values, { af_revenue: 9.99, af_currency: "USD" });
-  assert.equal(body.ts, "2026-12-02T10:00:00Z");
+  assert.equal(body.ts, "2026-12-02T10:00:00.000Z");
   assert.equal(requests[0].url, "https://go.example.com/api/v1/sdk/com.example.shop/events");
   assert.equal(requests[0].headers["X-SDK-Key"], "sdk_test");
 });

@@ -43,7 +43,8 @@ test("a 4xx is never retried: the request is dropped and onError told", async ()
     script: [{ status: 400, body: { error: { code: "invalid_parameter", message: "bad ts", field: "ts" } } }, 201],
     options: { onError: (e) => errors.push(e) },
   });
-  await client.logEvent("af_purchase", {});
+  const receipt = await client.logEvent("af_purchase", {});
+  assert.equal(receipt.status, "refused");
   assert.equal(await client.pendingCount(), 0);
   assert.equal(errors.length, 1);
   assert.equal(errors[0].status, 400);
