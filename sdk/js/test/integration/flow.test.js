@@ -2,7 +2,11 @@
 // click -> first launch (Play install referrer) -> deferred deep link -> open -> af_purchase ->
 // Charged in CleverTap, once, even when an answer is lost and the event is sent again.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { init, MemoryStorage, referrerFromPlayUrl } from "../../dist/index.js";
 import { api, sleep, startServer, waitFor } from "./fixture.js";
 
@@ -158,4 +162,31 @@ test("a wrong SDK key is refused (401) and not retried", async () => {
   await sleep(300);
   assert.equal(sent, 1);
   sdk.close();
+});
+
+test("the README's quick start (examples/quickstart.mjs) gives an attributed install and a Charged postback", async () => {
+  const ctid = `__quick${Date.now()}`;
+  const script = join(dirname(fileURLToPath(import.meta.url)), "../../examples/quickstart.mjs");
+  const { stdout } = await promisify(execFile)(process.execPath, [script], {
+    env: {
+      ...process.env,
+      LINKGEN_URL: server.baseUrl,
+      LINKGEN_APP_ID: server.appId,
+      LINKGEN_SDK_KEY: server.sdkKey,
+      LINK_URL: server.link.shortUrl,
+      CLEVERTAP_ID: ctid,
+    },
+    timeout: 120_000,
+  });
+  const out = JSON.parse(stdout.trim().split("\n").pop());
+  assert.equal(out.launch.type, "install");
+  assert.equal(out.launch.attribution.is_organic, false);
+  assert.equal(out.launch.attribution.match_type, "referrer");
+  assert.equal(out.deepLink.deep_link_value, "shoes");
+  assert.equal(out.purchase.status, "sent");
+  const charged = await waitFor(async () => {
+    const records = (await cleverTapEvents("Charged")).filter((r) => r.profile.objectId === ctid);
+    return records.length ? records : null;
+  }, "the quick start's Charged postback");
+  assert.equal(charged.length, 1);
 });
