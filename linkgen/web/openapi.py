@@ -854,6 +854,10 @@ def _paths() -> dict[str, Any]:
                 },
                 tags=["sdk"],
                 security=sdk_security,
+                description="Every app start (`first_launch: true` with the raw Play Install "
+                "Referrer string as `install_referrer` on the first one) and every open from a "
+                "Universal Link, App Link or push (`deep_link_url`). A repeated first launch of "
+                "a `device_id` gets the same answer. See docs/sdk-contract.md.",
                 requestBody=_json_body(_ref("LaunchRequest")),
             ),
         },
@@ -868,6 +872,9 @@ def _paths() -> dict[str, Any]:
                 },
                 tags=["sdk"],
                 security=sdk_security,
+                description="Retry network errors, 429 and 5xx with the same `event_id`; a "
+                "repeat answers 200 and is stored and sent to CleverTap once. See "
+                "docs/sdk-contract.md.",
                 requestBody=_json_body(_ref("EventRequest")),
             ),
         },
@@ -884,7 +891,11 @@ def build_document() -> dict[str, Any]:
             "version": __version__,
             "description": "OneLink-style links, attribution and CleverTap postbacks. "
             'Errors are `{"error": {"code", "message", "field"}}`; lists are '
-            '`{"items": [...], "next": cursor | null}`.',
+            '`{"items": [...], "next": cursor | null}`. '
+            "Wiring an app (Android, iOS, the React Native / TypeScript SDK, server-to-server "
+            "events, the CleverTap side): the integration guide, `docs/integrate/README.md` in "
+            "the linkgen repository; every SDK call, field, answer and retry rule: "
+            "`docs/sdk-contract.md`.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],

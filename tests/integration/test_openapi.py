@@ -108,3 +108,12 @@ def test_every_operation_documents_the_error_shape() -> None:
             assert "400" in op["responses"], (method, path)
     error = doc["components"]["schemas"]["Error"]["properties"]["error"]
     assert set(error["properties"]) == {"code", "message", "field"}
+
+
+def test_document_links_the_integration_guide_and_the_sdk_contract(sqlite_app: Flask) -> None:
+    doc = sqlite_app.test_client().get("/api/v1/openapi.json").get_json()
+    assert "docs/integrate/README.md" in doc["info"]["description"]
+    launch = doc["paths"]["/api/v1/sdk/{app_id}/launches"]["post"]
+    event = doc["paths"]["/api/v1/sdk/{app_id}/events"]["post"]
+    assert "install_referrer" in launch["description"]
+    assert "event_id" in event["description"]

@@ -311,3 +311,11 @@ def test_a_logged_in_browser_gets_nothing_from_the_api_by_its_cookie(
         assert isinstance(session, NullSession)
     with app.test_request_context("/links"):
         assert not isinstance(session, NullSession)
+
+
+def test_app_page_tells_where_the_sdk_key_goes(user_client: FlaskClient, app: Flask) -> None:
+    with app.extensions["linkgen"].db.session() as db:
+        catalog.create_app_record(db, {"app_id": "com.example.shop", "name": "Shop"})
+    page = user_client.get("/apps/com.example.shop").get_data(as_text=True)
+    assert "init({sdkKey})" in page and "X-SDK-Key" in page
+    assert "docs/integrate/" in page
