@@ -207,8 +207,12 @@ export class LinkgenClient {
     await this.ready();
     const local = deepLinkFromUrl(url);
     if (this.consent === "none") return { status: "skipped", url, deepLink: local, answer: null };
-    const body = await this.launchBody(false, url);
-    const item = this.item("open", "launches", body);
+    // Opened from a link before the first launch went out (a cold start from an App Link
+    // right after the install): the URL rides on the first launch, with the referrer.
+    const first = !this.firstLaunchSent && !this.queue.has("first_launch");
+    const body = await this.launchBody(first, url);
+    if (first) body.install_referrer = await this.installReferrer();
+    const item = this.item(first ? "first_launch" : "open", "launches", body);
     await this.enqueue(item);
     await this.flush();
     const sent = this.take(item.id);

@@ -140,3 +140,16 @@ test("react-native adapters: Play Install Referrer and Platform", async () => {
   });
   assert.deepEqual(platformFromReactNative({ OS: "ios", Version: "17.4" }), { os: "ios", osVersion: "17.4" });
 });
+
+test("an open before the first launch went out is the first launch, with the referrer and the URL", async () => {
+  const url = "https://go.example.com/AbCd/x7?deep_link_value=shoes";
+  const { client, requests } = makeClient({ options: { installReferrer: () => "af_tranid=ck_3" } });
+  const opened = await client.handleOpen(url);
+  assert.equal(opened.status, "sent");
+  assert.equal(requests[0].body.first_launch, true);
+  assert.equal(requests[0].body.deep_link_url, url);
+  assert.equal(requests[0].body.install_referrer, "af_tranid=ck_3");
+  const started = await client.start();
+  assert.equal(started.firstLaunch, false);
+  assert.equal(requests[1].body.first_launch, false);
+});
