@@ -359,6 +359,13 @@ export class LinkgenClient {
         this.schedule(item.nextAt - this.clock.now());
         break;
       }
+      if (sent.kind === "refused" && sent.error.field === "ts" && "ts" in item.body) {
+        // The device clock is far off (ts over 5 min ahead or a year back): the same request
+        // without ts is stamped by linkgen's clock instead of being lost.
+        delete item.body.ts;
+        await this.queue.save();
+        continue;
+      }
       // Answered (or refused for good): off the queue before anything else is sent, so no
       // request is ever sent again after linkgen has answered it.
       await this.queue.remove(item.id);

@@ -40,7 +40,7 @@ test("5xx backs off exponentially; 429 waits for Retry-After", async () => {
 test("a 4xx is never retried: the request is dropped and onError told", async () => {
   const errors = [];
   const { client, clock, requests } = makeClient({
-    script: [{ status: 400, body: { error: { code: "invalid_parameter", message: "bad ts", field: "ts" } } }, 201],
+    script: [{ status: 400, body: { error: { code: "invalid_parameter", message: "bad revenue", field: "event_values.af_revenue" } } }, 201],
     options: { onError: (e) => errors.push(e) },
   });
   const receipt = await client.logEvent("af_purchase", {});
@@ -48,7 +48,7 @@ test("a 4xx is never retried: the request is dropped and onError told", async ()
   assert.equal(await client.pendingCount(), 0);
   assert.equal(errors.length, 1);
   assert.equal(errors[0].status, 400);
-  assert.equal(errors[0].field, "ts");
+  assert.equal(errors[0].field, "event_values.af_revenue");
   assert.equal(errors[0].code, "invalid_parameter");
   assert.deepEqual(clock.pendingDelays(), []);
   clock.advance(3_600_000);
@@ -125,5 +125,27 @@ test("an unreadable saved queue starts afresh", async () => {
   const { client } = makeClient({ storage });
   assert.equal(await client.pendingCount(), 0);
   await client.logEvent("e", {});
+  assert.equal(await client.pendingCount(), 0);
+});
+
+test("a ts refused as out of range (device clock far off) is resent once without ts", async () => {
+  const tsError = { status: 400, body: { error: { code: "invalid_parameter", message: "future", field: "ts" } } };
+  const errors = [];
+  const { client, requests } = makeClient({ script: [tsError, 201], options: { onError: (e) => errors.push(e) } });
+  const receipt = await client.logEvent("af_purchase", {}, { eventId: "e-ts" });
+  assert.equal(receipt.status, "sent");
+  assert.equal(requests.length, 2);
+  assert.equal(typeof requests[0].body.ts, "string");
+  assert.equal("ts" in requests[1].body, false);
+  assert.equal(requests[1].body.event_id, "e-ts");
+  assert.deepEqual(errors, []);
+});
+
+test("a second ts refusal, or any other 400, is final", async () => {
+  const tsError = { status: 400, body: { error: { code: "invalid_parameter", message: "bad", field: "ts" } } };
+  const { client, requests } = makeClient({ script: [tsError, tsError, 201] });
+  const receipt = await client.logEvent("af_purchase", {});
+  assert.equal(receipt.status, "refused");
+  assert.equal(requests.length, 2);
   assert.equal(await client.pendingCount(), 0);
 });
