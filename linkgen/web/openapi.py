@@ -420,6 +420,43 @@ SCHEMAS: dict[str, Schema] = {
         },
     },
     "StatsList": _list_of("StatsRow"),
+    "DeviceReport": {
+        "type": "object",
+        "required": ["app_id", "device_ids", "installs", "clicks", "launches", "events"],
+        "properties": {
+            "app_id": _string(),
+            "device_id": _nullable(_string()),
+            "customer_user_id": _nullable(_string()),
+            "device_ids": {"type": "array", "items": _string()},
+            "installs": {"type": "array", "items": {"type": "object"}},
+            "clicks": {"type": "array", "items": {"type": "object"}},
+            "launches": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "launch_id": _string(),
+                        "type": _string(),
+                        "match_type": _nullable(_string()),
+                        "passed_over": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "click_id": _string(),
+                                    "reason": _string(),
+                                    "explanation": _string(),
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "events": {"type": "array", "items": {"type": "object"}},
+            "postbacks": {"type": "array", "items": _ref("Postback")},
+            "truncated": {"type": "boolean"},
+        },
+    },
     "LaunchRequest": {
         "type": "object",
         "required": ["device_id"],
@@ -622,6 +659,22 @@ def _paths() -> dict[str, Any]:
                 {"200": _ok(_ref("App")), **WRITE_ONE},
                 tags=apps,
                 requestBody=_json_body(_ref("AppPatch")),
+            ),
+        },
+        "/api/v1/apps/{app_id}/devices": {
+            "parameters": [_param("app_id")],
+            "get": _op(
+                "A test device: its clicks, launches (and why clicks were passed over), events "
+                "and postbacks",
+                {"200": _ok(_ref("DeviceReport")), **READ_ONE},
+                tags=apps,
+                description="Give `device_id` (the app's install id) or `customer_user_id` "
+                "(the CleverTap ID). Each launch lists the clicks it passed over with the "
+                "reason in plain words (`click_injection`, `outside_lookback`, ...).",
+                parameters=[
+                    {"name": "device_id", "in": "query", "schema": _string(200)},
+                    {"name": "customer_user_id", "in": "query", "schema": _string(200)},
+                ],
             ),
         },
         "/api/v1/apps/{app_id}/integrations/clevertap": {

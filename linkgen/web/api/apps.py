@@ -1,11 +1,11 @@
-"""Apps: POST/GET/PATCH /api/v1/apps."""
+"""Apps: POST/GET/PATCH /api/v1/apps, and the test-device report of an app."""
 
 from __future__ import annotations
 
 from flask import Response, jsonify, request
 
 from linkgen.runtime import get_runtime
-from linkgen.services import catalog
+from linkgen.services import catalog, devices
 from linkgen.web.api import bp, json_body
 from linkgen.web.pagination import decode_int_cursor, encode_cursor, parse_limit
 
@@ -42,3 +42,17 @@ def patch_app(app_id: str) -> Response:
         app, sdk_key = catalog.update_app_record(session, app_id, body)
         out = catalog.app_to_dict(app, sdk_key=sdk_key)
     return jsonify(out)
+
+
+@bp.get("/apps/<app_id>/devices")
+def get_device_report(app_id: str) -> Response:
+    """A test device: `?device_id=` or `?customer_user_id=` (the CleverTap ID)."""
+    with get_runtime().db.session() as session:
+        return jsonify(
+            devices.device_report(
+                session,
+                app_id,
+                device_id=request.args.get("device_id"),
+                customer_user_id=request.args.get("customer_user_id"),
+            )
+        )
