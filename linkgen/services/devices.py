@@ -62,30 +62,13 @@ def device_report(
             clauses.append(model.customer_user_id == cuid)
         return or_(*clauses)
 
-    installs = list(
-        session.scalars(
-            select(Install)
-            .where(Install.app_id == app_id, who(Install))
-            .order_by(Install.installed_at)
-            .limit(MAX_ROWS)
-        )
-    )
-    launches = list(
-        session.scalars(
-            select(Launch)
-            .where(Launch.app_id == app_id, who(Launch))
-            .order_by(Launch.ts, Launch.id)
-            .limit(MAX_ROWS)
-        )
-    )
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(Event.app_id == app_id, who(Event))
-            .order_by(Event.ts, Event.id)
-            .limit(MAX_ROWS)
-        )
-    )
+    def rows(model: Any, *order: Any) -> list[Any]:
+        query = select(model).where(model.app_id == app_id, who(model))
+        return list(session.scalars(query.order_by(*order).limit(MAX_ROWS)))
+
+    installs = rows(Install, Install.installed_at)
+    launches = rows(Launch, Launch.ts, Launch.id)
+    events = rows(Event, Event.ts, Event.id)
     click_ids: set[str] = set()
     for launch in launches:
         if launch.click_id:

@@ -116,3 +116,26 @@ def test_unknown_app_is_404(sdk: Sdk, api: Api) -> None:
 def test_an_unknown_device_is_an_empty_report(sdk: Sdk, api: Api) -> None:
     got = report(api, device_id="never-seen")
     assert got["launches"] == [] and got["clicks"] == [] and got["postbacks"] == []
+
+
+def test_test_device_page_explains_a_passed_over_click(sdk: Sdk, app: Flask) -> None:
+    from tests.integration.test_ui_security import _log_in, _make_user
+
+    now = utc_now()
+    click = insert_click(sdk.app, ts=now - timedelta(seconds=2))
+    device = new_device()
+    sdk.launch(device, install_referrer=f"af_tranid={click}", ts=iso(now))
+    _make_user(app)
+    assert _log_in(sdk.client).status_code == 302
+    app_page = sdk.client.get(f"/apps/{ANDROID_APP}").get_data(as_text=True)
+    assert f"/apps/{ANDROID_APP}/devices" in app_page
+    page = sdk.client.get(f"/apps/{ANDROID_APP}/devices", query_string={"q": device})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Organic: no click won this launch." in text
+    assert click in text and "click_injection" in text
+    assert "less than 10 seconds" in text
+    empty = sdk.client.get(f"/apps/{ANDROID_APP}/devices", query_string={"q": "nobody"})
+    assert "Nothing stored for this id" in empty.get_data(as_text=True)
+    bad = sdk.client.get(f"/apps/{ANDROID_APP}/devices", query_string={"q": "x" * 300})
+    assert bad.status_code == 400

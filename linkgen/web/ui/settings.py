@@ -23,9 +23,10 @@ from linkgen.domain.clevertap import (
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.domain.validate import is_digits
 from linkgen.runtime import get_runtime
-from linkgen.services import catalog
+from linkgen.services import catalog, devices
 from linkgen.web.ui import bp, current_actor
 from linkgen.web.ui import integration_store as store
+from linkgen.web.ui.postbacks import reason_sentence
 
 DEFAULT_POSTBACK_LABELS = {
     "off": "Off",
@@ -359,3 +360,33 @@ def clevertap_update(app_id: str) -> Response | tuple[str, int]:
         page = _clevertap_page(app_id, errors={exc.field or "form": exc.message}, values=values)
         return page, exc.status
     return redirect(url_for("ui.clevertap_edit", app_id=app_id, saved=1))
+
+
+@bp.get("/apps/<app_id>/devices")
+def device_report(app_id: str) -> tuple[str, int]:
+    """The test device page: a device id or a CleverTap ID -> what linkgen stored and why."""
+    query = request.args.get("q", "").strip()
+    by = request.args.get("by", "device_id")
+    if by not in ("device_id", "customer_user_id"):
+        by = "device_id"
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    with get_runtime().db.session() as db:
+        app = catalog.app_to_dict(catalog.get_app(db, app_id))
+        if query:
+            try:
+                report = devices.device_report(
+                    db,
+                    app_id,
+                    device_id=query if by == "device_id" else None,
+                    customer_user_id=query if by == "customer_user_id" else None,
+                )
+            except InvalidParameter as exc:
+                error = exc.message
+    if report is not None:
+        for pb in report["postbacks"]:
+            pb["reason_text"] = reason_sentence(pb["reason"])
+    page = render_template(
+        "settings/device.html", app=app, q=query, by=by, report=report, error=error
+    )
+    return page, 400 if error else 200
