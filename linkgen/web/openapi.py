@@ -9,7 +9,7 @@ blueprint's Bearer check.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, jsonify
 
@@ -33,11 +33,32 @@ def _param(name: str) -> Schema:
     return {"$ref": f"#/components/parameters/{name}"}
 
 
-def _json_body(schema: Schema, *, required: bool = True, description: str = "") -> Schema:
+def _json_body(
+    schema: Schema, *, required: bool = True, description: str = "", example: Any = None
+) -> Schema:
     body: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
     if description:
         body["description"] = description
+    if example is not None:
+        body["content"][JSON]["example"] = example
     return body
+
+
+# Request examples of the SDK calls (docs/sdk-contract.md explains every field).
+LAUNCH_EXAMPLE: Final = {
+    "device_id": "5b0f3c0e-8a4e-4c53-9d3e-2f1d8f0b6a11",
+    "first_launch": True,
+    "install_referrer": "af_tranid=ck_01HZX3&pid=Email&c=spring_sale",
+    "customer_user_id": "__h1a2b3c",
+    "ts": "2026-12-02T10:00:00.123Z",
+}
+EVENT_EXAMPLE: Final = {
+    "event_id": "order-1042",
+    "device_id": "5b0f3c0e-8a4e-4c53-9d3e-2f1d8f0b6a11",
+    "customer_user_id": "__h1a2b3c",
+    "event_name": "af_purchase",
+    "event_values": {"af_revenue": "9.99", "af_currency": "USD"},
+}
 
 
 def _ok(schema: Schema, description: str = "OK") -> Schema:
@@ -943,7 +964,11 @@ def _paths() -> dict[str, Any]:
                 },
                 tags=["sdk"],
                 security=sdk_security,
-                requestBody=_json_body(_ref("LaunchRequest")),
+                description="Every app start (`first_launch: true` with the raw Play Install "
+                "Referrer string as `install_referrer` on the first one) and every open from a "
+                "Universal Link, App Link or push (`deep_link_url`). A repeated first launch of "
+                "a `device_id` gets the same answer. See docs/sdk-contract.md.",
+                requestBody=_json_body(_ref("LaunchRequest"), example=LAUNCH_EXAMPLE),
             ),
         },
         "/api/v1/sdk/{app_id}/events": {
@@ -957,7 +982,10 @@ def _paths() -> dict[str, Any]:
                 },
                 tags=["sdk"],
                 security=sdk_security,
-                requestBody=_json_body(_ref("EventRequest")),
+                description="Retry network errors, 429 and 5xx with the same `event_id`; a "
+                "repeat answers 200 and is stored and sent to CleverTap once. See "
+                "docs/sdk-contract.md.",
+                requestBody=_json_body(_ref("EventRequest"), example=EVENT_EXAMPLE),
             ),
         },
     }
@@ -973,7 +1001,11 @@ def build_document() -> dict[str, Any]:
             "version": __version__,
             "description": "OneLink-style links, attribution and CleverTap postbacks. "
             'Errors are `{"error": {"code", "message", "field"}}`; lists are '
-            '`{"items": [...], "next": cursor | null}`.',
+            '`{"items": [...], "next": cursor | null}`. '
+            "Wiring an app (Android, iOS, the React Native / TypeScript SDK, server-to-server "
+            "events, the CleverTap side): the integration guide, `docs/integrate/README.md` in "
+            "the linkgen repository; every SDK call, field, answer and retry rule: "
+            "`docs/sdk-contract.md`.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],

@@ -108,3 +108,30 @@ def test_every_operation_documents_the_error_shape() -> None:
             assert "400" in op["responses"], (method, path)
     error = doc["components"]["schemas"]["Error"]["properties"]["error"]
     assert set(error["properties"]) == {"code", "message", "field"}
+
+
+def test_document_links_the_integration_guide_and_the_sdk_contract(sqlite_app: Flask) -> None:
+    doc = sqlite_app.test_client().get("/api/v1/openapi.json").get_json()
+    assert "docs/integrate/README.md" in doc["info"]["description"]
+    launch = doc["paths"]["/api/v1/sdk/{app_id}/launches"]["post"]
+    event = doc["paths"]["/api/v1/sdk/{app_id}/events"]["post"]
+    assert "install_referrer" in launch["description"]
+    assert "event_id" in event["description"]
+
+
+def test_sdk_request_examples_are_valid_requests(sqlite_app: Flask) -> None:
+    """The examples in the served reference are accepted by the validators themselves."""
+    from datetime import UTC, datetime
+
+    from linkgen.services.attribution import parse_event, parse_launch
+
+    doc = sqlite_app.test_client().get("/api/v1/openapi.json").get_json()
+    paths = doc["paths"]
+    launch = paths["/api/v1/sdk/{app_id}/launches"]["post"]["requestBody"]["content"]
+    event = paths["/api/v1/sdk/{app_id}/events"]["post"]["requestBody"]["content"]
+    now = datetime(2026, 12, 2, 10, 1, tzinfo=UTC)
+    parsed = parse_launch(
+        launch["application/json"]["example"], request_ip=None, request_ua=None, now=now
+    )
+    assert parsed.first_launch is True
+    assert parse_event(event["application/json"]["example"], now=now).event_name == "af_purchase"

@@ -374,3 +374,11 @@ def test_the_sample_csv_imports_as_it_is(user_client: FlaskClient, app: Flask) -
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "3 links created, 0 rows with errors." in html
     assert html.count('data-copy-target="cp-import-') == 3  # each created link, with a copy button
+
+
+def test_app_page_tells_where_the_sdk_key_goes(user_client: FlaskClient, app: Flask) -> None:
+    with app.extensions["linkgen"].db.session() as db:
+        catalog.create_app_record(db, {"app_id": "com.example.shop", "name": "Shop"})
+    page = user_client.get("/apps/com.example.shop").get_data(as_text=True)
+    assert "init({sdkKey})" in page and "X-SDK-Key" in page
+    assert "docs/integrate/" in page
