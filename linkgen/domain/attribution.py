@@ -14,7 +14,8 @@ Rules (domain.md section 2; "our choice" where the public docs are silent):
   a first launch it is then caught by the click-injection rule, for an open it is click-to-open 0).
 * Match methods, strongest first: `deep_link` (the launch's deep-link URL carries the click id as
   `af_tranid`), `referrer` (`af_tranid` in the install referrer), `device_id`,
-  `customer_user_id`, `probabilistic` (same IP, same platform, same OS version when both known).
+  `customer_user_id`, `probabilistic` (same IP, same platform, OS versions that agree:
+  `linkgen.domain.useragents.os_versions_agree`, major.minor where both sides know them).
 * The first four are deterministic and always beat a probabilistic match, whatever the
   recency (AppsFlyer's hierarchy). Inside a tier the last click wins; clicks at the same instant
   are ordered by stronger method, then by the larger click id, so the result never depends on
@@ -51,7 +52,8 @@ from types import MappingProxyType
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-Platform = Literal["ios", "android", "desktop", "other"]
+from linkgen.domain.useragents import Platform, os_versions_agree
+
 LaunchType = Literal["install", "reinstall", "reattribution", "reengagement", "open"]
 MatchType = Literal["deep_link", "referrer", "device_id", "customer_user_id", "probabilistic"]
 
@@ -143,16 +145,6 @@ def _clean_id(value: str | None) -> str | None:
 
 def _is_true(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("true", "1")
-
-
-def _normalise_os_version(value: str | None) -> str | None:
-    # "17.1.0" and "17.1" are the same release: trailing ".0" parts are dropped before comparing.
-    if value is None or not value.strip():
-        return None
-    parts = value.strip().lower().split(".")
-    while len(parts) > 1 and parts[-1] == "0":
-        parts.pop()
-    return ".".join(parts)
 
 
 def click_ids_from_query(query: str | None) -> frozenset[str]:
@@ -596,9 +588,7 @@ def _probabilistic_mismatch(click: ClickFacts, launch: LaunchFacts, app: AppRule
         return "probabilistic_disabled"
     if launch.platform not in ("ios", "android") or click.platform != launch.platform:
         return "platform_mismatch"
-    click_os = _normalise_os_version(click.os_version)
-    launch_os = _normalise_os_version(launch.os_version)
-    if click_os is not None and launch_os is not None and click_os != launch_os:
+    if not os_versions_agree(launch.platform, click.os_version, launch.os_version):
         return "os_version_mismatch"
     return None
 

@@ -13,8 +13,12 @@ Request rules (our choices where the contract is silent):
   a `ts` more than 366 days old. A late `ts` is honoured: attribution runs as of that instant.
 * An empty `customer_user_id` (or ids such as `idfa`) reads as absent: SDKs send "" before the
   id is known.
-* The launch's platform and OS version come from its user agent (`user_agent`, else the
-  request's); when the user agent names no mobile platform the app's own platform is used.
+* The launch's platform and OS version: the body's `os` ("ios" | "android", any case) and
+  `os_version` ("17.4") first, else its user agent (`user_agent`, else the request's), read
+  as an app HTTP client's (CFNetwork/Darwin, Dalvik, okhttp: linkgen/domain/useragents.py)
+  or else as a browser's; when none names a mobile platform, the app's own platform is used.
+  An `os` other than the app's platform is refused. `app_version` and `sdk` (at most 64
+  characters) are kept on the launch row as sent.
 * Launches answer 200, also for a retried first launch (the stored answer, byte for byte).
   Events answer 201 the first time and 200 with the stored body for a known `event_id`.
 
@@ -66,7 +70,6 @@ from linkgen.domain.attribution import (
     LaunchDecision,
     LaunchFacts,
     MatchType,
-    Platform,
     ReengagementFacts,
     Source,
     attribute_event,
@@ -79,6 +82,13 @@ from linkgen.domain.attribution import (
 from linkgen.domain.clevertap import IntegrationSettings
 from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
 from linkgen.domain.postbacks import EventOutcome, InstallOutcome
+from linkgen.domain.useragents import (
+    OsInfo,
+    Platform,
+    check_os_version,
+    parse_app_user_agent,
+    resolve_launch_os,
+)
 from linkgen.services.accounts import hash_key
 from linkgen.services.launchsql import Dialect, Insert, Rows, Transaction, dialect
 from linkgen.services.outbox import (
@@ -125,6 +135,10 @@ LAUNCH_FIELDS = (
     "ip",
     "user_agent",
     "ts",
+    "os",
+    "os_version",
+    "app_version",
+    "sdk",
 )
 
 
@@ -380,6 +394,10 @@ class LaunchRequest:
     user_agent: str | None
     ts: datetime
     ts_clamped: bool
+    os: str | None = None  # as declared by the body: "ios" | "android"
+    os_version: str | None = None
+    app_version: str | None = None
+    sdk: str | None = None
 
     def facts(
         self, *, first_launch: bool, platform: Platform, os_version: str | None
@@ -405,6 +423,10 @@ class LaunchRequest:
             "ip": self.ip,
             "user_agent": self.user_agent,
             "ts": _iso(self.ts),
+            "os": self.os,
+            "os_version": self.os_version,
+            "app_version": self.app_version,
+            "sdk": self.sdk,
         }
 
 
@@ -437,6 +459,38 @@ def parse_launch(
         user_agent=user_agent,
         ts=ts,
         ts_clamped=clamped,
+        os=_declared_os(data),
+        os_version=_declared_os_version(data),
+        app_version=_string(data, "app_version", 64),
+        sdk=_string(data, "sdk", 64),
+    )
+
+
+def _declared_os(data: Mapping[str, Any]) -> str | None:
+    value = _string(data, "os", 16)
+    if value is None:
+        return None
+    if value.lower() not in ("ios", "android"):
+        raise InvalidParameter('os must be "ios" or "android"', field="os")
+    return value.lower()
+
+
+def _declared_os_version(data: Mapping[str, Any]) -> str | None:
+    value = _string(data, "os_version", 32)
+    return check_os_version(value) if value is not None else None
+
+
+def launch_os(req: LaunchRequest, app_platform: str) -> tuple[OsInfo, dict[str, str | None]]:
+    """The launch's platform and OS version and their sources (see the module rules)."""
+    ua_os = parse_app_user_agent(req.user_agent)
+    if ua_os is None and req.user_agent:
+        info = classify_user_agent(req.user_agent)
+        ua_os = OsInfo(cast(Platform, info.platform), info.os_version)
+    return resolve_launch_os(
+        declared_platform=req.os,
+        declared_version=req.os_version,
+        user_agent_os=ua_os,
+        app_platform=app_platform,
     )
 
 
@@ -605,13 +659,6 @@ def _str_params(raw: Mapping[str, Any] | None) -> dict[str, str]:
     if not raw:
         return {}
     return {str(k): str(v) for k, v in raw.items() if v is not None}
-
-
-def _platform(ua: str | None, app_platform: str) -> tuple[Platform, str | None]:
-    info = classify_user_agent(ua) if ua else None
-    if info is not None and info.platform in ("ios", "android"):
-        return cast(Platform, info.platform), info.os_version
-    return cast(Platform, app_platform if app_platform in ("ios", "android") else "other"), None
 
 
 def _source_dict(source: Source) -> dict[str, Any]:
@@ -969,6 +1016,7 @@ def record_launch(
     epoch = current_epoch(tx)
     app = cache.confirm(app, epoch, lambda key_hash: _load_app_raw(tx, key_hash))
     req = parse_launch(body, request_ip=request_ip, request_ua=request_ua, now=now)
+    device_os, os_sources = launch_os(req, app.platform)
     sql = _launch_sql(tx.d.name)
     raw_install = tx.fetchone(sql.install_by_device, (app.app_id, req.device_id))
     install = sql.installs.one(raw_install) if raw_install is not None else None
@@ -976,12 +1024,11 @@ def record_launch(
         stored = tx.fetchone(sql.launch_response, (install.first_launch_id,))
         if stored is not None:
             return 200, launch_response(sql.read_response(stored[0]))
-    platform, os_version = _platform(req.user_agent, app.platform)
     facts = req.facts(
         # A retried first launch whose stored answer is missing (never expected) is an open.
         first_launch=req.first_launch and install is None,
-        platform=platform,
-        os_version=os_version,
+        platform=device_os.platform,
+        os_version=device_os.version,
     )
     prior = _prior_install(tx, app.app_id, req) if install is None else None
     rows = _fetch_clicks(tx, app.app_id, facts, app.rules)
@@ -1055,7 +1102,7 @@ def record_launch(
         "match_type": decision.match_type,
         "click_id": decision.click_id,
         "link_id": decision.link_id,
-        "explain": _explain(decision, req, platform, os_version, prior, len(clicks)),
+        "explain": _explain(decision, req, device_os, os_sources, prior, len(clicks)),
         "request": req.as_stored(),
         "response": response,
     }
@@ -1108,8 +1155,8 @@ def _counter_key(
 def _explain(
     decision: LaunchDecision,
     req: LaunchRequest,
-    platform: str,
-    os_version: str | None,
+    device_os: OsInfo,
+    os_sources: dict[str, str | None],
     prior: _InstallRow | None,
     candidates: int,
 ) -> dict[str, Any]:
@@ -1119,8 +1166,9 @@ def _explain(
             {"click_id": click_id, "reason": reason} for click_id, reason in decision.passed_over
         ],
         "suspected_injection": list(decision.suspected_injection),
-        "platform": platform,
-        "os_version": os_version,
+        "platform": device_os.platform,
+        "os_version": device_os.version,
+        "os_source": os_sources,
         "ts_clamped": req.ts_clamped,
         "prior_device_id": prior.device_id if prior is not None else None,
         "reengagement_until": _iso(decision.reengagement_until),

@@ -520,6 +520,25 @@ SCHEMAS: dict[str, Schema] = {
             "ip": _nullable(_string(64)),
             "user_agent": _nullable(_string(1024)),
             "ts": _nullable(_string(format="date-time")),
+            "os": _nullable(
+                {
+                    "type": "string",
+                    "enum": ["ios", "android"],
+                    "description": "the device's platform; must be the app's own. "
+                    "Default: read from user_agent (CFNetwork/Darwin, Dalvik, okhttp or a "
+                    "browser's), else the app's platform.",
+                }
+            ),
+            "os_version": _nullable(
+                _string(
+                    32,
+                    pattern=r"^\s*[0-9]{1,3}(\.[0-9]{1,4}){0,3}\s*$",
+                    description="e.g. 17.4; compared with the click's browser, major.minor. "
+                    "Default: read from user_agent (Darwin/23.4.0 is 17.4).",
+                )
+            ),
+            "app_version": _nullable(_string(64, description="kept on the launch as sent")),
+            "sdk": _nullable(_string(64, description="SDK name and version, kept as sent")),
         },
     },
     "Launch": {
