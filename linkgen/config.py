@@ -76,17 +76,19 @@ class Settings:
         database_url = parse_database_url(
             env.get("LINKGEN_DATABASE_URL") or f"sqlite:///{instance / 'linkgen.db'}"
         )
+        port = parse_port(env.get("LINKGEN_PORT", "8000"))
         return cls(
             database_url=database_url,
             secret_key=env.get("LINKGEN_SECRET_KEY") or "",
+            # Unset, the link domains are where linkgen itself listens, so links work locally.
             link_domains=parse_link_domains(
-                env.get("LINKGEN_LINK_DOMAINS", "localhost:8000,127.0.0.1:8000")
+                env.get("LINKGEN_LINK_DOMAINS") or f"localhost:{port},127.0.0.1:{port}"
             ),
             initial_api_key=parse_initial_api_key(env.get("LINKGEN_INITIAL_API_KEY")),
             clevertap_api_base=parse_api_base(env.get("LINKGEN_CLEVERTAP_API_BASE")),
             public_scheme=parse_scheme(env.get("LINKGEN_PUBLIC_SCHEME")),
             host=env.get("LINKGEN_HOST") or "127.0.0.1",
-            port=parse_port(env.get("LINKGEN_PORT", "8000")),
+            port=port,
             instance_path=instance,
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
