@@ -133,6 +133,6 @@ main = FlaskGroup(
     load_dotenv=False,
     help="linkgen: OneLink-style links, attribution and CleverTap postbacks.",
 )
-click.version_option(
-    __version__, "--version", prog_name="linkgen", message="%(prog)s %(version)s"
-)(main)
+click.version_option(__version__, "--version", prog_name="linkgen", message="%(prog)s %(version)s")(
+    main
+)

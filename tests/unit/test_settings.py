@@ -128,7 +128,10 @@ def test_settings_are_frozen() -> None:
     ("env", "domains"),
     [
         ({"LINKGEN_PORT": "9001"}, ("localhost:9001", "127.0.0.1:9001")),
-        ({"LINKGEN_PORT": "9001", "LINKGEN_LINK_DOMAINS": ""}, ("localhost:9001", "127.0.0.1:9001")),
+        (
+            {"LINKGEN_PORT": "9001", "LINKGEN_LINK_DOMAINS": ""},
+            ("localhost:9001", "127.0.0.1:9001"),
+        ),
         ({"LINKGEN_PORT": "9001", "LINKGEN_LINK_DOMAINS": "go.example.com"}, ("go.example.com",)),
     ],
 )
