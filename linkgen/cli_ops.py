@@ -30,6 +30,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_cmd)
     app.cli.add_command(restore_cmd)
 
+    from linkgen.cli_check import check_cmd
+
+    app.cli.add_command(check_cmd)
+
 
 @click.command("retention")
 @click.option(
