@@ -9,6 +9,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from linkgen.domain.privacy import (
+    ADDRESS_STORAGE,
+    FULL,
+    USER_AGENT_STORAGE,
+    StoragePolicy,
+)
 from linkgen.domain.validate import is_digits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +36,8 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_WORKER",
         "LINKGEN_LOG_LEVEL",
         "LINKGEN_LOG_FORMAT",
+        "LINKGEN_CLIENT_ADDRESS_STORAGE",
+        "LINKGEN_USER_AGENT_STORAGE",
     }
 )
 
@@ -58,6 +66,7 @@ class Settings:
     run_worker: bool = True
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (linkgen/logs.py)
+    privacy: StoragePolicy = FULL  # what stored clicks and launches keep (domain/privacy.py)
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,6 +102,10 @@ class Settings:
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
             log_format=parse_log_format(env.get("LINKGEN_LOG_FORMAT", "text")),
+            privacy=parse_privacy(
+                env.get("LINKGEN_CLIENT_ADDRESS_STORAGE") or "full",
+                env.get("LINKGEN_USER_AGENT_STORAGE") or "full",
+            ),
         )
 
     def with_secret(self) -> Settings:
@@ -205,6 +218,19 @@ def parse_log_format(value: str) -> str:
     if lowered not in ("text", "json"):
         raise SettingsError("LINKGEN_LOG_FORMAT", "must be text or json")
     return lowered
+
+
+def parse_privacy(address: str, user_agent: str) -> StoragePolicy:
+    """LINKGEN_CLIENT_ADDRESS_STORAGE and LINKGEN_USER_AGENT_STORAGE."""
+    a, u = address.strip().lower(), user_agent.strip().lower()
+    if a not in ADDRESS_STORAGE:
+        raise SettingsError(
+            "LINKGEN_CLIENT_ADDRESS_STORAGE",
+            "must be " + ", ".join(ADDRESS_STORAGE[:-1]) + " or none",
+        )
+    if u not in USER_AGENT_STORAGE:
+        raise SettingsError("LINKGEN_USER_AGENT_STORAGE", "must be full or parsed")
+    return StoragePolicy(address=a, user_agent=u)
 
 
 def load_or_create_secret(instance: Path) -> str:

@@ -82,7 +82,10 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     runtime.click_recorder = ClickRecorder(runtime.db)
     runtime.db.epoch_listeners.append(runtime.route_cache.clear)
     app.wsgi_app = ClickHandler(  # type: ignore[method-assign]
-        app.wsgi_app, cache=runtime.route_cache, recorder=runtime.click_recorder
+        app.wsgi_app,
+        cache=runtime.route_cache,
+        recorder=runtime.click_recorder,
+        privacy=runtime.settings.privacy,
     )
 
 
