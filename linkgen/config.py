@@ -38,6 +38,7 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_LOG_FORMAT",
         "LINKGEN_CLIENT_ADDRESS_STORAGE",
         "LINKGEN_USER_AGENT_STORAGE",
+        "LINKGEN_RETENTION_DAYS",
     }
 )
 
@@ -67,6 +68,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (linkgen/logs.py)
     privacy: StoragePolicy = FULL  # what stored clicks and launches keep (domain/privacy.py)
+    retention_days: int | None = None  # the worker deletes raw clicks / launches past this
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -106,6 +108,7 @@ class Settings:
                 env.get("LINKGEN_CLIENT_ADDRESS_STORAGE") or "full",
                 env.get("LINKGEN_USER_AGENT_STORAGE") or "full",
             ),
+            retention_days=parse_retention_days(env.get("LINKGEN_RETENTION_DAYS")),
         )
 
     def with_secret(self) -> Settings:
@@ -231,6 +234,15 @@ def parse_privacy(address: str, user_agent: str) -> StoragePolicy:
     if u not in USER_AGENT_STORAGE:
         raise SettingsError("LINKGEN_USER_AGENT_STORAGE", "must be full or parsed")
     return StoragePolicy(address=a, user_agent=u)
+
+
+def parse_retention_days(value: str | None) -> int | None:
+    """Days of raw clicks and launches to keep: 31 (the longest lookback + 1) to 3650."""
+    if not value:
+        return None
+    if not is_digits(value.strip()) or not 31 <= int(value) <= 3650:
+        raise SettingsError("LINKGEN_RETENTION_DAYS", "must be a number of days from 31 to 3650")
+    return int(value)
 
 
 def load_or_create_secret(instance: Path) -> str:
