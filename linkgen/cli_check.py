@@ -7,6 +7,7 @@ live server, e.g. after an upgrade or from a deployment script before traffic is
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ def check_settings(settings: Settings) -> Iterator[Finding]:
         return
     # On one host the generated instance/secret_key is fine; it must then be kept with backups.
     secret = settings.instance_path / "secret_key"
-    if secret.exists():
+    if secret.exists() and secret.read_text().strip() == settings.secret_key:
         yield Finding(
             "ok",
             "secret key",
@@ -64,8 +65,14 @@ def check_database(rt: Runtime) -> Iterator[Finding]:
         )
         return
     yield Finding("ok", "database", f"reachable ({rt.db.dialect})")
-    with rt.db.engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)  # its "Context impl ..." lines are noise here
+    try:
+        with rt.db.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        alembic_log.setLevel(level)
     known, heads = known_revisions(rt.settings.database_url)
     if current == heads:
         yield Finding("ok", "migrations", f"at head ({', '.join(sorted(heads))})")
