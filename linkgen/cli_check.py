@@ -110,9 +110,12 @@ def check_link_domains(rt: Runtime) -> Iterator[Finding]:
             )
         else:
             yield Finding("ok", f"link domain {domain}", f"links are printed as {scheme}://")
+    from linkgen.services.domains import allowed_domains
+
     try:
         with rt.db.sessions() as session:
             used = sorted(set(session.scalars(select(Template.domain))))
+            allowed = set(allowed_domains(session, settings.link_domains))
     except Exception:  # noqa: BLE001 - the database check above says why
         return
     for domain in used:
@@ -120,7 +123,8 @@ def check_link_domains(rt: Runtime) -> Iterator[Finding]:
             yield Finding(
                 "FAIL",
                 f"template domain {domain}",
-                "is used by a template but is not in LINKGEN_LINK_DOMAINS: add it there",
+                "is used by a template but is neither in LINKGEN_LINK_DOMAINS nor a branded "
+                "domain: add it (POST /api/v1/domains)",
             )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from linkgen.domain.domains import normalize_link_domain
 from linkgen.domain.privacy import (
     ADDRESS_STORAGE,
     FULL,
@@ -143,17 +144,10 @@ def parse_link_domains(value: str) -> tuple[str, ...]:
     """Comma-separated host[:port] list, lower-cased."""
     domains: list[str] = []
     for raw in value.split(","):
-        item = raw.strip().lower()
-        if not item:
+        if not raw.strip():
             continue
-        host, _, port = item.partition(":")
-        if (
-            "/" in item
-            or "@" in item
-            or not host
-            or not all(c.isalnum() or c in "-." for c in host)
-            or (port and not is_digits(port))
-        ):
+        item = normalize_link_domain(raw)
+        if item is None:
             raise SettingsError("LINKGEN_LINK_DOMAINS", f"{raw.strip()!r} is not a host[:port]")
         domains.append(item)
     if not domains:

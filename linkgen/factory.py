@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_click_path(app, runtime)
 
     from linkgen import logs
-    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security
+    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security, tls
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_views()
     app.register_blueprint(api_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tls.bp)
 
     from linkgen.web import sdk
 

@@ -100,7 +100,7 @@ def test_a_template_domain_outside_link_domains_fails(
     other = make_app(link_domains=("links.example.org",))
     result = _check(other, "--no-network")
     assert result.exit_code == 1
-    assert "FAIL template domain go.example.com: is used by a template but is not in " in (
+    assert "FAIL template domain go.example.com: is used by a template but is neither" in (
         result.output
     )
     assert "warn link domain links.example.org" not in result.output  # https: fine

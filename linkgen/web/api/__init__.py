@@ -75,6 +75,7 @@ def register_views() -> None:
     """Import the view modules so their routes attach to the blueprint."""
     from linkgen.web.api import (  # noqa: F401
         apps,
+        domains,
         integrations,
         links,
         postbacks,
