@@ -43,6 +43,7 @@ RESERVED_PATHS = frozenset(
         "healthz",
         "metrics",
         "templates",
+        "domains",
         "settings",
         "postbacks",
         "import",

@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)
     csrf.exempt(sdk_bp)
 
-    from linkgen.web.ui import auth, bulk, links, postbacks, settings  # noqa: F401
+    from linkgen.web.ui import auth, bulk, domains, links, postbacks, settings  # noqa: F401
 
     app.register_blueprint(bp)
 
@@ -111,7 +111,7 @@ def format_when(value: object) -> str:
 
 def _nav_section() -> str:
     path = request.path
-    for prefix in ("/links", "/import", "/apps", "/templates", "/postbacks"):
+    for prefix in ("/links", "/import", "/apps", "/templates", "/domains", "/postbacks"):
         if path.startswith(prefix):
             return prefix.strip("/")
     return ""

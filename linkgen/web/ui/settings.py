@@ -185,8 +185,17 @@ def _templates_page(errors: dict[str, str], form: dict[str, str]) -> str:
         apps=apps,
         errors=errors,
         form=form,
-        domains=rt.settings.link_domains,
+        domains=_link_domains(),
     )
+
+
+def _link_domains() -> list[str]:
+    """The domains a template may pick: the settings' and the branded ones."""
+    from linkgen.services.domains import allowed_domains
+
+    rt = get_runtime()
+    with rt.db.session() as db:
+        return allowed_domains(db, rt.settings.link_domains)
 
 
 @bp.get("/templates")
@@ -221,7 +230,7 @@ def template_edit(template_id: str) -> str:
         apps=apps,
         errors={},
         saved=request.args.get("saved"),
-        domains=rt.settings.link_domains,
+        domains=_link_domains(),
     )
 
 
@@ -243,7 +252,7 @@ def template_update(template_id: str) -> Response | tuple[str, int]:
             apps=apps,
             errors={exc.field or "form": exc.message},
             saved=None,
-            domains=rt.settings.link_domains,
+            domains=_link_domains(),
         )
         return page, exc.status
     return redirect(url_for("ui.template_edit", template_id=template_id, saved=1))
