@@ -8,6 +8,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
+from linkgen import __version__
 from linkgen.runtime import get_runtime
 
 
@@ -127,7 +128,11 @@ main = FlaskGroup(
     name="linkgen",
     create_app=_create,
     add_default_commands=False,
-    add_version_option=True,
+    # Flask's option prints Flask's and Werkzeug's versions: an operator asks for linkgen's.
+    add_version_option=False,
     load_dotenv=False,
     help="linkgen: OneLink-style links, attribution and CleverTap postbacks.",
+)
+click.version_option(__version__, "--version", prog_name="linkgen", message="%(prog)s %(version)s")(
+    main
 )

@@ -1,8 +1,9 @@
-"""Operations commands: serve, worker, import/export, retention (on the app's CLI)."""
+"""Operations commands: serve, worker, import/export, retention, backup (on the app's CLI)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -26,6 +27,12 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
 
     app.cli.add_command(retention_cmd)
+    app.cli.add_command(backup_cmd)
+    app.cli.add_command(restore_cmd)
+
+    from linkgen.cli_check import check_cmd
+
+    app.cli.add_command(check_cmd)
 
 
 @click.command("retention")
@@ -51,3 +58,51 @@ def retention_cmd(days: int, batch: int) -> None:
         f"deleted {deleted['clicks']} click(s) and {deleted['launches']} launch(es) "
         f"older than {cutoff:%Y-%m-%d %H:%M}Z"
     )
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_cmd(path: Path) -> None:
+    """Write a consistent copy of the database to PATH while linkgen keeps running."""
+    from linkgen.runtime import get_runtime
+    from linkgen.services import backup
+
+    url = get_runtime().settings.database_url
+    source = backup.sqlite_path(url)
+    try:
+        if source is not None:
+            size = backup.backup_sqlite(source, path)
+            click.echo(f"backed up {source} to {path} ({size:,} bytes)")
+        else:
+            size = backup.backup_postgres(url, path)
+            click.echo(f"backed up the PostgreSQL database to {path} ({size:,} bytes, pg_dump)")
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_cmd(path: Path) -> None:
+    """Replace the database with the backup at PATH (stop serve and worker first)."""
+    from linkgen.runtime import get_runtime
+    from linkgen.services import backup
+
+    rt = get_runtime()
+    url = rt.settings.database_url
+    target = backup.sqlite_path(url)
+    # This command's own connections (and checkpointer) must not count as "in use".
+    rt.db.dispose()
+    try:
+        if target is not None:
+            revision = backup.restore_sqlite(path, target, url)
+            _, heads = backup.known_revisions(url)
+            click.echo(f"restored {path} to {target} (schema revision {revision})")
+            if revision not in heads:
+                click.echo("the backup's schema is older than this linkgen: run linkgen db upgrade")
+        else:
+            backup.run_pg(backup.pg_restore_command(url, path))
+            click.echo(f"restored {path} into the PostgreSQL database (pg_restore)")
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc

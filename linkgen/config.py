@@ -9,6 +9,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from linkgen.domain.domains import normalize_link_domain
+from linkgen.domain.privacy import (
+    ADDRESS_STORAGE,
+    FULL,
+    USER_AGENT_STORAGE,
+    StoragePolicy,
+)
 from linkgen.domain.validate import is_digits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +45,9 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_LOG_FORMAT",
         "LINKGEN_BODY_TIMEOUT_SECONDS",
         "LINKGEN_HEADER_TIMEOUT_SECONDS",
+        "LINKGEN_CLIENT_ADDRESS_STORAGE",
+        "LINKGEN_USER_AGENT_STORAGE",
+        "LINKGEN_RETENTION_DAYS",
     }
 )
 
@@ -70,6 +80,8 @@ class Settings:
     # body, before the connection is dropped (headers) or answered 408 (body); docs/security.md
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 10.0
+    privacy: StoragePolicy = FULL  # what stored clicks and launches keep (domain/privacy.py)
+    retention_days: int | None = None  # the worker deletes raw clicks / launches past this
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,17 +100,19 @@ class Settings:
         database_url = parse_database_url(
             env.get("LINKGEN_DATABASE_URL") or f"sqlite:///{instance / 'linkgen.db'}"
         )
+        port = parse_port(env.get("LINKGEN_PORT", "8000"))
         return cls(
             database_url=database_url,
             secret_key=env.get("LINKGEN_SECRET_KEY") or "",
+            # Unset, the link domains are where linkgen itself listens, so links work locally.
             link_domains=parse_link_domains(
-                env.get("LINKGEN_LINK_DOMAINS", "localhost:8000,127.0.0.1:8000")
+                env.get("LINKGEN_LINK_DOMAINS") or f"localhost:{port},127.0.0.1:{port}"
             ),
             initial_api_key=parse_initial_api_key(env.get("LINKGEN_INITIAL_API_KEY")),
             clevertap_api_base=parse_api_base(env.get("LINKGEN_CLEVERTAP_API_BASE")),
             public_scheme=parse_scheme(env.get("LINKGEN_PUBLIC_SCHEME")),
             host=env.get("LINKGEN_HOST") or "127.0.0.1",
-            port=parse_port(env.get("LINKGEN_PORT", "8000")),
+            port=port,
             instance_path=instance,
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
@@ -109,6 +123,11 @@ class Settings:
             body_timeout_seconds=parse_seconds(
                 "LINKGEN_BODY_TIMEOUT_SECONDS", env.get("LINKGEN_BODY_TIMEOUT_SECONDS", "10")
             ),
+            privacy=parse_privacy(
+                env.get("LINKGEN_CLIENT_ADDRESS_STORAGE") or "full",
+                env.get("LINKGEN_USER_AGENT_STORAGE") or "full",
+            ),
+            retention_days=parse_retention_days(env.get("LINKGEN_RETENTION_DAYS")),
         )
 
     def with_secret(self) -> Settings:
@@ -143,17 +162,10 @@ def parse_link_domains(value: str) -> tuple[str, ...]:
     """Comma-separated host[:port] list, lower-cased."""
     domains: list[str] = []
     for raw in value.split(","):
-        item = raw.strip().lower()
-        if not item:
+        if not raw.strip():
             continue
-        host, _, port = item.partition(":")
-        if (
-            "/" in item
-            or "@" in item
-            or not host
-            or not all(c.isalnum() or c in "-." for c in host)
-            or (port and not is_digits(port))
-        ):
+        item = normalize_link_domain(raw)
+        if item is None:
             raise SettingsError("LINKGEN_LINK_DOMAINS", f"{raw.strip()!r} is not a host[:port]")
         domains.append(item)
     if not domains:
@@ -232,6 +244,28 @@ def parse_seconds(name: str, value: str) -> float:
     if not 0.1 <= seconds <= 3600:  # also refuses nan and inf
         raise SettingsError(name, f"{value!r} is not a number of seconds (0.1 to 3600)")
     return seconds
+
+
+def parse_privacy(address: str, user_agent: str) -> StoragePolicy:
+    """LINKGEN_CLIENT_ADDRESS_STORAGE and LINKGEN_USER_AGENT_STORAGE."""
+    a, u = address.strip().lower(), user_agent.strip().lower()
+    if a not in ADDRESS_STORAGE:
+        raise SettingsError(
+            "LINKGEN_CLIENT_ADDRESS_STORAGE",
+            "must be " + ", ".join(ADDRESS_STORAGE[:-1]) + " or none",
+        )
+    if u not in USER_AGENT_STORAGE:
+        raise SettingsError("LINKGEN_USER_AGENT_STORAGE", "must be full or parsed")
+    return StoragePolicy(address=a, user_agent=u)
+
+
+def parse_retention_days(value: str | None) -> int | None:
+    """Days of raw clicks and launches to keep: 31 (the longest lookback + 1) to 3650."""
+    if not value:
+        return None
+    if not is_digits(value.strip()) or not 31 <= int(value) <= 3650:
+        raise SettingsError("LINKGEN_RETENTION_DAYS", "must be a number of days from 31 to 3650")
+    return int(value)
 
 
 def load_or_create_secret(instance: Path) -> str:

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_click_path(app, runtime)
 
     from linkgen import logs
-    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security
+    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security, tls
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_views()
     app.register_blueprint(api_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tls.bp)
 
     from linkgen.web import sdk
 
@@ -80,7 +81,10 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     runtime.click_recorder = ClickRecorder(runtime.db)
     runtime.db.epoch_listeners.append(runtime.route_cache.clear)
     app.wsgi_app = ClickHandler(  # type: ignore[method-assign]
-        app.wsgi_app, cache=runtime.route_cache, recorder=runtime.click_recorder
+        app.wsgi_app,
+        cache=runtime.route_cache,
+        recorder=runtime.click_recorder,
+        privacy=runtime.settings.privacy,
     )
 
 

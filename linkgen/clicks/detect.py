@@ -77,6 +77,7 @@ class DeviceInfo:
     is_bot: bool
     bot_reason: str | None  # "crawler", "preview:slackbot", "scanner:mimecast", ...
     is_preview: bool  # a link-preview crawler that should get the Open Graph page
+    os_family: str | None = None  # ua-parser's OS name ("iOS", "Android", "Windows", ...)
 
 
 # Look-around and back-references: Rust's regex engine has neither, Python's re runs these.
@@ -323,6 +324,7 @@ def _classify(ua: str) -> DeviceInfo:
         is_bot=reason is not None,
         bot_reason=reason,
         is_preview=is_preview,
+        os_family=os_family,
     )
 
 

@@ -28,6 +28,7 @@ from linkgen.clicks.detect import BurstDetector, classify_user_agent, client_key
 from linkgen.clicks.recorder import ClickRecorder, RecordError
 from linkgen.domain.attribution import DEVICE_ID_PARAMS
 from linkgen.domain.links import LINK_REF_PARAM, PID_FORBIDDEN_CHARS, link_ref_in_query
+from linkgen.domain.privacy import FULL, StoragePolicy, stored_address, stored_user_agent
 from linkgen.domain.routing import Redirect, decide_redirect, preview_html
 from linkgen.domain.templates import is_reserved
 from linkgen.storage.counters import CounterKey
@@ -125,12 +126,14 @@ class ClickHandler:
         recorder: ClickRecorder,
         bursts: BurstDetector | None = None,
         clock: Callable[[], float] = time.time,
+        privacy: StoragePolicy = FULL,
     ) -> None:
         self.app = app
         self.cache = cache
         self.recorder = recorder
         self.bursts = bursts or BurstDetector()
         self.clock = clock
+        self.privacy = privacy
         self.outcomes: dict[str, int] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -246,8 +249,19 @@ class ClickHandler:
             "campaign": _clip(campaign, 100),
             "channel": _clip(channel, 20),
             "params": params,
-            "ip": ip,
-            "user_agent": _clip(ua, 1024),
+            # Detection above used the full values; the row keeps what the settings allow.
+            "ip": stored_address(ip, self.privacy),
+            "user_agent": _clip(
+                stored_user_agent(
+                    ua,
+                    self.privacy,
+                    platform=device.platform,
+                    os_family=device.os_family,
+                    os_version=device.os_version,
+                    browser=device.browser,
+                ),
+                1024,
+            ),
             "platform": device.platform,
             "os_version": _clip(device.os_version, 32),
             "referrer": _clip(environ.get("HTTP_REFERER"), 2000),

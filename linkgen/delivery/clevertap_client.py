@@ -38,11 +38,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from linkgen.domain.clevertap import IntegrationSettings, connect_endpoint
+
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_UPLOAD: Final = 1000
 MAX_EVENTS_BATCH: Final = 5000  # the Get Events API's largest batch_size
 DEFAULT_TIMEOUT: Final = 10.0
+# A person (the API's test button, `linkgen check`) waits for the answer: well under any proxy's.
+CHECK_TIMEOUT: Final = 5.0
 UPLOAD_PATH: Final = "/1/upload"
 EVENTS_PATH: Final = "/1/events.json"
 
@@ -519,3 +523,19 @@ def _listed_linkgen_ids(records: Any, wanted: Collection[str]) -> set[str]:
             if isinstance(value, str) and value in wanted:
                 found.add(value)
     return found
+
+
+def check_integration(
+    settings: IntegrationSettings,
+    *,
+    api_base: str | None,
+    client: CleverTapClient | None = None,
+) -> tuple[bool, int | None, str]:
+    """Check an integration's credentials at its region's connect URL:
+    `(ok, CleverTap's status or None, plain message)`. Without a client, a fresh one with
+    `CHECK_TIMEOUT` makes the call."""
+    url = connect_endpoint(settings.region, api_base)
+    if client is not None:
+        return client.check_credentials(url, settings.account_id, settings.account_passcode)
+    with CleverTapClient(timeout=CHECK_TIMEOUT) as fresh:
+        return fresh.check_credentials(url, settings.account_id, settings.account_passcode)

@@ -84,6 +84,7 @@ from linkgen.domain.clevertap import IntegrationSettings, resolve_region, upload
 from linkgen.domain.validate import is_digits
 from linkgen.services import postbacks as store
 from linkgen.services.outbox import load_integration
+from linkgen.services.retention import RetentionSchedule
 from linkgen.storage.db import Database
 from linkgen.storage.types import utcnow
 
@@ -116,6 +117,9 @@ class WorkerConfig:
     events_max_pages: int = 1000  # pages read per event name and day range before giving up
     events_attempts: int = 3  # tries of one Get Events request (429 / 5xx / timeout)
     events_retry_pause: float = 0.5  # seconds before the second try, doubling
+    # LINKGEN_RETENTION_DAYS: raw clicks and launches older than this are deleted (None: kept).
+    retention_days: int | None = None
+    retention_every: float = 3600.0  # seconds between retention rounds
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:
@@ -302,6 +306,11 @@ class OutboxWorker:
         self._account_slots: dict[tuple[str, str | None], threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
         self._last_beat = 0.0
+        self.retention = (
+            RetentionSchedule(db, self.config.retention_days, every=self.config.retention_every)
+            if self.config.retention_days is not None
+            else None
+        )
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -319,11 +328,14 @@ class OutboxWorker:
                 try:
                     self.maybe_beat()
                     stats = self.run_once()
+                    # One retention batch per iteration: deliveries go on between batches.
+                    retained = self.retention is not None and self.retention.step()
                 except Exception:  # a database hiccup must not end the worker
                     log.exception("postback worker iteration failed; trying again shortly")
                     stop.wait(max(self.config.idle_poll, 1.0))
                     continue
-                pause = self.config.busy_poll if stats.claimed else self.config.idle_poll
+                busy = stats.claimed or retained
+                pause = self.config.busy_poll if busy else self.config.idle_poll
                 if pause:
                     stop.wait(pause)
         finally:
@@ -832,6 +844,7 @@ def worker_cmd(
             backoff_base=backoff_base,
             backoff_cap=max(backoff_cap, backoff_base),
             reconcile_after=reconcile_after,
+            retention_days=rt.settings.retention_days,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -43,6 +43,7 @@ RESERVED_PATHS = frozenset(
         "healthz",
         "metrics",
         "templates",
+        "domains",
         "settings",
         "postbacks",
         "devices",
@@ -151,7 +152,8 @@ def parse_template(
         domain = domain.strip().lower()
         if domain not in link_domains:
             raise InvalidParameter(
-                f"domain {domain!r} is not one of LINKGEN_LINK_DOMAINS ({', '.join(link_domains)})",
+                f"domain {domain!r} is not a link domain (LINKGEN_LINK_DOMAINS or a branded "
+                f"domain: {', '.join(link_domains)})",
                 field="domain",
             )
         values["domain"] = domain

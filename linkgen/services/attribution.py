@@ -82,6 +82,7 @@ from linkgen.domain.attribution import (
 from linkgen.domain.clevertap import IntegrationSettings
 from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
 from linkgen.domain.postbacks import EventOutcome, InstallOutcome
+from linkgen.domain.privacy import FULL, StoragePolicy, stored_address, stored_user_agent
 from linkgen.domain.useragents import (
     OsInfo,
     Platform,
@@ -409,8 +410,12 @@ class LaunchRequest:
             **shared, first_launch=first_launch, platform=platform, os_version=os_version
         )
 
-    def as_stored(self) -> dict[str, Any]:
-        """The request as kept on the launch row."""
+    def as_stored(
+        self, privacy: StoragePolicy, *, platform: str, os_version: str | None
+    ) -> dict[str, Any]:
+        """The request as kept on the launch row (address and user agent as `privacy` allows;
+        `platform` and `os_version` as the launch was classified)."""
+        info = classify_user_agent(self.user_agent) if self.user_agent else None
         return {
             "device_id": self.device_id,
             "customer_user_id": self.customer_user_id,
@@ -420,8 +425,15 @@ class LaunchRequest:
             "idfa": self.idfa,
             "idfv": self.idfv,
             "gaid": self.gaid,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
+            "ip": stored_address(self.ip, privacy),
+            "user_agent": stored_user_agent(
+                self.user_agent,
+                privacy,
+                platform=platform,
+                os_family=info.os_family if info is not None else None,
+                os_version=os_version,
+                browser=info.browser if info is not None else None,
+            ),
             "ts": _iso(self.ts),
             "os": self.os,
             "os_version": self.os_version,
@@ -1008,6 +1020,7 @@ def record_launch(
     request_ua: str | None,
     now: datetime,
     api_base: str | None = None,
+    privacy: StoragePolicy = FULL,
 ) -> tuple[int, dict[str, Any]]:
     """Attribute one launch and store it (launch, install, click, counters, postback) in the
     caller's transaction; returns (status, response). A retried first launch answers the stored
@@ -1030,6 +1043,8 @@ def record_launch(
         platform=device_os.platform,
         os_version=device_os.version,
     )
+    # Stored clicks keep the address as the settings allow: compare the launch's in that form.
+    facts = replace(facts, ip=stored_address(facts.ip, privacy))
     prior = _prior_install(tx, app.app_id, req) if install is None else None
     rows = _fetch_clicks(tx, app.app_id, facts, app.rules)
     clicks = [_click_facts(r) for r in rows]
@@ -1103,7 +1118,9 @@ def record_launch(
         "click_id": decision.click_id,
         "link_id": decision.link_id,
         "explain": _explain(decision, req, device_os, os_sources, prior, len(clicks)),
-        "request": req.as_stored(),
+        "request": req.as_stored(
+            privacy, platform=device_os.platform, os_version=device_os.version
+        ),
         "response": response,
     }
     tx.execute(sql.insert_launch.sql, sql.insert_launch.params(launch))
@@ -1479,6 +1496,7 @@ def handle_launch(
     request_ua: str | None,
     now: datetime | None = None,
     api_base: str | None = None,
+    privacy: StoragePolicy = FULL,
 ) -> tuple[int, dict[str, Any]]:
     """`record_launch` in its own transaction (on the driver), committed before the answer."""
     at = now or utcnow()
@@ -1494,6 +1512,7 @@ def handle_launch(
             request_ua=request_ua,
             now=at,
             api_base=api_base,
+            privacy=privacy,
         ),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,15 +93,30 @@ def update_app_record(
     return app, sdk_key
 
 
-def list_apps(session: Session, *, after: int | None, limit: int) -> tuple[list[App], int | None]:
-    """A page of apps ordered by creation."""
-    query = select(App).order_by(App.id).limit(limit + 1)
+class _ById(Protocol):
+    id: Any
+
+
+ModelT = TypeVar("ModelT", bound=_ById)
+
+
+def page_by_id(
+    session: Session, model: type[ModelT], *, after: int | None, limit: int
+) -> tuple[list[ModelT], int | None]:
+    """A page of rows in id (creation) order and the cursor of the next page (None at the end)."""
+    id_column: Any = model.id
+    query = select(model).order_by(id_column).limit(limit + 1)
     if after is not None:
-        query = query.where(App.id > after)
+        query = query.where(id_column > after)
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
+
+
+def list_apps(session: Session, *, after: int | None, limit: int) -> tuple[list[App], int | None]:
+    """A page of apps ordered by creation."""
+    return page_by_id(session, App, after=after, limit=limit)
 
 
 def template_to_dict(t: Template) -> dict[str, Any]:
@@ -145,8 +160,10 @@ def _check_apps(session: Session, values: dict[str, Any]) -> None:
 def create_template_record(
     session: Session, body: dict[str, Any], link_domains: Sequence[str]
 ) -> Template:
-    """Create a template."""
-    values = parse_template(body, create=True, link_domains=link_domains)
+    """Create a template (on a LINKGEN_LINK_DOMAINS or branded domain)."""
+    from linkgen.services.domains import allowed_domains
+
+    values = parse_template(body, create=True, link_domains=allowed_domains(session, link_domains))
     _check_apps(session, values)
     existing = session.scalar(
         select(Template.id).where(Template.template_id == values["template_id"])
@@ -165,7 +182,9 @@ def update_template_record(
 ) -> Template:
     """Apply a PATCH to a template."""
     t = get_template(session, template_id)
-    values = parse_template(body, create=False, link_domains=link_domains)
+    from linkgen.services.domains import allowed_domains
+
+    values = parse_template(body, create=False, link_domains=allowed_domains(session, link_domains))
     _check_apps(session, values)
     for key, value in values.items():
         setattr(t, key, value)
@@ -178,10 +197,4 @@ def list_templates(
     session: Session, *, after: int | None, limit: int
 ) -> tuple[list[Template], int | None]:
     """A page of templates ordered by creation."""
-    query = select(Template).order_by(Template.id).limit(limit + 1)
-    if after is not None:
-        query = query.where(Template.id > after)
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
+    return page_by_id(session, Template, after=after, limit=limit)

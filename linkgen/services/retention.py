@@ -16,15 +16,22 @@ the boundary instant go in the same batch, which can therefore exceed `batch` by
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from linkgen.storage.db import Database
 from linkgen.storage.models import Click, Launch
+from linkgen.storage.types import utcnow
 
 MIN_DAYS = 31  # never below the longest click lookback (30 days)
+MAX_DAYS = 3650
+
+log = logging.getLogger("linkgen.retention")
 
 Model = type[Click] | type[Launch]
 
@@ -66,3 +73,61 @@ def delete_batch(
         delete(model).where(*window), execution_options={"synchronize_session": False}
     )
     return int(getattr(result, "rowcount", 0) or 0), upper
+
+
+class RetentionSchedule:
+    """`LINKGEN_RETENTION_DAYS` applied by a worker: every `every` seconds a round deletes what
+    is older than `days`, one batch per `step()` so the worker's postback loop goes on between
+    batches. Several workers may each run it: a batch another one already deleted deletes 0."""
+
+    def __init__(
+        self,
+        db: Database,
+        days: int,
+        *,
+        every: float = 3600.0,
+        batch: int = 10_000,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.days = days
+        self.every = every
+        self.batch = batch
+        self.clock = clock or utcnow
+        self._due = 0.0  # monotonic time of the next round; the first comes at once
+        self._round: list[tuple[str, Model, datetime | None]] = []
+        self._cutoff: datetime | None = None
+        self.deleted = {"clicks": 0, "launches": 0}
+        self._round_deleted = {"clicks": 0, "launches": 0}
+        self.rounds = 0
+
+    def step(self) -> bool:
+        """Delete one batch when a round is due or under way; True when it did any work."""
+        if not self._round:
+            if time.monotonic() < self._due:
+                return False
+            self._cutoff = self.clock() - timedelta(days=self.days)
+            self._round = [("clicks", Click, None), ("launches", Launch, None)]
+            self._round_deleted = {"clicks": 0, "launches": 0}
+        assert self._cutoff is not None
+        name, model, after = self._round[0]
+        with self.db.session() as session:
+            n, after = delete_batch(session, model, self._cutoff, self.batch, after)
+        self.deleted[name] += n
+        self._round_deleted[name] += n
+        if after is None:
+            self._round.pop(0)
+        else:
+            self._round[0] = (name, model, after)
+        if not self._round:
+            self.rounds += 1
+            self._due = time.monotonic() + self.every
+            done = self._round_deleted
+            if done["clicks"] or done["launches"]:
+                log.info(
+                    "retention: deleted %d click(s) and %d launch(es) older than %d days",
+                    done["clicks"],
+                    done["launches"],
+                    self.days,
+                )
+        return True

@@ -91,6 +91,19 @@ class App(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class BrandedDomain(Base):
+    """A link domain added at run time (POST /api/v1/domains), beside LINKGEN_LINK_DOMAINS."""
+
+    __tablename__ = "branded_domains"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    # When linkgen's TLS `ask` endpoint was last asked about it: DNS points here.
+    seen_at: Mapped[datetime | None]
+
+
 class Template(Base):
     __tablename__ = "templates"
 

@@ -228,6 +228,7 @@ def _sdk_routes(app: Flask, runtime: Runtime) -> list[Route]:
                 request_ip=req.remote_addr,
                 request_ua=req.header("User-Agent"),
                 api_base=api_base,
+                privacy=runtime.settings.privacy,
             )
         except Exception as exc:  # nothing was stored: let Flask answer
             raise Fallback from exc

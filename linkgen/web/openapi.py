@@ -239,6 +239,32 @@ SCHEMAS: dict[str, Schema] = {
         },
     },
     "TemplateList": _list_of("Template"),
+    "DomainCreate": {
+        "type": "object",
+        "required": ["domain"],
+        "additionalProperties": False,
+        "properties": {"domain": _string(255, description="host[:port], e.g. go.brand.com")},
+    },
+    "Domain": {
+        "type": "object",
+        "required": ["domain", "status", "dns", "created_at"],
+        "properties": {
+            "domain": _string(255),
+            "status": {"type": "string", "enum": ["pending_dns", "active"]},
+            "dns": {
+                "type": "object",
+                "properties": {
+                    "type": _string(),
+                    "name": _string(),
+                    "value": _nullable(_string()),
+                    "note": _string(),
+                },
+            },
+            "created_at": _string(format="date-time"),
+            "seen_at": _nullable(_string(format="date-time")),
+        },
+    },
+    "DomainList": _list_of("Domain"),
     "EventMapping": {
         "type": "object",
         "properties": {
@@ -651,6 +677,7 @@ PARAMETERS: dict[str, Schema] = {
     },
     "app_id": {"name": "app_id", "in": "path", "required": True, "schema": _string(160)},
     "template_id": {"name": "template_id", "in": "path", "required": True, "schema": _string(16)},
+    "domain": {"name": "domain", "in": "path", "required": True, "schema": _string(255)},
     "link_id": {"name": "link_id", "in": "path", "required": True, "schema": _string(32)},
     "postback_id": {"name": "postback_id", "in": "path", "required": True, "schema": _string()},
     "size": {
@@ -782,6 +809,31 @@ def _paths() -> dict[str, Any]:
                 {"200": _ok(_ref("DeviceReport")), **READ_ONE},
                 tags=apps,
                 parameters=[_param("device_q"), _param("days")],
+            ),
+        },
+        "/api/v1/domains": {
+            "post": _op(
+                "Add a branded link domain (templates may use it at once, in every process)",
+                {"201": _ok(_ref("Domain"), "Created"), **WRITE_ONE},
+                tags=["domains"],
+                requestBody=_json_body(_ref("DomainCreate")),
+            ),
+            "get": _op(
+                "List branded domains",
+                {"200": _ok(_ref("DomainList")), **READ},
+                tags=["domains"],
+                parameters=[_param("limit"), _param("cursor")],
+            ),
+        },
+        "/api/v1/domains/{domain}": {
+            "parameters": [_param("domain")],
+            "get": _op(
+                "Get a branded domain", {"200": _ok(_ref("Domain")), **READ_ONE}, tags=["domains"]
+            ),
+            "delete": _op(
+                "Remove a branded domain (409 while a template uses it)",
+                {"204": {"description": "Deleted"}, **WRITE_ONE},
+                tags=["domains"],
             ),
         },
         "/api/v1/templates": {

@@ -67,6 +67,7 @@ def post_launch(app_id: str) -> tuple[Response, int]:
         request_ip=request.remote_addr,
         request_ua=request.headers.get("User-Agent"),
         api_base=runtime.settings.clevertap_api_base,
+        privacy=runtime.settings.privacy,
     )
     return jsonify(out), status
 

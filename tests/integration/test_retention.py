@@ -120,3 +120,49 @@ def test_nothing_old_deletes_nothing(app: Flask) -> None:
         session.add(_launch(1, utcnow()))
     assert delete_before(db, utcnow() - timedelta(days=90)) == {"clicks": 0, "launches": 0}
     assert (_count(db, Click), _count(db, Launch)) == (1, 1)
+
+
+def test_the_worker_applies_retention_days_on_its_schedule(app: Flask) -> None:
+    import threading
+    import time
+
+    from linkgen.delivery.worker import OutboxWorker, WorkerConfig
+
+    db = _db(app)
+    with db.session() as session:
+        session.add_all(
+            [_click(i, utcnow() - timedelta(days=40)) for i in range(30)]
+            + [_click(100 + i, utcnow() - timedelta(days=20)) for i in range(3)]
+            + [_launch(i, utcnow() - timedelta(days=40)) for i in range(5)]
+            + [_launch(100, utcnow() - timedelta(days=1))]
+        )
+    config = WorkerConfig(retention_days=31, idle_poll=0.05, heartbeat_every=3600)
+    worker = OutboxWorker(db, config=config)
+    assert worker.retention is not None
+    worker.retention.batch = 7  # several batches, each between two postback iterations
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while worker.retention.rounds < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        worker.close()
+    assert worker.retention.rounds >= 1
+    assert worker.retention.deleted == {"clicks": 30, "launches": 5}
+    assert _count(db, Click) == 3 and _count(db, Launch) == 1
+
+
+def test_retention_days_setting() -> None:
+    import pytest
+
+    from linkgen.config import Settings, SettingsError
+
+    assert Settings.from_env({}).retention_days is None
+    assert Settings.from_env({"LINKGEN_RETENTION_DAYS": "90"}).retention_days == 90
+    for bad in ("30", "ninety", "4000"):
+        with pytest.raises(SettingsError, match="LINKGEN_RETENTION_DAYS"):
+            Settings.from_env({"LINKGEN_RETENTION_DAYS": bad})

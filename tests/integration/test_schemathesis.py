@@ -78,6 +78,8 @@ class Seeded:
         )
         assert made.status_code == 201, made.json
         link_id = made.json["id"]
+        made = client.post("/api/v1/domains", json={"domain": "go.fuzz.example"}, headers=auth)
+        assert made.status_code == 201, made.json
         with app.extensions["linkgen"].db.session() as session:
             postback = Postback(
                 linkgen_id="fuzz-postback",
@@ -98,6 +100,7 @@ class Seeded:
             "template_id": TEMPLATE_ID,
             "link_id": link_id,
             "postback_id": postback_id,
+            "domain": "go.fuzz.example",
         }
 
 

@@ -132,3 +132,20 @@ def test_settings_are_frozen() -> None:
     s = Settings.from_env({})
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "domains"),
+    [
+        ({"LINKGEN_PORT": "9001"}, ("localhost:9001", "127.0.0.1:9001")),
+        (
+            {"LINKGEN_PORT": "9001", "LINKGEN_LINK_DOMAINS": ""},
+            ("localhost:9001", "127.0.0.1:9001"),
+        ),
+        ({"LINKGEN_PORT": "9001", "LINKGEN_LINK_DOMAINS": "go.example.com"}, ("go.example.com",)),
+    ],
+)
+def test_link_domains_follow_the_port_when_unset(
+    env: dict[str, str], domains: tuple[str, ...]
+) -> None:
+    assert Settings.from_env(env).link_domains == domains

@@ -76,6 +76,7 @@ def register_views() -> None:
     from linkgen.web.api import (  # noqa: F401
         apps,
         devices,
+        domains,
         integrations,
         links,
         postbacks,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, jsonify, request
 
-from linkgen.delivery.clevertap_client import CleverTapClient
-from linkgen.domain.clevertap import connect_endpoint
-from linkgen.runtime import Runtime, get_runtime
+from linkgen.delivery.clevertap_client import CleverTapClient, check_integration
+from linkgen.runtime import get_runtime
 from linkgen.services import integrations as service
 from linkgen.web.api import bp, current_principal, json_body
 from linkgen.web.pagination import decode_int_cursor, encode_cursor, parse_limit
@@ -18,20 +16,8 @@ from linkgen.web.pagination import decode_int_cursor, encode_cursor, parse_limit
 # `runtime.extras[CLIENT_EXTRA]`: a CleverTapClient to use instead of a fresh one per check
 # (tests inject one with their own timeout or transport).
 CLIENT_EXTRA = "clevertap_client"
-# A person waits for the answer: a short timeout, well under any proxy's.
-CHECK_TIMEOUT = 5.0
 
 BASE = "/apps/<app_id>/integrations/clevertap"
-
-
-@contextmanager
-def _client(rt: Runtime) -> Iterator[CleverTapClient]:
-    injected = rt.extras.get(CLIENT_EXTRA)
-    if isinstance(injected, CleverTapClient):
-        yield injected
-        return
-    with CleverTapClient(timeout=CHECK_TIMEOUT) as client:
-        yield client
 
 
 @bp.get(BASE)
@@ -74,11 +60,12 @@ def check_connection(app_id: str, body: Mapping[str, Any] | None) -> dict[str, A
     with rt.db.session() as session:
         settings = service.settings_to_test(session, app_id, body)
     # The database session is closed before the outbound call, which has its own timeout.
-    url = connect_endpoint(settings.region, rt.settings.clevertap_api_base)
-    with _client(rt) as client:
-        ok, status, message = client.check_credentials(
-            url, settings.account_id, settings.account_passcode
-        )
+    injected = rt.extras.get(CLIENT_EXTRA)
+    ok, status, message = check_integration(
+        settings,
+        api_base=rt.settings.clevertap_api_base,
+        client=injected if isinstance(injected, CleverTapClient) else None,
+    )
     return {"ok": ok, "status": status, "message": message}
 
 

@@ -193,8 +193,17 @@ def _templates_page(errors: dict[str, str], form: dict[str, str]) -> str:
         apps=apps,
         errors=errors,
         form=form,
-        domains=rt.settings.link_domains,
+        domains=_link_domains(),
     )
+
+
+def _link_domains() -> list[str]:
+    """The domains a template may pick: the settings' and the branded ones."""
+    from linkgen.services.domains import allowed_domains
+
+    rt = get_runtime()
+    with rt.db.session() as db:
+        return allowed_domains(db, rt.settings.link_domains)
 
 
 @bp.get("/templates")
@@ -291,7 +300,7 @@ def _template_page(
         apps=apps,
         errors=errors,
         saved=saved,
-        domains=rt.settings.link_domains,
+        domains=_link_domains(),
         association=files,
         checks=checks,
     )
