@@ -42,6 +42,8 @@ INVALID_PID = "af_invalid_param"
 
 _NO_STORE = ("Cache-Control", "no-store")
 _HTML = ("Content-Type", "text/html; charset=utf-8")
+# The click's query (campaign, recipient values) is not handed to the store as a Referer.
+_PAGE_GUARDS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 
 class _RandomHex:
@@ -319,7 +321,10 @@ class ClickHandler:
             return [body]
         if redirect.html is not None:
             body = redirect.html.encode()
-            start_response("200 OK", [_HTML, _NO_STORE, ("Content-Length", str(len(body)))])
+            headers = [_HTML, _NO_STORE, ("Content-Length", str(len(body))), *_PAGE_GUARDS]
+            if redirect.csp is not None:  # the try-the-app page: only its own script may run
+                headers.append(("Content-Security-Policy", redirect.csp))
+            start_response("200 OK", headers)
             return [body]
         if not redirect.url:
             return _page(

@@ -36,6 +36,15 @@ Rules (domain.md section 2; "our choice" where the public docs are silent):
 * Opens of an existing install: a `reengagement` when the deep-link URL itself is a retargeting
   link (click-to-open 0) or a retargeting click made after the install wins inside the lookback;
   otherwise an `open` that reports the install's own attribution.
+* Same open (our choice): one tap on a push can reach linkgen twice, as a launch that reports the
+  link itself (`deep_link_url`, the app opened from the notification) and as a click on the
+  link domain (the SDK also opened the URL, the page opened the app again by its scheme), in
+  either order. An open that would start a re-engagement from the same source as the install's
+  current one (the same link id when both have one, else the same media source and campaign),
+  with its click (or, for a URL without a click, the launch) at most `SAME_OPEN_WINDOW` (10
+  min) after that re-engagement started, is that same open: an `open`, counting nothing, and
+  its click is consumed without credit (`tied_clicks`, passed over as `same_open`) so it can
+  never win a later launch. A click made before the re-engagement already cannot win it again.
 * Deep-link data: on first launches only `deep_link_value` and `deep_link_sub1..10`, and only from
   a winning click at most 15 minutes old (inclusive) or from the launch's own deep-link URL; an
   existing user opening through a link (deep-link URL, or a winning retargeting click) gets every
@@ -46,7 +55,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
@@ -63,6 +72,8 @@ DEFAULT_REATTRIBUTION_WINDOW = timedelta(days=90)
 PROBABILISTIC_MAX_WINDOW = timedelta(hours=24)
 DEFERRED_DEEP_LINK_WINDOW = timedelta(minutes=15)
 CLICK_INJECTION_THRESHOLD = timedelta(seconds=10)
+# One tap reported twice (see "Same open" in the module docstring).
+SAME_OPEN_WINDOW = timedelta(minutes=10)
 # The longest lookback a link may ask for; the storage layer fetches id-matched clicks this far.
 MAX_CLICK_LOOKBACK = timedelta(days=30)
 
@@ -461,6 +472,8 @@ class LaunchDecision:
     counts_as_install: bool
     counts_as_reengagement: bool
     ts: datetime
+    # Clicks this launch consumes without crediting them (the same open seen twice).
+    tied_clicks: tuple[str, ...] = ()
 
     def to_attribution_dict(self) -> dict[str, object]:
         """The contract's `attribution` object."""
@@ -817,10 +830,15 @@ def _open(
         check_injection=False,
     )
     has_url = bool(launch.deep_link_url)
+    current = existing.reengagement
     if found is not None:
         click = found.click
         # Opening through a link hands over the link's parameters; the URL's own win over the click.
         params: Mapping[str, str] = {**click.params, **url_params} if has_url else click.params
+        if _same_open(current, click.link_id, click.media_source, click.campaign, click.ts):
+            passed.append((click.click_id, "same_open"))
+            decision = _from_install("open", existing, at, passed, injected, _deep_link(params))
+            return replace(decision, tied_clicks=(click.click_id,))
         until, lifetime = _window_end(
             at, click.reengagement_window, click.reengagement_lifetime, app
         )
@@ -851,6 +869,8 @@ def _open(
         # A Universal / App Link opened the app directly: no click row exists, the URL is the click
         # (click-to-open 0). A URL naming a known click defers to that click's verdict above (so a
         # consumed or bot click cannot be revived through its URL); an unknown id is ignored.
+        if _same_open(current, link_id, url_params["pid"], url_params.get("c"), at):
+            return _from_install("open", existing, at, passed, injected, deep_link)
         window, lifetime = parse_reengagement_window(url_params.get("af_reengagement_window"))
         until, lifetime = _window_end(at, window, lifetime, app)
         return LaunchDecision(
@@ -874,6 +894,21 @@ def _open(
             ts=at,
         )
     return _from_install("open", existing, at, passed, injected, deep_link)
+
+
+def _same_open(
+    current: ReengagementFacts | None,
+    link_id: str | None,
+    media_source: str,
+    campaign: str | None,
+    ts: datetime,
+) -> bool:
+    """Whether a re-engagement from this source at `ts` is the install's current one again."""
+    if current is None or not timedelta(0) <= ts - current.started_at <= SAME_OPEN_WINDOW:
+        return False
+    if link_id is not None and current.link_id is not None:
+        return link_id == current.link_id
+    return (media_source, campaign) == (current.media_source, current.campaign)
 
 
 def _from_click(

@@ -9,8 +9,22 @@
 - desktop and anything else: ``af_web_dp``, ``af_r``, the web fallback;
 - nothing: outcome ``no_target`` with an empty url; the caller shows a page of its own.
 
-``af_force_deeplink=true`` with a usable ``af_dp`` on a mobile platform turns the chosen target
-into the fallback of a small page that tries the app's scheme first.
+App first (push links, ``af_force_deeplink=true``): on iOS and Android, a click whose
+``af_force_deeplink`` is ``true`` or whose ``af_channel`` is ``push`` (push recipients have the
+app; CleverTap's iOS SDK opens the push's ``wzrk_dl`` link in Safari, where Universal Links do
+not fire) tries the app before the target chosen above, which becomes the fallback. The app is
+opened by ``af_dp`` when it uses the template's URI scheme, else by the scheme's root
+(``shop://``); either way with the link's parameters appended as a query (``deep_link_value``,
+``pid``, ``c``, ... as AppsFlyer hands them to the app, without the redirect, preview and device
+id parameters, and without keys ``af_dp`` already has) and ``af_tranid=<click_id>`` last, so a
+launch reporting that URL is tied to this very click. On Android that is an ``intent://`` URL
+(a 302; Chrome opens the app or, when it is not installed, ``S.browser_fallback_url``: a page's
+script may not open an external scheme without a user gesture there); on iOS a small page whose
+script opens the scheme and replaces itself with the fallback after 1.5 s unless the page was
+hidden (the app opened). The page comes with its own Content-Security-Policy (``Redirect.csp``:
+nothing but that one script, by its SHA-256). Without a usable scheme, the target applies as
+usual. With App Links on and an ``af_dp`` on the app's scheme, Android gets the same intent for
+every click.
 
 Click parameters are untrusted (hand-built long links, overrides on short links), so the only
 reachable targets are the template's app stores, hosts on the template's allow-list, the
@@ -20,6 +34,8 @@ template's web fallback and the app's own URI scheme. A redirect parameter that 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -33,9 +49,11 @@ from linkgen.domain.links import check_redirect_url
 __all__ = [
     "Redirect",
     "TemplateRouting",
+    "app_open_url",
     "decide_redirect",
     "force_deeplink_html",
     "preview_html",
+    "try_app_page",
 ]
 
 OUTCOME_IOS_URL = "ios_url"
@@ -50,6 +68,38 @@ OUTCOME_WEB_FALLBACK = "web_fallback"
 OUTCOME_NO_TARGET = "no_target"
 
 MAX_URL_LENGTH = 2000
+
+# Click parameters never handed to the app in a scheme URL: where the browser goes, preview
+# cards, device ids (the app has its own) and the click id (ours is appended).
+NOT_CARRIED = frozenset(
+    {
+        "af_dp",
+        "af_r",
+        "af_web_dp",
+        "af_ios_url",
+        "af_android_url",
+        "af_force_deeplink",
+        "af_og_title",
+        "af_og_description",
+        "af_og_image",
+        "advertising_id",
+        "gaid",
+        "idfa",
+        "idfv",
+        "android_id",
+        "af_tranid",
+    }
+)
+# Kept when all parameters make the scheme URL too long.
+CARRIED_FIRST = (
+    "pid",
+    "c",
+    "af_channel",
+    "is_retargeting",
+    "deep_link_value",
+    *(f"deep_link_sub{i}" for i in range(1, 11)),
+)
+TRY_APP_TIMEOUT_MS = 1500
 
 # Click parameters copied into the Google Play referrer, after af_tranid. The click id alone is
 # enough for our own matching; the rest lets the app read its campaign without a server call.
@@ -113,11 +163,12 @@ class TemplateRouting:
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
-    """Where to send a click: `url` for a 302, or `html` to serve when it is set."""
+    """Where to send a click: `url` for a 302, or `html` to serve (with `csp`) when it is set."""
 
     url: str  # "" only when outcome is "no_target"
     outcome: str
     html: str | None = None
+    csp: str | None = None  # the Content-Security-Policy the page needs, when html is set
 
 
 def _clean_https_url(url: str) -> tuple[str, str] | None:
@@ -181,6 +232,49 @@ def _app_deeplink(af_dp: str | None, template: TemplateRouting) -> tuple[str, st
     if not sep or given.lower() != scheme:
         return None
     return scheme, quote(rest, safe=_PRINTABLE_ASCII)
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def _wants_app_first(params: Mapping[str, str]) -> bool:
+    """Push links and af_force_deeplink=true try the app before the store."""
+    return _is_true(params.get("af_force_deeplink")) or (
+        (params.get("af_channel") or "").strip().lower() == "push"
+    )
+
+
+def _with_query(rest: str, pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return rest
+    joiner = "&" if "?" in rest else "?"
+    return rest + joiner + urlencode(pairs, quote_via=quote)
+
+
+def app_open_url(
+    params: Mapping[str, str], template: TemplateRouting, click_id: str, *, use_root: bool
+) -> tuple[str, str] | None:
+    """(scheme, rest) that opens the app with the link's parameters and the click id.
+
+    `af_dp` when it uses the template's scheme, else (`use_root`) the scheme's root; None when
+    neither applies. Parameters are dropped, least useful first, to stay within 2000 characters.
+    """
+    target = _app_deeplink(params.get("af_dp"), template)
+    if target is None:
+        scheme = _scheme_name(template.uri_scheme)
+        if not use_root or scheme is None:
+            return None
+        target = (scheme, "//")
+    scheme, rest = target
+    own = {k for k, _ in parse_qsl(urlsplit(f"{scheme}:{rest}").query, keep_blank_values=True)}
+    carried = [(k, v) for k, v in params.items() if k not in NOT_CARRIED and k not in own]
+    first = [(k, v) for k, v in carried if k in CARRIED_FIRST]
+    for pairs in (carried, first, []):
+        with_id = _with_query(rest, [*pairs, ("af_tranid", click_id)])
+        if len(scheme) + 1 + len(with_id) <= MAX_URL_LENGTH:
+            return scheme, quote(with_id, safe=_PRINTABLE_ASCII)
+    return scheme, rest
 
 
 def _app_store_url(template: TemplateRouting) -> str | None:
@@ -250,9 +344,10 @@ def _android(
     if play is None:
         return None
     package = template.android_app_id
-    deeplink = _app_deeplink(params.get("af_dp"), template)
-    if template.app_links and deeplink and package and _ANDROID_PACKAGE_RE.match(package):
-        return Redirect(_intent_url(*deeplink, package, play), OUTCOME_INTENT)
+    if template.app_links and package and _ANDROID_PACKAGE_RE.match(package):
+        deeplink = app_open_url(params, template, click_id, use_root=False)
+        if deeplink is not None:
+            return Redirect(_intent_url(*deeplink, package, play), OUTCOME_INTENT)
     return Redirect(play, OUTCOME_GOOGLE_PLAY)
 
 
@@ -281,19 +376,28 @@ def decide_redirect(
         if fallback is None:
             return Redirect("", OUTCOME_NO_TARGET)
         chosen = Redirect(fallback, OUTCOME_WEB_FALLBACK)
-    # An intent:// URL already tries the app first, so forcing adds nothing there.
-    if (
-        mobile
-        and chosen.outcome != OUTCOME_INTENT
-        and params.get("af_force_deeplink", "").strip().lower() == "true"
-    ):
-        deeplink = _app_deeplink(params.get("af_dp"), template)
-        if deeplink is not None:
-            scheme_url = f"{deeplink[0]}:{deeplink[1]}"
-            return Redirect(
-                chosen.url, OUTCOME_DEEPLINK_SCHEME, force_deeplink_html(scheme_url, chosen.url)
-            )
+    # An intent:// URL already tries the app first, so app-first adds nothing there.
+    if mobile and chosen.outcome != OUTCOME_INTENT and _wants_app_first(params):
+        return _app_first(platform, chosen, params, template, click_id)
     return chosen
+
+
+def _app_first(
+    platform: str,
+    chosen: Redirect,
+    params: Mapping[str, str],
+    template: TemplateRouting,
+    click_id: str,
+) -> Redirect:
+    """Open the app by its scheme, with `chosen` as the fallback (see the module docstring)."""
+    deeplink = app_open_url(params, template, click_id, use_root=True)
+    if deeplink is None:
+        return chosen
+    package = template.android_app_id
+    if platform == "android" and package and _ANDROID_PACKAGE_RE.match(package):
+        return Redirect(_intent_url(*deeplink, package, chosen.url), OUTCOME_INTENT)
+    page, csp = try_app_page(f"{deeplink[0]}:{deeplink[1]}", chosen.url)
+    return Redirect(chosen.url, OUTCOME_DEEPLINK_SCHEME, page, csp)
 
 
 _PAGE_HEAD = (
@@ -350,22 +454,40 @@ def _js_string(value: str) -> str:
     )
 
 
-def force_deeplink_html(scheme_url: str, fallback_url: str, *, nonce: str | None = None) -> str:
-    """A page that opens `scheme_url` in the app, then goes to `fallback_url` if still visible."""
+def _try_app_script(scheme_url: str, fallback_url: str) -> str:
     scheme = scheme_url.partition(":")[0].lower()
     if not _SCHEME_RE.match(scheme) or scheme in BLOCKED_SCHEMES:
         raise ValueError(f"refusing to open the scheme {scheme!r}")
     if _https_or_none(fallback_url) is None:
         raise ValueError("the fallback must be a clean https URL")
-    nonce_attr = f' nonce="{_attr(nonce)}"' if nonce else ""
     # If the app opens, the page is hidden and the timer is cancelled; otherwise (no app, or the
     # user declined the prompt) the fallback replaces this page so Back does not loop.
-    script = (
+    return (
         f"(function(){{var app={_js_string(scheme_url)},web={_js_string(fallback_url)};"
-        "var t=setTimeout(function(){window.location.replace(web);},1500);"
+        f"var t=setTimeout(function(){{window.location.replace(web);}},{TRY_APP_TIMEOUT_MS});"
         'document.addEventListener("visibilitychange",function(){if(document.hidden)'
         "clearTimeout(t);});window.location.href=app;})();"
     )
+
+
+def try_app_page(scheme_url: str, fallback_url: str) -> tuple[str, str]:
+    """The try-the-app page and the Content-Security-Policy that lets only its script run."""
+    script = _try_app_script(scheme_url, fallback_url)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    csp = (
+        f"default-src 'none'; script-src 'sha256-{digest}'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+    return _try_app_html(scheme_url, fallback_url, script, None), csp
+
+
+def force_deeplink_html(scheme_url: str, fallback_url: str, *, nonce: str | None = None) -> str:
+    """A page that opens `scheme_url` in the app, then goes to `fallback_url` if still visible."""
+    return _try_app_html(scheme_url, fallback_url, _try_app_script(scheme_url, fallback_url), nonce)
+
+
+def _try_app_html(scheme_url: str, fallback_url: str, script: str, nonce: str | None) -> str:
+    nonce_attr = f' nonce="{_attr(nonce)}"' if nonce else ""
     return (
         f"{_PAGE_HEAD}<title>Opening the app</title>\n</head><body>\n"
         f'<p><a href="{_attr(scheme_url)}">Open in the app</a> or '

@@ -1099,6 +1099,10 @@ def record_launch(
         taken = tx.execute(sql.consume_click, (True, winner.click_id, False))
         if taken.rowcount != 1:
             raise _ClickTaken(winner.click_id)
+    for click_id in decision.tied_clicks:
+        # The same open seen twice: its click can never win later (another launch that took it
+        # first has already kept it from winning twice).
+        tx.execute(sql.consume_click, (True, click_id, False))
 
     _count_launch(tx, decision, template_id)
     launch = {

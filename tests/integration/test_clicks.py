@@ -64,7 +64,7 @@ ROUTES = [
         "android_url",
         "https://droid.example.com/a",
     ),
-    (ANDROID, "&af_dp=shop://product/42", "intent", "intent://product/42#Intent;scheme=shop;"),
+    (ANDROID, "&af_dp=shop://product/42", "intent", "intent://product/42?pid=Email&c=spring&"),
     (DESKTOP, "", "web_fallback", FALLBACK),
     (MAC, "", "web_fallback", FALLBACK),
     (DESKTOP, "&af_r=https://example.com/r", "af_r", "https://example.com/r"),
@@ -123,23 +123,33 @@ def test_force_deeplink_serves_a_page_trying_the_scheme_first(
 ) -> None:
     s = make_setup(app, client, api, app_links=app_links)
     resp = s.click(LONG + "&af_dp=shop://product/42&af_force_deeplink=true", ua)
+    [row] = s.clicks()
+    if ua == ANDROID:  # an intent whatever App Links say: Chrome opens it from a redirect
+        assert _location(resp).startswith("intent://product/42?pid=Email&c=spring&")
+        assert row.outcome == "intent"
+        return
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
-    assert 'href="shop://product/42"' in page
-    assert "apps.apple.com" in page or "play.google.com" in page
-    [row] = s.clicks()
+    assert (
+        f'href="shop://product/42?pid=Email&amp;c=spring&amp;af_channel=email&amp;af_tranid={row.click_id}"'
+        in page
+    )
+    assert "apps.apple.com" in page
     assert row.outcome == "deeplink_scheme"
 
 
 def test_force_deeplink_on_android_with_app_links_is_an_intent(s: Setup) -> None:
     location = _location(s.click(LONG + "&af_dp=shop://p&af_force_deeplink=true", ANDROID))
-    assert location.startswith("intent://p#Intent;scheme=shop;")
+    assert location.startswith("intent://p?pid=Email&c=spring&af_channel=email&af_tranid=")
+    assert "#Intent;scheme=shop;" in location
 
 
 def test_force_deeplink_ignored_on_desktop_and_for_foreign_schemes(s: Setup) -> None:
     assert _location(s.click(LONG + "&af_dp=shop://p&af_force_deeplink=true", DESKTOP)) == FALLBACK
-    location = _location(s.click(LONG + "&af_dp=evil://p&af_force_deeplink=true", IPHONE))
-    assert location == APP_STORE
+    # A foreign af_dp is never opened: the template's own scheme is tried instead.
+    resp = s.click(LONG + "&af_dp=evil://p&af_force_deeplink=true", IPHONE)
+    page = resp.get_data(as_text=True)
+    assert "evil" not in page and 'href="shop://?pid=Email' in page
 
 
 def test_no_target_shows_a_page(app: Flask, client: FlaskClient, api: Api) -> None:

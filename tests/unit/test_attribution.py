@@ -1406,3 +1406,64 @@ def test_decision_is_explainable_for_organic_install() -> None:
         ("late", "after_launch"),
     )
     assert decision.suspected_injection == ("inj",)
+
+
+# ---- the same open seen twice ----------------------------------------------------------------
+
+
+def _push_reengagement(started: timedelta, link_id: str | None = "link-1") -> ReengagementFacts:
+    return ReengagementFacts(
+        started_at=T0 - started,
+        until=T0 + 30 * D,
+        lifetime=False,
+        media_source="Push",
+        campaign="winback",
+        channel="push",
+        link_id=link_id,
+        click_id=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("started", "click_age", "click_link", "tied"),
+    [
+        (2 * MIN, 1 * MIN, "link-1", True),  # the click reached us after the app reported it
+        (11 * MIN, 1 * MIN, "link-1", True),  # click 10 min after the start: still the same
+        (12 * MIN, 1 * MIN, "link-1", False),  # 11 min after: a new tap
+        (2 * MIN, 1 * MIN, "link-2", False),  # another link: a new re-engagement
+    ],
+)
+def test_a_click_right_after_a_reengagement_from_its_link_is_the_same_open(
+    started: timedelta, click_age: timedelta, click_link: str, tied: bool
+) -> None:
+    existing = replace(install(10 * D), reengagement=_push_reengagement(started))
+    existing = replace(existing, installed_at=T0 - started)  # as the caller passes it
+    found = click("c-push", click_age, RT, link_id=click_link, idfv=IDFV)
+    decision = attribute_launch(
+        launch(first_launch=False, idfv=IDFV, device_id="dev-old"),
+        app=AppRules(),
+        clicks=[found],
+        existing=existing,
+        prior=None,
+    )
+    if tied:
+        assert (decision.type, decision.counts_as_reengagement) == ("open", False)
+        assert decision.tied_clicks == ("c-push",)
+        assert dict(decision.passed_over) == {"c-push": "same_open"}
+    else:
+        assert (decision.type, decision.counts_as_reengagement) == ("reengagement", True)
+        assert decision.tied_clicks == ()
+
+
+def test_a_link_reported_again_right_after_its_reengagement_is_the_same_open() -> None:
+    existing = replace(install(10 * D), reengagement=_push_reengagement(3 * MIN, link_id=None))
+    url = "https://go.example.com/AbCd?pid=Push&c=winback&af_channel=push&is_retargeting=true"
+    decision = attribute_launch(
+        launch(first_launch=False, device_id="dev-old", deep_link_url=url),
+        app=AppRules(),
+        clicks=[],
+        existing=existing,
+        prior=None,
+    )
+    assert (decision.type, decision.counts_as_reengagement) == ("open", False)
+    assert decision.deep_link["status"] == "FOUND"

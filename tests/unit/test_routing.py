@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import html
 import json
 import re
@@ -243,7 +245,8 @@ def test_app_links_with_af_dp_give_an_intent_url_falling_back_to_google_play() -
     assert redirect.outcome == "intent"
     match = INTENT_RE.match(redirect.url)
     assert match is not None
-    assert match["path"] == "product/12?color=red"
+    # The app gets the link's parameters and the click id after af_dp's own.
+    assert match["path"] == f"product/12?color=red&pid=Email&c=spring_sale&af_tranid={CLICK}"
     assert match["scheme"] == "myapp"
     assert match["package"] == "com.example.app"
     fallback = unquote(match["fallback"])
@@ -321,8 +324,9 @@ def test_force_deeplink_on_ios_tries_the_scheme_then_the_app_store() -> None:
     assert redirect.url == APP_STORE
     assert redirect.html is not None
     strings = _script_strings(redirect.html)
-    assert "myapp://product/12" in strings
+    assert f"myapp://product/12?pid=Email&c=spring_sale&af_tranid={CLICK}" in strings
     assert APP_STORE in strings
+    assert redirect.csp is not None and "'sha256-" in redirect.csp
     assert 'content="noindex"' in redirect.html
 
 
@@ -331,11 +335,14 @@ def test_force_deeplink_falls_back_to_the_redirect_that_would_have_applied() -> 
     assert (redirect.outcome, redirect.url) == ("deeplink_scheme", IOS_URL)
 
 
-def test_force_deeplink_on_android_without_app_links_falls_back_to_google_play() -> None:
+def test_force_deeplink_on_android_without_app_links_is_an_intent_to_google_play() -> None:
+    # Chrome lets a redirect open an intent but not a page's script without a user gesture.
     template = dataclasses.replace(TEMPLATE, app_links=False)
     redirect = decide("android", template, af_dp="myapp://home", af_force_deeplink="true")
-    assert redirect.outcome == "deeplink_scheme"
-    assert play_referrer(redirect.url)["af_tranid"] == [CLICK]
+    assert redirect.outcome == "intent"
+    match = INTENT_RE.match(redirect.url)
+    assert match is not None and match["path"].startswith("home?")
+    assert play_referrer(unquote(match["fallback"]))["af_tranid"] == [CLICK]
 
 
 def test_force_deeplink_with_app_links_keeps_the_intent() -> None:
@@ -344,19 +351,19 @@ def test_force_deeplink_with_app_links_keeps_the_intent() -> None:
     assert redirect.html is None
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"af_force_deeplink": "true"},
-        {"af_force_deeplink": "false", "af_dp": "myapp://home"},
-        {"af_force_deeplink": "true", "af_dp": "javascript:alert(1)"},
-        {"af_force_deeplink": "true", "af_dp": "otherapp://home"},
-    ],
-)
-def test_force_deeplink_needs_true_and_an_af_dp_on_the_app_scheme(
-    params: dict[str, str],
-) -> None:
-    assert decide("ios", **params) == Redirect(APP_STORE, "app_store")
+def test_force_deeplink_needs_true() -> None:
+    assert decide("ios", af_force_deeplink="false", af_dp="myapp://home") == Redirect(
+        APP_STORE, "app_store"
+    )
+
+
+@pytest.mark.parametrize("af_dp", [None, "javascript:alert(1)", "otherapp://home"])
+def test_force_deeplink_without_a_usable_af_dp_opens_the_schemes_root(af_dp: str | None) -> None:
+    params = {"af_force_deeplink": "true", **({"af_dp": af_dp} if af_dp else {})}
+    redirect = decide("ios", **params)
+    assert redirect.outcome == "deeplink_scheme" and redirect.html is not None
+    assert f"myapp://?pid=Email&c=spring_sale&af_tranid={CLICK}" in _script_strings(redirect.html)
+    assert "javascript" not in redirect.html and "otherapp" not in redirect.html
 
 
 def test_force_deeplink_does_not_apply_on_desktop() -> None:
@@ -487,7 +494,12 @@ def test_no_attempt_reaches_anything_but_the_known_targets(url: str) -> None:
     for platform in ("ios", "android", "desktop"):
         for param in ("af_ios_url", "af_android_url", "af_web_dp", "af_r", "af_dp"):
             redirect = decide(platform, **{param: url, "af_force_deeplink": "true"})
-            host = urlsplit(redirect.url).hostname
+            target = redirect.url
+            if target.startswith("intent://"):  # the app's own scheme, else its fallback
+                match = INTENT_RE.match(target)
+                assert match is not None and match["scheme"] == "myapp"
+                target = unquote(match["fallback"])
+            host = urlsplit(target).hostname
             assert host in ("apps.apple.com", "play.google.com", "www.example.com")
 
 
@@ -690,3 +702,73 @@ def test_preview_values_are_cut_to_the_domain_limits() -> None:
     )
     assert _meta(page, "og:title") == "t" * 40
     assert _meta(page, "og:description") == "d" * 300
+
+
+# --- push links: the app first ------------------------------------------------------------------
+
+
+def test_push_link_on_ios_tries_the_scheme_with_the_links_parameters_then_the_store() -> None:
+    redirect = decide(
+        "ios",
+        af_channel="push",
+        is_retargeting="true",
+        deep_link_value="shoes",
+        af_r="https://www.example.com/r",
+        idfa="AAAA-1111",
+    )
+    assert redirect.outcome == "deeplink_scheme" and redirect.url == "https://www.example.com/r"
+    assert redirect.html is not None
+    app_url, fallback = _script_strings(redirect.html)[:2]
+    query = parse_qs(urlsplit(app_url).query)
+    assert app_url.startswith("myapp://?")
+    assert query["deep_link_value"] == ["shoes"] and query["af_tranid"] == [CLICK]
+    assert query["af_channel"] == ["push"] and query["is_retargeting"] == ["true"]
+    assert "af_r" not in query and "idfa" not in query  # where the browser goes; the device's id
+    assert fallback == "https://www.example.com/r"
+
+
+def test_the_try_app_page_csp_allows_only_its_own_script() -> None:
+    redirect = decide("ios", af_channel="push")
+    assert redirect.html is not None and redirect.csp is not None
+    script = redirect.html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in redirect.csp
+    assert redirect.csp.startswith("default-src 'none'")
+    assert "unsafe-inline" not in redirect.csp
+
+
+def test_push_link_on_android_is_an_intent_falling_back_to_google_play() -> None:
+    template = dataclasses.replace(TEMPLATE, app_links=False)
+    redirect = decide("android", template, af_channel="PUSH", deep_link_value="shoes")
+    assert redirect.outcome == "intent"
+    match = INTENT_RE.match(redirect.url)
+    assert match is not None and match["scheme"] == "myapp"
+    assert match["package"] == "com.example.app"
+    assert "deep_link_value=shoes" in match["path"] and f"af_tranid={CLICK}" in match["path"]
+    assert play_referrer(unquote(match["fallback"]))["af_tranid"] == [CLICK]
+
+
+def test_push_link_on_desktop_is_unchanged() -> None:
+    assert decide("desktop", af_channel="push") == decide("desktop")
+
+
+def test_push_link_without_a_scheme_goes_to_the_store() -> None:
+    template = dataclasses.replace(TEMPLATE, uri_scheme=None)
+    assert decide("ios", template, af_channel="push") == Redirect(APP_STORE, "app_store")
+
+
+def test_a_click_time_af_tranid_cannot_name_another_click() -> None:
+    redirect = decide("ios", af_channel="push", af_tranid="someone-elses")
+    assert redirect.html is not None
+    query = parse_qs(urlsplit(_script_strings(redirect.html)[0]).query)
+    assert query["af_tranid"] == [CLICK]
+
+
+def test_a_long_link_keeps_the_deep_link_keys_and_the_click_id_within_2000_characters() -> None:
+    redirect = decide("ios", af_channel="push", deep_link_value="shoes", af_sub1="x" * 1990)
+    assert redirect.html is not None
+    app_url = _script_strings(redirect.html)[0]
+    assert len(app_url) <= 2000
+    query = parse_qs(urlsplit(app_url).query)
+    assert query["deep_link_value"] == ["shoes"] and query["af_tranid"] == [CLICK]
+    assert "af_sub1" not in query
