@@ -48,8 +48,10 @@ _FALSE = frozenset({"false", "0", "no"})
 
 # Spreadsheet formula injection: a cell starting with one of these runs as a formula when the
 # export is opened in Excel or Sheets, so it is prefixed with `'` (and the prefix is removed
-# again on import). Plain numbers such as `-5` are left alone.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# again on import). Plain numbers such as `-5` are left alone. The full-width forms count too:
+# spreadsheets in East Asian locales read `＝SUM(1)` as a formula, and a cell may start with a
+# line break.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 _NUMBER_RE = re.compile(r"\A-?[0-9]+(?:\.[0-9]+)?\Z")
 
 
@@ -62,7 +64,7 @@ def _delimiter(header_line: str) -> str:
 
 
 def _unneutralize(cell: str) -> str:
-    if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r":
+    if len(cell) > 1 and cell[0] == "'" and cell[1:].startswith(_FORMULA_START):
         return cell[1:]
     return cell
 

@@ -194,6 +194,34 @@ def test_export_neutralises_formulas_and_import_restores_them() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=1+1",
+        "+1+1",
+        "-1+1",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+        "\n=HYPERLINK(1)",
+        "＝HYPERLINK(1)",
+        "＋1",
+        "－1",
+        "＠SUM(A1)",
+    ],
+)
+def test_every_formula_start_is_neutralised_and_restored(value: str) -> None:
+    text = links_to_csv([{"id": "1", "channel": "email", "campaign": value}])
+    assert rows_of(text)[1][EXPORT_FIELDS.index("campaign")] == "'" + value
+    assert parse_links_csv(text)[0]["campaign"] == value
+
+
+@pytest.mark.parametrize("value", ["-5", "-0.25", "12", "'quoted", "a=b"])
+def test_plain_values_are_exported_as_they_are(value: str) -> None:
+    text = links_to_csv([{"id": "1", "channel": "email", "campaign": value}])
+    assert rows_of(text)[1][EXPORT_FIELDS.index("campaign")] == value
+
+
 def test_export_reimports() -> None:
     original = {
         "template_id": "AbCd",
