@@ -49,8 +49,8 @@ _FALSE = frozenset({"false", "0", "no"})
 # Spreadsheet formula injection: a cell starting with one of these runs as a formula when the
 # export is opened in Excel or Sheets, so it is prefixed with `'` (and the prefix is removed
 # again on import). Plain numbers such as `-5` are left alone. The full-width forms count too:
-# spreadsheets in East Asian locales read `＝SUM(1)` as a formula, and a cell may start with a
-# line break.
+# spreadsheets in East Asian locales read a cell starting with U+FF1D (full-width equals) as a
+# formula, and a cell may start with a line break.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 _NUMBER_RE = re.compile(r"\A-?[0-9]+(?:\.[0-9]+)?\Z")
 

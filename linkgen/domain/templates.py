@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from publicsuffixlist import PublicSuffixList
 
 from linkgen.domain.errors import InvalidParameter
 from linkgen.domain.validate import get_bool, get_str, hostname, https_url, refuse_unknown
@@ -89,6 +92,19 @@ CREATE_FIELDS = frozenset(
     }
 )
 PATCH_FIELDS = CREATE_FIELDS - {"template_id"}
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    # The list ships inside the package (no download); names it does not know, such as
+    # `localhost` or a company's internal TLD, are not public suffixes.
+    return PublicSuffixList(accept_unknown=False)
+
+
+def is_public_suffix(host: str) -> bool:
+    """True for `com`, `co.uk`, `github.io` and every other entry of the public-suffix list:
+    hosts under which anyone may register a site."""
+    return bool(_public_suffixes().is_public(host.lower().rstrip(".")))
 
 
 def host_of(domain: str) -> str:
@@ -182,6 +198,12 @@ def parse_template(
         hosts: list[str] = []
         for i, item in enumerate(raw):
             host = hostname(item, f"redirect_allowlist[{i}]")
+            if is_public_suffix(host):
+                raise InvalidParameter(
+                    f"redirect_allowlist[{i}] {host!r} is a public suffix: it would allow every "
+                    f"site under it; name your own domain (for example shop.{host})",
+                    field=f"redirect_allowlist[{i}]",
+                )
             if host not in hosts:
                 hosts.append(host)
         values["redirect_allowlist"] = hosts

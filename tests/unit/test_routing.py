@@ -772,3 +772,22 @@ def test_a_long_link_keeps_the_deep_link_keys_and_the_click_id_within_2000_chara
     query = parse_qs(urlsplit(app_url).query)
     assert query["deep_link_value"] == ["shoes"] and query["af_tranid"] == [CLICK]
     assert "af_sub1" not in query
+
+
+@pytest.mark.parametrize(
+    ("host", "public"),
+    [
+        ("com", True),
+        ("co.uk", True),
+        ("github.io", True),
+        ("COM.", True),
+        ("example.com", False),
+        ("shop.example.co.uk", False),
+        ("localhost", False),  # not on the list: a name of the operator's own
+        ("corp", False),
+    ],
+)
+def test_public_suffixes_are_known_offline(host: str, public: bool) -> None:
+    from linkgen.domain.templates import is_public_suffix
+
+    assert is_public_suffix(host) is public
