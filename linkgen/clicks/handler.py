@@ -29,7 +29,7 @@ from linkgen.clicks.recorder import ClickRecorder, RecordError
 from linkgen.domain.attribution import DEVICE_ID_PARAMS
 from linkgen.domain.links import LINK_REF_PARAM, PID_FORBIDDEN_CHARS, link_ref_in_query
 from linkgen.domain.privacy import FULL, StoragePolicy, stored_address, stored_user_agent
-from linkgen.domain.routing import Redirect, decide_redirect, preview_html
+from linkgen.domain.routing import Redirect, decide_redirect, preview_html, preview_params
 from linkgen.domain.templates import is_reserved
 from linkgen.storage.counters import CounterKey
 
@@ -211,7 +211,7 @@ class ClickHandler:
         click_id = new_click_id(now_ts)
         redirect = decide_redirect(device.platform, params, template.routing, click_id)
         if method == "HEAD":  # never a click: link checkers and prefetchers
-            return self._answer(start_response, redirect, device.is_preview, params, environ)
+            return self._answer(start_response, redirect, device.is_preview, params, environ, link)
 
         ip = _client_ip(environ)
         bot_reason = device.bot_reason
@@ -304,7 +304,7 @@ class ClickHandler:
             return _unavailable(start_response)
         outcome = str(row["outcome"])
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        return self._answer(start_response, redirect, device.is_preview, params, environ)
+        return self._answer(start_response, redirect, device.is_preview, params, environ, link)
 
     def _answer(
         self,
@@ -313,10 +313,12 @@ class ClickHandler:
         is_preview: bool,
         params: dict[str, str],
         environ: dict[str, Any],
+        link: CachedLink | None,
     ) -> Iterable[bytes]:
         if is_preview:
             url = _request_url(environ)
-            body = preview_html(params, title_fallback="Open the link", url=url).encode()
+            shown = preview_params(params, link.params if link is not None else None)
+            body = preview_html(shown, title_fallback="Open the link", url=url).encode()
             start_response("200 OK", [_HTML, _NO_STORE, ("Content-Length", str(len(body)))])
             return [body]
         if redirect.html is not None:

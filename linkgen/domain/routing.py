@@ -416,6 +416,22 @@ def _https_or_none(url: str | None) -> str | None:
     return checked[0] if checked else None
 
 
+PREVIEW_PARAMS = ("af_og_title", "af_og_description", "af_og_image")
+
+
+def preview_params(
+    click_params: Mapping[str, str], stored: Mapping[str, str] | None
+) -> Mapping[str, str]:
+    """What a preview shows: on a link made in linkgen (`stored`, its saved parameters) the
+    saved preview, whatever the click appended, so nobody can put their title or image under
+    the brand's domain; on a hand-built template link, the click's own."""
+    if stored is None:
+        return click_params
+    shown = {k: v for k, v in click_params.items() if k not in PREVIEW_PARAMS}
+    shown.update({k: stored[k] for k in PREVIEW_PARAMS if k in stored})
+    return shown
+
+
 def preview_html(params: Mapping[str, str], *, title_fallback: str, url: str) -> str:
     """The Open Graph page served to link-preview crawlers (every value HTML-escaped)."""
     # Cut to the domain's length limits: overrides appended at click time are not validated.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from flask import Flask
@@ -70,13 +70,33 @@ def test_preview_crawlers_get_escaped_open_graph_tags(s: Setup, ua: str, name: s
 
 
 def test_preview_override_cannot_inject_markup(s: Setup) -> None:
-    path, _ = s.short_path()
+    # A hand-built template link: the click's own preview parameters are shown, escaped.
     title = quote('"><script>alert(1)</script>')
-    page = s.click(f"{path}?af_og_title={title}&af_og_image=javascript:alert(1)", SLACKBOT)
+    page = s.click(f"{LONG}&af_og_title={title}&af_og_image=javascript:alert(1)", SLACKBOT)
     text = page.get_data(as_text=True)
-    assert "<script>" not in text and "og:image" not in text
+    assert "&lt;script&gt;" in text and "<script>" not in text and "og:image" not in text
     # og:url is the link itself, without the click's query string.
-    assert f'property="og:url" content="http://go.example.com{path}"' in text
+    assert (
+        f'property="og:url" content="http://go.example.com/{LONG.split("?")[0].strip("/")}"' in text
+    )
+
+
+def test_a_link_made_in_linkgen_keeps_its_stored_preview(s: Setup) -> None:
+    path, link = s.short_path(
+        params={"af_og_title": "Spring sale", "af_og_image": "https://cdn.example.com/a.png"}
+    )
+    forged = (
+        "?af_og_title=Free+money&af_og_description=Log+in+here"
+        "&af_og_image=https://evil.example.net/x.png"
+    )
+    long_url = urlsplit(link["long_url"])
+    assert "lg_link=" in long_url.query
+    for url in (path + forged, f"{long_url.path}?{long_url.query}&{forged[1:]}"):
+        text = s.click(url, FACEBOOK).get_data(as_text=True)
+        assert 'property="og:title" content="Spring sale"' in text, url
+        assert 'property="og:image" content="https://cdn.example.com/a.png"' in text
+        assert "Free money" not in text and "Log in here" not in text and "evil" not in text
+    assert [row.link_id for row in s.clicks()] == [link["id"], link["id"]]  # both its clicks
 
 
 def test_preview_of_a_long_link(s: Setup) -> None:
