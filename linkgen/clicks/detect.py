@@ -16,7 +16,8 @@
   ``okhttp`` is deliberately not a bot: it is the HTTP stack of many real Android apps.
 
 Most scanners send an ordinary browser user agent, so the user agent alone cannot catch them;
-`BurstDetector` catches them by behaviour (one client opening many links within seconds).
+`MessageDetector` catches them by behaviour (one client opening the links of one message within
+seconds).
 
 iPadOS ambiguity: since iPadOS 13, Safari on an iPad sends a desktop macOS user agent
 ("Macintosh; Intel Mac OS X 10_15_7") unless the user asks for the mobile site, and the server
@@ -27,11 +28,10 @@ wants to offer the App Store to iPads has to detect touch itself.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -49,10 +49,10 @@ except ImportError:  # pragma: no cover - only without the [regex] extra
     _RUST_EXTRACTOR = None
 
 __all__ = [
-    "BurstDetector",
     "DeviceInfo",
+    "MessageDetector",
     "classify_user_agent",
-    "client_key",
+    "message_key",
     "warm_up",
 ]
 
@@ -159,7 +159,7 @@ _PREVIEW = _named(
     },
 )
 
-# Only scanners that name themselves; the many that pose as Chrome are caught by BurstDetector.
+# Only scanners that name themselves; those that pose as Chrome are caught by MessageDetector.
 _SCANNER = _named(
     "scanner",
     {
@@ -339,90 +339,128 @@ def warm_up() -> None:
     ua_parser.parse("Mozilla/5.0")
 
 
-def client_key(ip: str, user_agent: str | None) -> str:
-    """A compact BurstDetector key for one client: its IP plus a short hash of its user agent."""
-    digest = hashlib.blake2b((user_agent or "").encode("utf-8", "replace"), digest_size=8)
-    return f"{ip}|{digest.hexdigest()}"
+class _Message:
+    """What one message key has done lately: its links (oldest first) and its unflagged clicks."""
+
+    __slots__ = ("clicks", "flagged", "last", "links")
+
+    def __init__(self) -> None:
+        self.links: dict[Hashable, float] = {}  # link -> last opened (insertion = first opened)
+        self.clicks: list[tuple[float, Any]] = []  # (when, the caller's token), before flagging
+        self.flagged = False
+        self.last = 0.0
 
 
-class BurstDetector:
-    """Flags clients that open many distinct links within seconds, as email scanners do.
+_NOT_A_SCANNER: tuple[str | None, tuple[Any, ...]] = (None, ())
 
-    A person opens one link of a message and maybe another later; a security scanner fetches
-    every link of the message within seconds of delivery. `observe` returns ``"scanner:burst"``
-    once a client has opened more than ``max_links`` distinct links within ``window_seconds``
-    (defaults: a fourth distinct link within 10 seconds), and keeps returning it while that
-    stays true. Repeat clicks on the same link never count twice. The clicks that came before
-    the threshold was crossed are not flagged by this call; a caller that wants them flagged too
-    can re-flag that client's clicks of the last ``window_seconds``.
 
-    Scope it by what goes into ``client_key``: ``client_key(ip, ua)`` counts links across all
-    campaigns, ``f"{client_key(ip, ua)}|{campaign}"`` counts within one campaign.
+class MessageDetector:
+    """Flags a client that opens the links of one message within seconds, as scanners do.
 
-    Memory is bounded: at most ``max_clients`` clients (least recently seen evicted first), each
-    holding at most ``max_links + 1`` links; idle clients are pruned as calls go by. Each call
-    is O(1) amortised and takes one lock, so one instance can serve all threads of a process.
+    The key is the message as one client sees it: the template, the campaign, the recipient's
+    substituted value (CleverTap ID, customer user id or device id) and the client's address and
+    user agent (`message_key`). A person opens one link of a message, perhaps another later; a
+    security scanner fetches every link of the message within seconds of delivery. A crowd
+    behind one carrier address with one Safari user agent is many recipients, hence many keys,
+    and is never flagged.
+
+    `observe` returns ``("scanner:message", earlier)`` once one key has opened ``min_links``
+    distinct links within ``window_seconds`` (defaults: a third distinct link within 10 s).
+    ``earlier`` holds the tokens of that key's clicks inside the window that were let through
+    before (the caller re-flags them), only on the call that crossed the threshold; later calls
+    return ``("scanner:message", ())`` while the key keeps clicking within the window. Repeat
+    clicks on one link never count twice (their tokens are kept for re-flagging, the newest
+    ``MAX_HELD`` per key). Anything else returns ``(None, ())``.
+
+    Memory is bounded: at most ``max_keys`` keys (least recently seen evicted first), each
+    holding fewer than ``min_links`` links; keys idle for a window are pruned as calls go by.
+    Each call is O(1) amortised under one lock, so one instance serves all threads of a process.
     """
 
-    REASON = "scanner:burst"
+    REASON = "scanner:message"
+    MAX_HELD = 8
 
     def __init__(
         self,
         *,
-        max_links: int = 3,
+        min_links: int = 3,
         window_seconds: float = 10.0,
-        max_clients: int = 100_000,
+        max_keys: int = 200_000,
     ) -> None:
-        if max_links < 1:
-            raise ValueError("max_links must be at least 1")
+        if min_links < 2:
+            raise ValueError("min_links must be at least 2")
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
-        if max_clients < 1:
-            raise ValueError("max_clients must be at least 1")
-        self.max_links = max_links
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.min_links = min_links
         self.window_seconds = window_seconds
-        self.max_clients = max_clients
-        # client -> (link -> last time seen), both ordered oldest first.
-        self._clients: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
+        self.max_keys = max_keys
+        self._messages: OrderedDict[Hashable, _Message] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        """How many clients are currently tracked."""
-        return len(self._clients)
+        """How many message keys are currently tracked."""
+        return len(self._messages)
 
-    def observe(self, client_key: str, link_key: str, now: float) -> str | None:
-        """Record that a client opened a link at `now` (time.monotonic()); a reason if a burst."""
+    def observe(
+        self, key: Hashable, link: Hashable, token: Any, now: float
+    ) -> tuple[str | None, tuple[Any, ...]]:
+        """Record that `key` opened `link` at `now` (seconds); the reason and clicks to re-flag."""
         horizon = now - self.window_seconds
         with self._lock:
-            clients = self._clients
-            links = clients.get(client_key)
-            if links is None:
-                links = OrderedDict()
-                clients[client_key] = links
+            messages = self._messages
+            message = messages.get(key)
+            if message is None:
+                message = messages[key] = _Message()
             else:
-                clients.move_to_end(client_key)
-            links[link_key] = now
-            links.move_to_end(link_key)
-            while links and next(iter(links.values())) < horizon:
-                links.popitem(last=False)
-            # Past the threshold the exact count no longer matters, only that it is exceeded.
-            while len(links) > self.max_links + 1:
-                links.popitem(last=False)
-            burst = len(links) > self.max_links
+                messages.move_to_end(key)
+                if message.last < horizon:  # idle for a whole window: start afresh
+                    message.links.clear()
+                    message.clicks.clear()
+                    message.flagged = False
+            message.last = now
             self._prune(horizon)
-        return self.REASON if burst else None
+            if message.flagged:
+                return self.REASON, ()
+            links = message.links
+            links[link] = now
+            if len(links) > 1:
+                for old, seen in list(links.items()):
+                    if seen < horizon:
+                        del links[old]
+            if len(links) < self.min_links:
+                clicks = message.clicks
+                if clicks and clicks[0][0] < horizon:
+                    clicks[:] = [c for c in clicks if c[0] >= horizon]
+                if len(clicks) >= self.MAX_HELD:  # repeats of one link: keep the newest
+                    del clicks[0]
+                clicks.append((now, token))
+                return _NOT_A_SCANNER
+            earlier = tuple(t for seen, t in message.clicks if seen >= horizon)
+            message.flagged = True
+            links.clear()
+            message.clicks.clear()
+        return self.REASON, earlier
 
     def _prune(self, horizon: float) -> None:
-        """Evict over the cap, then drop up to two idle clients from the cold end."""
-        clients = self._clients
-        while len(clients) > self.max_clients:
-            clients.popitem(last=False)
+        """Evict over the cap, then drop up to two idle keys from the cold end."""
+        messages = self._messages
+        while len(messages) > self.max_keys:
+            messages.popitem(last=False)
         for _ in range(2):
-            oldest_key = next(iter(clients), None)
-            if oldest_key is None:
+            oldest = next(iter(messages.values()), None)
+            if oldest is None or oldest.last >= horizon:
                 return
-            links = clients[oldest_key]
-            # The newest link of a client is its last entry; idle means even that is too old.
-            if links and next(reversed(links.values())) >= horizon:
-                return
-            del clients[oldest_key]
+            messages.popitem(last=False)
+
+
+def message_key(
+    template_id: str, campaign: str | None, recipient: str, ip: str, user_agent: str | None
+) -> int:
+    """A compact MessageDetector key: one recipient's links of one campaign, from one client.
+
+    Python's 64-bit string hash (per process) stands in for the five strings: two messages
+    share a key with odds of about one in 2^64 per pair, and a key costs 32 bytes, not ~400.
+    """
+    return hash((template_id, campaign or "", recipient, ip, user_agent or ""))
