@@ -21,6 +21,7 @@ BENCHMARKS = (
     "postbacks",
     "scale",
     "click_storage",
+    "scanners",
 )
 QUICK_ARGS = {"click_storage": ("--quick",)}
 

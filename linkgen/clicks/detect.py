@@ -354,6 +354,12 @@ class _Message:
 _NOT_A_SCANNER: tuple[str | None, tuple[Any, ...]] = (None, ())
 
 
+# (distinct links, within seconds): a third link within 5 s is faster than a person switches
+# back to the mail app and taps again; a fourth within 20 s catches scanners that open each link
+# in a sandbox one after the other. Measured in benchmarks/scanners.py.
+DEFAULT_RULES: tuple[tuple[int, float], ...] = ((3, 5.0), (4, 20.0))
+
+
 class MessageDetector:
     """Flags a client that opens the links of one message within seconds, as scanners do.
 
@@ -364,17 +370,19 @@ class MessageDetector:
     behind one carrier address with one Safari user agent is many recipients, hence many keys,
     and is never flagged.
 
-    `observe` returns ``("scanner:message", earlier)`` once one key has opened ``min_links``
-    distinct links within ``window_seconds`` (defaults: a third distinct link within 10 s).
-    ``earlier`` holds the tokens of that key's clicks inside the window that were let through
-    before (the caller re-flags them), only on the call that crossed the threshold; later calls
-    return ``("scanner:message", ())`` while the key keeps clicking within the window. Repeat
-    clicks on one link never count twice (their tokens are kept for re-flagging, the newest
+    `observe` returns ``("scanner:message", earlier)`` once one key has opened N distinct links
+    within S seconds for any (N, S) of ``rules`` (default `DEFAULT_RULES`: a third distinct link
+    within 5 s or a fourth within 20 s). ``earlier`` holds the tokens of that key's clicks of
+    the longest window that were let through before (the caller re-flags them), only on the
+    call that crossed the threshold; later calls return ``("scanner:message", ())`` while the
+    key keeps clicking (the flag clears after a longest window without a click). Repeat clicks
+    on one link never count twice (their tokens are kept for re-flagging, the newest
     ``MAX_HELD`` per key). Anything else returns ``(None, ())``.
 
     Memory is bounded: at most ``max_keys`` keys (least recently seen evicted first), each
-    holding fewer than ``min_links`` links; keys idle for a window are pruned as calls go by.
-    Each call is O(1) amortised under one lock, so one instance serves all threads of a process.
+    holding fewer links than the largest N; keys idle for the longest window are pruned as calls
+    go by. Each call is O(1) amortised under one lock, so one instance serves all threads of a
+    process.
     """
 
     REASON = "scanner:message"
@@ -383,18 +391,21 @@ class MessageDetector:
     def __init__(
         self,
         *,
-        min_links: int = 3,
-        window_seconds: float = 10.0,
+        rules: Sequence[tuple[int, float]] = DEFAULT_RULES,
         max_keys: int = 200_000,
     ) -> None:
-        if min_links < 2:
-            raise ValueError("min_links must be at least 2")
-        if window_seconds <= 0:
-            raise ValueError("window_seconds must be positive")
+        if not rules:
+            raise ValueError("rules must not be empty")
+        for links, seconds in rules:
+            if links < 2:
+                raise ValueError("a rule needs at least 2 links")
+            if seconds <= 0:
+                raise ValueError("a rule's window must be positive")
         if max_keys < 1:
             raise ValueError("max_keys must be at least 1")
-        self.min_links = min_links
-        self.window_seconds = window_seconds
+        self.rules = tuple(sorted((int(n), float(s)) for n, s in rules))
+        self.window_seconds = max(s for _, s in self.rules)
+        self.max_links = max(n for n, _ in self.rules)
         self.max_keys = max_keys
         self._messages: OrderedDict[Hashable, _Message] = OrderedDict()
         self._lock = threading.Lock()
@@ -426,10 +437,10 @@ class MessageDetector:
             links = message.links
             links[link] = now
             if len(links) > 1:
-                for old, seen in list(links.items()):
+                for old, seen in list(links.items()):  # fewer than max_links entries
                     if seen < horizon:
                         del links[old]
-            if len(links) < self.min_links:
+            if not self._crossed(links, now):
                 clicks = message.clicks
                 if clicks and clicks[0][0] < horizon:
                     clicks[:] = [c for c in clicks if c[0] >= horizon]
@@ -442,6 +453,16 @@ class MessageDetector:
             links.clear()
             message.clicks.clear()
         return self.REASON, earlier
+
+    def _crossed(self, links: dict[Hashable, float], now: float) -> bool:
+        count = len(links)
+        for needed, seconds in self.rules:
+            if count < needed:
+                return False  # rules are sorted by links: the next ones need more
+            since = now - seconds
+            if sum(1 for seen in links.values() if seen >= since) >= needed:
+                return True
+        return False
 
     def _prune(self, horizon: float) -> None:
         """Evict over the cap, then drop up to two idle keys from the cold end."""

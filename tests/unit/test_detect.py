@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from crawlerdetect import CrawlerDetect
@@ -380,6 +381,12 @@ MESSAGE_CASES: list[tuple[str, list[tuple[str, str, float]], list[str | None], l
         [],
     ),
     (
+        "three links 3 and 4 s apart are a person switching back to the mail app",
+        [("r1", "l1", 0.0), ("r1", "l2", 3.0), ("r1", "l3", 7.0)],
+        [None, None, None],
+        [],
+    ),
+    (
         "different recipients never merge, however close their clicks",
         [(f"r{i}", f"l{i % 5}", i * 0.01) for i in range(10)],
         [None] * 10,
@@ -445,18 +452,27 @@ def test_the_same_recipient_on_another_campaign_or_client_is_another_message() -
     assert results == [(None, ())] * 8
 
 
-def test_thresholds_are_configurable() -> None:
-    detector = MessageDetector(min_links=5, window_seconds=2)
+def test_a_sandbox_opening_links_seconds_apart_is_caught_by_the_fourth_link() -> None:
+    detector = MessageDetector()  # a third link within 5 s, or a fourth within 20 s
+    reasons = [detector.observe("k", f"l{i}", i, 100.0 + 4.5 * i)[0] for i in range(5)]
+    assert reasons == [None, None, None, "scanner:message", "scanner:message"]
+
+
+def test_rules_are_configurable() -> None:
+    detector = MessageDetector(rules=[(5, 2.0)])
     reasons = [detector.observe("k", f"l{i}", i, 1.0 + i / 10)[0] for i in range(5)]
     assert reasons == [None] * 4 + ["scanner:message"]
-    detector = MessageDetector(min_links=2, window_seconds=1)
+    detector = MessageDetector(rules=[(2, 1.0)])
     assert detector.observe("k", "a", 0, 1.0)[0] is None
     assert detector.observe("k", "b", 1, 2.5)[0] is None  # outside the window
     assert detector.observe("k", "c", 2, 3.0) == ("scanner:message", (1,))
 
 
-@pytest.mark.parametrize("kwargs", [{"min_links": 1}, {"window_seconds": 0}, {"max_keys": 0}])
-def test_nonsense_settings_are_refused(kwargs: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"rules": []}, {"rules": [(1, 5.0)]}, {"rules": [(3, 0.0)]}, {"max_keys": 0}],
+)
+def test_nonsense_settings_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         MessageDetector(**kwargs)
 
@@ -487,7 +503,7 @@ def test_what_one_key_holds_is_bounded() -> None:
 
 
 def test_idle_keys_are_pruned_as_time_goes_by() -> None:
-    detector = MessageDetector(window_seconds=10)
+    detector = MessageDetector(rules=[(3, 10.0)])
     for i in range(50):
         detector.observe(f"old{i}", "l", i, 0.0)
     for i in range(50):
