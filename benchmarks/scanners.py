@@ -211,7 +211,7 @@ class _Capture:
         self, row: dict[str, Any], _key: Any, _counts: Any, _renewal: Any, earlier: Any
     ) -> None:
         self.rows.append(row)
-        self.reflagged.update(click_id for click_id, _ in earlier)
+        self.reflagged.update(earlier)
 
 
 @dataclass

@@ -340,13 +340,12 @@ def warm_up() -> None:
 
 
 class _Message:
-    """What one message key has done lately: its links (oldest first) and its unflagged clicks."""
+    """What one message key did lately: its clicks before it was flagged, oldest first."""
 
-    __slots__ = ("clicks", "flagged", "last", "links")
+    __slots__ = ("clicks", "flagged", "last")
 
     def __init__(self) -> None:
-        self.links: dict[Hashable, float] = {}  # link -> last opened (insertion = first opened)
-        self.clicks: list[tuple[float, Any]] = []  # (when, the caller's token), before flagging
+        self.clicks: list[tuple[float, Hashable, Any]] = []  # (when, link, the caller's token)
         self.flagged = False
         self.last = 0.0
 
@@ -376,13 +375,14 @@ class MessageDetector:
     the longest window that were let through before (the caller re-flags them), only on the
     call that crossed the threshold; later calls return ``("scanner:message", ())`` while the
     key keeps clicking (the flag clears after a longest window without a click). Repeat clicks
-    on one link never count twice (their tokens are kept for re-flagging, the newest
-    ``MAX_HELD`` per key). Anything else returns ``(None, ())``.
+    on one link never count twice. Anything else returns ``(None, ())``.
 
     Memory is bounded: at most ``max_keys`` keys (least recently seen evicted first), each
-    holding fewer links than the largest N; keys idle for the longest window are pruned as calls
-    go by. Each call is O(1) amortised under one lock, so one instance serves all threads of a
-    process.
+    holding its newest ``MAX_HELD`` clicks of the longest window (~420 bytes for a key with one
+    click id as the token: ~21 MB at the default cap, which a process reaches at 2,500 clicks/s
+    with recipient values; beyond that keys are forgotten sooner than 20 s); keys idle for the
+    longest window are pruned as calls go by. Each
+    call is O(1) amortised under one lock, so one instance serves all threads of a process.
     """
 
     REASON = "scanner:message"
@@ -392,7 +392,7 @@ class MessageDetector:
         self,
         *,
         rules: Sequence[tuple[int, float]] = DEFAULT_RULES,
-        max_keys: int = 200_000,
+        max_keys: int = 50_000,
     ) -> None:
         if not rules:
             raise ValueError("rules must not be empty")
@@ -405,7 +405,7 @@ class MessageDetector:
             raise ValueError("max_keys must be at least 1")
         self.rules = tuple(sorted((int(n), float(s)) for n, s in rules))
         self.window_seconds = max(s for _, s in self.rules)
-        self.max_links = max(n for n, _ in self.rules)
+        self.min_links = self.rules[0][0]
         self.max_keys = max_keys
         self._messages: OrderedDict[Hashable, _Message] = OrderedDict()
         self._lock = threading.Lock()
@@ -427,40 +427,30 @@ class MessageDetector:
             else:
                 messages.move_to_end(key)
                 if message.last < horizon:  # idle for a whole window: start afresh
-                    message.links.clear()
                     message.clicks.clear()
                     message.flagged = False
             message.last = now
             self._prune(horizon)
             if message.flagged:
                 return self.REASON, ()
-            links = message.links
-            links[link] = now
-            if len(links) > 1:
-                for old, seen in list(links.items()):  # fewer than max_links entries
-                    if seen < horizon:
-                        del links[old]
-            if not self._crossed(links, now):
-                clicks = message.clicks
-                if clicks and clicks[0][0] < horizon:
-                    clicks[:] = [c for c in clicks if c[0] >= horizon]
-                if len(clicks) >= self.MAX_HELD:  # repeats of one link: keep the newest
-                    del clicks[0]
-                clicks.append((now, token))
+            clicks = message.clicks
+            if clicks and clicks[0][0] < horizon:
+                clicks[:] = [c for c in clicks if c[0] >= horizon]
+            if len(clicks) >= self.MAX_HELD:  # repeats of one link: keep the newest
+                del clicks[0]
+            clicks.append((now, link, token))
+            if len(clicks) < self.min_links or not self._crossed(clicks, now):
                 return _NOT_A_SCANNER
-            earlier = tuple(t for seen, t in message.clicks if seen >= horizon)
+            earlier = tuple(t for _, _, t in clicks[:-1])
             message.flagged = True
-            links.clear()
-            message.clicks.clear()
+            clicks.clear()
         return self.REASON, earlier
 
-    def _crossed(self, links: dict[Hashable, float], now: float) -> bool:
-        count = len(links)
+    def _crossed(self, clicks: list[tuple[float, Hashable, Any]], now: float) -> bool:
+        """Whether the held clicks (at most MAX_HELD) meet any rule."""
         for needed, seconds in self.rules:
-            if count < needed:
-                return False  # rules are sorted by links: the next ones need more
             since = now - seconds
-            if sum(1 for seen in links.values() if seen >= since) >= needed:
+            if len({link for at, link, _ in clicks if at >= since}) >= needed:
                 return True
         return False
 

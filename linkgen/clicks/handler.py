@@ -218,7 +218,7 @@ class ClickHandler:
             media_source=media_source,
         )
         bot_reason = device.bot_reason
-        earlier: tuple[tuple[str, CounterKey], ...] = ()
+        earlier: tuple[str, ...] = ()
         recipient = customer_user_id or device_id
         if not device.is_bot and ip and recipient:
             # One recipient's message as this client sees it; a link is its id, else its URL
@@ -226,7 +226,7 @@ class ClickHandler:
             bot_reason, earlier = self.scanners.observe(
                 message_key(template.template_id, campaign, recipient, ip, ua),
                 link_id or hash(environ.get("QUERY_STRING", "")),
-                (click_id, key),
+                click_id,
                 now_ts,
             )
         is_bot = bot_reason is not None

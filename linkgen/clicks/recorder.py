@@ -56,6 +56,8 @@ CLICK_COLUMNS = (
     "outcome",
     "consumed",
 )
+# What a re-flagged click's counter key is made of, read back from its row.
+_REFLAG_KEY = ("ts", "link_id", "template_id", "campaign", "channel", "media_source")
 _KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
 # Re-flagged clicks the writer did not find yet (their request thread had not handed them over):
 # flagged when they arrive. Bounded: a click whose request failed never arrives.
@@ -74,7 +76,7 @@ class _Item:
     key: CounterKey
     counts: dict[str, int]
     renewal: tuple[str, datetime] | None
-    reflag: Sequence[tuple[str, CounterKey]]
+    reflag: Sequence[str]
 
 
 def _flag_in_memory(item: _Item, reason: str) -> None:
@@ -131,7 +133,7 @@ class _Dialect:
             "UPDATE clicks SET is_bot = TRUE, bot_reason = " + p + ", "  # noqa: S608 - constant names
             "not_attributable_reason = CASE WHEN attributable THEN 'bot' "
             "ELSE not_attributable_reason END, attributable = FALSE "
-            "WHERE click_id = " + p + " AND is_bot = FALSE"
+            "WHERE click_id = " + p + " AND is_bot = FALSE RETURNING " + ", ".join(_REFLAG_KEY)
         )
 
     @lru_cache(maxsize=64)  # noqa: B019 - a handful of dialect objects live for the process
@@ -152,6 +154,22 @@ class _Dialect:
         return (
             f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
             f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+        )
+
+    def counter_key(self, row: Sequence[Any]) -> CounterKey:
+        """The counter key of a stored click from its `_REFLAG_KEY` columns."""
+        ts = row[0]
+        if isinstance(ts, str):  # SQLite's text form
+            ts = datetime.fromisoformat(ts)
+        # UTC either way: SQLite keeps it without a zone, PostgreSQL answers timestamptz.
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        return CounterKey.of(
+            ts,
+            link_id=row[1],
+            template_id=row[2],
+            campaign=row[3],
+            channel=row[4],
+            media_source=row[5],
         )
 
     def day(self, value: date) -> Any:
@@ -192,13 +210,13 @@ class ClickRecorder:
         key: CounterKey,
         counts: dict[str, int],
         renewal: tuple[str, datetime] | None = None,
-        reflag: Sequence[tuple[str, CounterKey]] = (),
+        reflag: Sequence[str] = (),
     ) -> None:
         """Store one click (and its counters / link renewal); returns once committed.
 
-        `reflag` names earlier clicks (click_id, counter key) of the same scanner: in the same
-        transaction they become bot clicks with this click's ``bot_reason`` and their counters
-        move from human_clicks to bot_clicks.
+        `reflag` names earlier clicks (click ids) of the same scanner: in the same transaction
+        they become bot clicks with this click's ``bot_reason`` and their counters move from
+        human_clicks to bot_clicks.
         """
         item = _Item(row, key, counts, renewal, reflag)
         with self._cond:
@@ -324,11 +342,11 @@ class ClickRecorder:
                 )
             for item in items:
                 # After the inserts, so the earlier clicks of this same batch are found too.
-                for click_id, earlier_key in item.reflag:
+                for click_id in item.reflag:
                     reason = str(item.row["bot_reason"])
                     cur.execute(d.reflag_sql, (reason, click_id))
-                    if cur.rowcount == 1:
-                        counters.add(earlier_key, human_clicks=-1, bot_clicks=1)
+                    if (found := cur.fetchone()) is not None:
+                        counters.add(d.counter_key(found), human_clicks=-1, bot_clicks=1)
                         flagged += 1
                     else:
                         missing.append((click_id, reason))

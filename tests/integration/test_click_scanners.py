@@ -204,4 +204,4 @@ def test_an_earlier_click_handed_over_after_the_flagging_one_is_flagged_too(
 def _holds_two(sdk: Sdk) -> bool:
     """Whether the detector has seen the scanner's first two clicks."""
     messages = click_handler(sdk.app).scanners._messages
-    return any(len(m.links) == 2 for m in messages.values())
+    return any(len({link for _, link, _ in m.clicks}) == 2 for m in messages.values())
