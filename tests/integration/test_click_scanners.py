@@ -205,3 +205,14 @@ def _holds_two(sdk: Sdk) -> bool:
     """Whether the detector has seen the scanner's first two clicks."""
     messages = click_handler(sdk.app).scanners._messages
     return any(len({link for _, link, _ in m.clicks}) == 2 for m in messages.values())
+
+
+def test_a_reflagged_click_keeps_its_own_reason_for_not_being_attributable(sdk: Sdk) -> None:
+    # Hand-built links without a pid: never attributable ("missing_pid"), still a scanner's.
+    urls = [f"/{TEMPLATE}?c=spring&af_sub5=__cust-9&deep_link_value={v}" for v in LINKS[:3]]
+    for url in urls:
+        open_link(sdk, url, "", ip=SCANNER_IP, ua=CHROME)
+    rows = clicks(sdk)
+    assert [r.bot_reason for r in rows] == ["scanner:message"] * 3
+    assert [r.not_attributable_reason for r in rows] == ["missing_pid"] * 3
+    assert counted(sdk) == (3, 0, 3)
