@@ -339,15 +339,12 @@ def warm_up() -> None:
     ua_parser.parse("Mozilla/5.0")
 
 
-class _Message:
-    """What one message key did lately: its clicks before it was flagged, oldest first."""
-
-    __slots__ = ("clicks", "flagged", "last")
-
-    def __init__(self) -> None:
-        self.clicks: list[tuple[float, Hashable, Any]] = []  # (when, link, the caller's token)
-        self.flagged = False
-        self.last = 0.0
+# One message key's state, flat: (last click, flagged, then its clicks before flagging, oldest
+# first, three values each: when, link, the caller's token). A flat tuple of strings and numbers
+# is soon untracked by the garbage collector; tens of thousands of tracked objects (a class with
+# a list, or nested tuples) made each full collection walk them all: ~6 us more per click in
+# benchmarks/click_ceiling.py.
+_State = tuple[Any, ...]
 
 
 _NOT_A_SCANNER: tuple[str | None, tuple[Any, ...]] = (None, ())
@@ -378,8 +375,8 @@ class MessageDetector:
     on one link never count twice. Anything else returns ``(None, ())``.
 
     Memory is bounded: at most ``max_keys`` keys (least recently seen evicted first), each
-    holding its newest ``MAX_HELD`` clicks of the longest window (~420 bytes for a key with one
-    click id as the token: ~21 MB at the default cap, which a process reaches at 2,500 clicks/s
+    holding its newest ``MAX_HELD`` clicks of the longest window (~300 bytes for a key with one
+    click id as the token: ~15 MB at the default cap, which a process reaches at 2,500 clicks/s
     with recipient values; beyond that keys are forgotten sooner than 20 s); keys idle for the
     longest window are pruned as calls go by. Each
     call is O(1) amortised under one lock, so one instance serves all threads of a process.
@@ -407,7 +404,7 @@ class MessageDetector:
         self.window_seconds = max(s for _, s in self.rules)
         self.min_links = self.rules[0][0]
         self.max_keys = max_keys
-        self._messages: OrderedDict[Hashable, _Message] = OrderedDict()
+        self._messages: OrderedDict[Hashable, _State] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -421,36 +418,37 @@ class MessageDetector:
         horizon = now - self.window_seconds
         with self._lock:
             messages = self._messages
-            message = messages.get(key)
-            if message is None:
-                message = messages[key] = _Message()
-            else:
+            state = messages.get(key)
+            held: _State = ()
+            if state is not None:
                 messages.move_to_end(key)
-                if message.last < horizon:  # idle for a whole window: start afresh
-                    message.clicks.clear()
-                    message.flagged = False
-            message.last = now
+                if state[0] >= horizon:  # else idle for a whole window: start afresh
+                    if state[1]:
+                        messages[key] = (now, True)
+                        self._prune(horizon)
+                        return self.REASON, ()
+                    held = state[2:]
+                    if held[0] < horizon:
+                        held = tuple(
+                            v for i in range(0, len(held), 3) if held[i] >= horizon
+                            for v in held[i : i + 3]
+                        )  # fmt: skip
+                    if len(held) >= 3 * self.MAX_HELD:  # repeats of one link: keep the newest
+                        held = held[3:]
+            held = (*held, now, link, token)
+            crossed = len(held) >= 3 * self.min_links and self._crossed(held, now)
+            messages[key] = (now, True) if crossed else (now, False, *held)
             self._prune(horizon)
-            if message.flagged:
-                return self.REASON, ()
-            clicks = message.clicks
-            if clicks and clicks[0][0] < horizon:
-                clicks[:] = [c for c in clicks if c[0] >= horizon]
-            if len(clicks) >= self.MAX_HELD:  # repeats of one link: keep the newest
-                del clicks[0]
-            clicks.append((now, link, token))
-            if len(clicks) < self.min_links or not self._crossed(clicks, now):
-                return _NOT_A_SCANNER
-            earlier = tuple(t for _, _, t in clicks[:-1])
-            message.flagged = True
-            clicks.clear()
-        return self.REASON, earlier
+        if not crossed:
+            return _NOT_A_SCANNER
+        return self.REASON, held[2:-3:3]  # the tokens of all but this click
 
-    def _crossed(self, clicks: list[tuple[float, Hashable, Any]], now: float) -> bool:
+    def _crossed(self, held: _State, now: float) -> bool:
         """Whether the held clicks (at most MAX_HELD) meet any rule."""
         for needed, seconds in self.rules:
             since = now - seconds
-            if len({link for at, link, _ in clicks if at >= since}) >= needed:
+            links = {held[i + 1] for i in range(0, len(held), 3) if held[i] >= since}
+            if len(links) >= needed:
                 return True
         return False
 
@@ -461,7 +459,7 @@ class MessageDetector:
             messages.popitem(last=False)
         for _ in range(2):
             oldest = next(iter(messages.values()), None)
-            if oldest is None or oldest.last >= horizon:
+            if oldest is None or oldest[0] >= horizon:
                 return
             messages.popitem(last=False)
 

@@ -491,13 +491,13 @@ def test_what_one_key_holds_is_bounded() -> None:
     detector = MessageDetector()
     for i in range(1000):
         detector.observe("k", "same", i, 1.0)
-    assert len(detector._messages["k"].clicks) == MessageDetector.MAX_HELD
+    assert len(detector._messages["k"]) == 2 + 3 * MessageDetector.MAX_HELD
     assert detector.observe("k", "other", -1, 1.0) == (None, ())
     assert detector.observe("k", "third", -2, 1.0) == (
         "scanner:message",
         (*range(994, 1000), -1),
     )
-    assert not detector._messages["k"].clicks
+    assert detector._messages["k"] == (1.0, True)
 
 
 def test_idle_keys_are_pruned_as_time_goes_by() -> None:
