@@ -22,6 +22,7 @@ BENCHMARKS = (
     "scale",
     "click_storage",
     "slow_clients",
+    "scanners",
 )
 QUICK_ARGS = {"click_storage": ("--quick",)}
 

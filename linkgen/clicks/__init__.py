@@ -1,1 +1,1 @@
-"""The hot redirect path and click capture: device and bot detection, scanner bursts."""
+"""The hot redirect path and click capture: device and bot detection, scanners by message."""

@@ -16,7 +16,8 @@
   ``okhttp`` is deliberately not a bot: it is the HTTP stack of many real Android apps.
 
 Most scanners send an ordinary browser user agent, so the user agent alone cannot catch them;
-`BurstDetector` catches them by behaviour (one client opening many links within seconds).
+`MessageDetector` catches them by behaviour (one client opening the links of one message within
+seconds).
 
 iPadOS ambiguity: since iPadOS 13, Safari on an iPad sends a desktop macOS user agent
 ("Macintosh; Intel Mac OS X 10_15_7") unless the user asks for the mobile site, and the server
@@ -27,11 +28,10 @@ wants to offer the App Store to iPads has to detect touch itself.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -49,10 +49,10 @@ except ImportError:  # pragma: no cover - only without the [regex] extra
     _RUST_EXTRACTOR = None
 
 __all__ = [
-    "BurstDetector",
     "DeviceInfo",
+    "MessageDetector",
     "classify_user_agent",
-    "client_key",
+    "message_key",
     "warm_up",
 ]
 
@@ -160,7 +160,7 @@ _PREVIEW = _named(
     },
 )
 
-# Only scanners that name themselves; the many that pose as Chrome are caught by BurstDetector.
+# Only scanners that name themselves; those that pose as Chrome are caught by MessageDetector.
 _SCANNER = _named(
     "scanner",
     {
@@ -341,90 +341,137 @@ def warm_up() -> None:
     ua_parser.parse("Mozilla/5.0")
 
 
-def client_key(ip: str, user_agent: str | None) -> str:
-    """A compact BurstDetector key for one client: its IP plus a short hash of its user agent."""
-    digest = hashlib.blake2b((user_agent or "").encode("utf-8", "replace"), digest_size=8)
-    return f"{ip}|{digest.hexdigest()}"
+# One message key's state, flat: (last click, flagged, then its clicks before flagging, oldest
+# first, three values each: when, link, the caller's token). A flat tuple of strings and numbers
+# is soon untracked by the garbage collector; tens of thousands of tracked objects (a class with
+# a list, or nested tuples) made each full collection walk them all: ~6 us more per click in
+# benchmarks/click_ceiling.py.
+_State = tuple[Any, ...]
 
 
-class BurstDetector:
-    """Flags clients that open many distinct links within seconds, as email scanners do.
+_NOT_A_SCANNER: tuple[str | None, tuple[Any, ...]] = (None, ())
 
-    A person opens one link of a message and maybe another later; a security scanner fetches
-    every link of the message within seconds of delivery. `observe` returns ``"scanner:burst"``
-    once a client has opened more than ``max_links`` distinct links within ``window_seconds``
-    (defaults: a fourth distinct link within 10 seconds), and keeps returning it while that
-    stays true. Repeat clicks on the same link never count twice. The clicks that came before
-    the threshold was crossed are not flagged by this call; a caller that wants them flagged too
-    can re-flag that client's clicks of the last ``window_seconds``.
 
-    Scope it by what goes into ``client_key``: ``client_key(ip, ua)`` counts links across all
-    campaigns, ``f"{client_key(ip, ua)}|{campaign}"`` counts within one campaign.
+# (distinct links, within seconds): a third link within 5 s is faster than a person switches
+# back to the mail app and taps again; a fourth within 20 s catches scanners that open each link
+# in a sandbox one after the other. Measured in benchmarks/scanners.py.
+DEFAULT_RULES: tuple[tuple[int, float], ...] = ((3, 5.0), (4, 20.0))
 
-    Memory is bounded: at most ``max_clients`` clients (least recently seen evicted first), each
-    holding at most ``max_links + 1`` links; idle clients are pruned as calls go by. Each call
-    is O(1) amortised and takes one lock, so one instance can serve all threads of a process.
+
+class MessageDetector:
+    """Flags a client that opens the links of one message within seconds, as scanners do.
+
+    The key is the message as one client sees it: the template, the campaign, the recipient's
+    substituted value (CleverTap ID, customer user id or device id) and the client's address and
+    user agent (`message_key`). A person opens one link of a message, perhaps another later; a
+    security scanner fetches every link of the message within seconds of delivery. A crowd
+    behind one carrier address with one Safari user agent is many recipients, hence many keys,
+    and is never flagged.
+
+    `observe` returns ``("scanner:message", earlier)`` once one key has opened N distinct links
+    within S seconds for any (N, S) of ``rules`` (default `DEFAULT_RULES`: a third distinct link
+    within 5 s or a fourth within 20 s). ``earlier`` holds the tokens of that key's clicks of
+    the longest window that were let through before (the caller re-flags them), only on the
+    call that crossed the threshold; later calls return ``("scanner:message", ())`` while the
+    key keeps clicking (the flag clears after a longest window without a click). Repeat clicks
+    on one link never count twice. Anything else returns ``(None, ())``.
+
+    Memory is bounded: at most ``max_keys`` keys (least recently seen evicted first), each
+    holding its newest ``MAX_HELD`` clicks of the longest window (~300 bytes for a key with one
+    click id as the token: ~15 MB at the default cap, which a process reaches at 2,500 clicks/s
+    with recipient values; beyond that keys are forgotten sooner than 20 s); keys idle for the
+    longest window are pruned as calls go by. Each
+    call is O(1) amortised under one lock, so one instance serves all threads of a process.
     """
 
-    REASON = "scanner:burst"
+    REASON = "scanner:message"
+    MAX_HELD = 8
 
     def __init__(
         self,
         *,
-        max_links: int = 3,
-        window_seconds: float = 10.0,
-        max_clients: int = 100_000,
+        rules: Sequence[tuple[int, float]] = DEFAULT_RULES,
+        max_keys: int = 50_000,
     ) -> None:
-        if max_links < 1:
-            raise ValueError("max_links must be at least 1")
-        if window_seconds <= 0:
-            raise ValueError("window_seconds must be positive")
-        if max_clients < 1:
-            raise ValueError("max_clients must be at least 1")
-        self.max_links = max_links
-        self.window_seconds = window_seconds
-        self.max_clients = max_clients
-        # client -> (link -> last time seen), both ordered oldest first.
-        self._clients: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
+        if not rules:
+            raise ValueError("rules must not be empty")
+        for links, seconds in rules:
+            if links < 2:
+                raise ValueError("a rule needs at least 2 links")
+            if seconds <= 0:
+                raise ValueError("a rule's window must be positive")
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.rules = tuple(sorted((int(n), float(s)) for n, s in rules))
+        self.window_seconds = max(s for _, s in self.rules)
+        self.min_links = self.rules[0][0]
+        self.max_keys = max_keys
+        self._messages: OrderedDict[Hashable, _State] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        """How many clients are currently tracked."""
-        return len(self._clients)
+        """How many message keys are currently tracked."""
+        return len(self._messages)
 
-    def observe(self, client_key: str, link_key: str, now: float) -> str | None:
-        """Record that a client opened a link at `now` (time.monotonic()); a reason if a burst."""
+    def observe(
+        self, key: Hashable, link: Hashable, token: Any, now: float
+    ) -> tuple[str | None, tuple[Any, ...]]:
+        """Record that `key` opened `link` at `now` (seconds); the reason and clicks to re-flag."""
         horizon = now - self.window_seconds
         with self._lock:
-            clients = self._clients
-            links = clients.get(client_key)
-            if links is None:
-                links = OrderedDict()
-                clients[client_key] = links
-            else:
-                clients.move_to_end(client_key)
-            links[link_key] = now
-            links.move_to_end(link_key)
-            while links and next(iter(links.values())) < horizon:
-                links.popitem(last=False)
-            # Past the threshold the exact count no longer matters, only that it is exceeded.
-            while len(links) > self.max_links + 1:
-                links.popitem(last=False)
-            burst = len(links) > self.max_links
+            messages = self._messages
+            state = messages.get(key)
+            held: _State = ()
+            if state is not None:
+                messages.move_to_end(key)
+                if state[0] >= horizon:  # else idle for a whole window: start afresh
+                    if state[1]:
+                        messages[key] = (now, True)
+                        self._prune(horizon)
+                        return self.REASON, ()
+                    held = state[2:]
+                    if held[0] < horizon:
+                        held = tuple(
+                            v for i in range(0, len(held), 3) if held[i] >= horizon
+                            for v in held[i : i + 3]
+                        )  # fmt: skip
+                    if len(held) >= 3 * self.MAX_HELD:  # repeats of one link: keep the newest
+                        held = held[3:]
+            held = (*held, now, link, token)
+            crossed = len(held) >= 3 * self.min_links and self._crossed(held, now)
+            messages[key] = (now, True) if crossed else (now, False, *held)
             self._prune(horizon)
-        return self.REASON if burst else None
+        if not crossed:
+            return _NOT_A_SCANNER
+        return self.REASON, held[2:-3:3]  # the tokens of all but this click
+
+    def _crossed(self, held: _State, now: float) -> bool:
+        """Whether the held clicks (at most MAX_HELD) meet any rule."""
+        for needed, seconds in self.rules:
+            since = now - seconds
+            links = {held[i + 1] for i in range(0, len(held), 3) if held[i] >= since}
+            if len(links) >= needed:
+                return True
+        return False
 
     def _prune(self, horizon: float) -> None:
-        """Evict over the cap, then drop up to two idle clients from the cold end."""
-        clients = self._clients
-        while len(clients) > self.max_clients:
-            clients.popitem(last=False)
+        """Evict over the cap, then drop up to two idle keys from the cold end."""
+        messages = self._messages
+        while len(messages) > self.max_keys:
+            messages.popitem(last=False)
         for _ in range(2):
-            oldest_key = next(iter(clients), None)
-            if oldest_key is None:
+            oldest = next(iter(messages.values()), None)
+            if oldest is None or oldest[0] >= horizon:
                 return
-            links = clients[oldest_key]
-            # The newest link of a client is its last entry; idle means even that is too old.
-            if links and next(reversed(links.values())) >= horizon:
-                return
-            del clients[oldest_key]
+            messages.popitem(last=False)
+
+
+def message_key(
+    template_id: str, campaign: str | None, recipient: str, ip: str, user_agent: str | None
+) -> int:
+    """A compact MessageDetector key: one recipient's links of one campaign, from one client.
+
+    Python's 64-bit string hash (per process) stands in for the five strings: two messages
+    share a key with odds of about one in 2^64 per pair, and a key costs 32 bytes, not ~400.
+    """
+    return hash((template_id, campaign or "", recipient, ip, user_agent or ""))

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy.exc import DBAPIError
 
 from linkgen.clicks.cache import CachedLink, CachedTemplate, RouteCache
-from linkgen.clicks.detect import BurstDetector, classify_user_agent, client_key
+from linkgen.clicks.detect import MessageDetector, classify_user_agent, message_key
 from linkgen.clicks.recorder import ClickRecorder, RecordError
 from linkgen.domain.attribution import DEVICE_ID_PARAMS
 from linkgen.domain.links import LINK_REF_PARAM, PID_FORBIDDEN_CHARS, link_ref_in_query
@@ -126,14 +126,14 @@ class ClickHandler:
         *,
         cache: RouteCache,
         recorder: ClickRecorder,
-        bursts: BurstDetector | None = None,
+        scanners: MessageDetector | None = None,
         clock: Callable[[], float] = time.time,
         privacy: StoragePolicy = FULL,
     ) -> None:
         self.app = app
         self.cache = cache
         self.recorder = recorder
-        self.bursts = bursts or BurstDetector()
+        self.scanners = scanners or MessageDetector()
         self.clock = clock
         self.privacy = privacy
         self.outcomes: dict[str, int] = {}
@@ -214,25 +214,45 @@ class ClickHandler:
             return self._answer(start_response, redirect, device.is_preview, params, environ, link)
 
         ip = _client_ip(environ)
+        device_id = click_device_id(params)
+        customer_user_id = click_customer_user_id(params)
+        campaign = params.get("c")
+        channel = params.get("af_channel")
+        pid = params.get("pid")
+        invalid_pid = bool(pid) and any(c in PID_FORBIDDEN_CHARS for c in pid or "")
+        media_source = INVALID_PID if invalid_pid else pid
+        link_id = link.id if link is not None else None
+        key = CounterKey.of(
+            now,
+            link_id=link_id,
+            template_id=template.template_id,
+            campaign=campaign,
+            channel=channel,
+            media_source=media_source,
+        )
         bot_reason = device.bot_reason
-        if not device.is_bot and ip:
-            link_key = link.id if link is not None else f"{template.template_id}?{params.get('c')}"
-            bot_reason = self.bursts.observe(client_key(ip, ua), link_key, now_ts)
+        earlier: tuple[str, ...] = ()
+        recipient = customer_user_id or device_id
+        if not device.is_bot and ip and recipient:
+            # One recipient's message as this client sees it; a link is its id, else its URL
+            # (a hand-built long link's query is what tells its links apart).
+            bot_reason, earlier = self.scanners.observe(
+                message_key(template.template_id, campaign, recipient, ip, ua),
+                link_id or hash(environ.get("QUERY_STRING", "")),
+                click_id,
+                now_ts,
+            )
         is_bot = bot_reason is not None
 
-        pid = params.get("pid")
-        media_source = pid
         not_attributable: str | None = None
         if expired:
             not_attributable = "expired_link"
         elif not pid:
             not_attributable = "missing_pid"
-        elif any(c in PID_FORBIDDEN_CHARS for c in pid):
-            media_source, not_attributable = INVALID_PID, "invalid_pid"
+        elif invalid_pid:
+            not_attributable = "invalid_pid"
         elif is_bot:
             not_attributable = "bot"
-        campaign = params.get("c")
-        channel = params.get("af_channel")
         app_id = (
             template.ios_app_id
             if device.platform == "ios"
@@ -240,7 +260,6 @@ class ClickHandler:
             if device.platform == "android"
             else None
         )
-        link_id = link.id if link is not None else None
         row: dict[str, Any] = {
             "click_id": click_id,
             "ts": now,
@@ -267,8 +286,8 @@ class ClickHandler:
             "platform": device.platform,
             "os_version": _clip(device.os_version, 32),
             "referrer": _clip(environ.get("HTTP_REFERER"), 2000),
-            "device_id": click_device_id(params),
-            "customer_user_id": click_customer_user_id(params),
+            "device_id": device_id,
+            "customer_user_id": customer_user_id,
             "is_retargeting": _truthy(params.get("is_retargeting")),
             "is_bot": is_bot,
             "bot_reason": _clip(bot_reason, 64),
@@ -278,14 +297,6 @@ class ClickHandler:
             "outcome": "preview" if device.is_preview else redirect.outcome,
             "consumed": False,
         }
-        key = CounterKey.of(
-            now,
-            link_id=link_id,
-            template_id=template.template_id,
-            campaign=campaign,
-            channel=channel,
-            media_source=media_source,
-        )
         counts = {"clicks": 1, "bot_clicks" if is_bot else "human_clicks": 1}
         renewal = None
         if (
@@ -299,7 +310,7 @@ class ClickHandler:
             renewal = (link.id, expires_at)
             link.expires_at = expires_at
         try:
-            self.recorder.record(row, key, counts, renewal)
+            self.recorder.record(row, key, counts, renewal, earlier)
         except RecordError:
             return _unavailable(start_response)
         outcome = str(row["outcome"])

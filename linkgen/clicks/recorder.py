@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -55,7 +56,12 @@ CLICK_COLUMNS = (
     "outcome",
     "consumed",
 )
+# What a re-flagged click's counter key is made of, read back from its row.
+_REFLAG_KEY = ("ts", "link_id", "template_id", "campaign", "channel", "media_source")
 _KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
+# Re-flagged clicks the writer did not find yet (their request thread had not handed them over):
+# flagged when they arrive. Bounded: a click whose request failed never arrives.
+MAX_PENDING_FLAGS = 10_000
 # SQLite allows 32766 bound variables per statement (3.32+): 24 columns x 500 rows stays under.
 MAX_ROWS_PER_STATEMENT = 500
 
@@ -70,6 +76,23 @@ class _Item:
     key: CounterKey
     counts: dict[str, int]
     renewal: tuple[str, datetime] | None
+    reflag: Sequence[str]
+
+
+def _flag_in_memory(item: _Item, reason: str) -> None:
+    """Make a not yet written click a bot's, as the re-flag UPDATE does for stored ones."""
+    row = item.row
+    if row["is_bot"]:
+        return
+    row["is_bot"] = True
+    row["bot_reason"] = reason
+    if row["attributable"]:
+        row["attributable"] = False
+        row["not_attributable_reason"] = "bot"
+    counts = dict(item.counts)
+    counts["human_clicks"] = counts.get("human_clicks", 0) - 1
+    counts["bot_clicks"] = counts.get("bot_clicks", 0) + 1
+    item.counts = {k: v for k, v in counts.items() if v}
 
 
 class _Batch:
@@ -104,6 +127,14 @@ class _Dialect:
             + ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
         )
         self.renew_sql = "UPDATE links SET expires_at = " + p + " WHERE id = " + p  # noqa: S608 - constant names
+        # A click made before its client was recognised as a scanner: flagged once (is_bot
+        # false -> true), its own earlier reason kept when it was not attributable already.
+        self.reflag_sql = (
+            "UPDATE clicks SET is_bot = TRUE, bot_reason = " + p + ", "  # noqa: S608 - constant names
+            "not_attributable_reason = CASE WHEN attributable THEN 'bot' "
+            "ELSE not_attributable_reason END, attributable = FALSE "
+            "WHERE click_id = " + p + " AND is_bot = FALSE RETURNING " + ", ".join(_REFLAG_KEY)
+        )
 
     @lru_cache(maxsize=64)  # noqa: B019 - a handful of dialect objects live for the process
     def insert_clicks(self, rows: int) -> str:
@@ -123,6 +154,22 @@ class _Dialect:
         return (
             f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
             f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+        )
+
+    def counter_key(self, row: Sequence[Any]) -> CounterKey:
+        """The counter key of a stored click from its `_REFLAG_KEY` columns."""
+        ts = row[0]
+        if isinstance(ts, str):  # SQLite's text form
+            ts = datetime.fromisoformat(ts)
+        # UTC either way: SQLite keeps it without a zone, PostgreSQL answers timestamptz.
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        return CounterKey.of(
+            ts,
+            link_id=row[1],
+            template_id=row[2],
+            campaign=row[3],
+            channel=row[4],
+            media_source=row[5],
         )
 
     def day(self, value: date) -> Any:
@@ -151,8 +198,11 @@ class ClickRecorder:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._conn: Any = None  # the writer's own pooled DBAPI connection
+        # click_id -> bot reason; only the writer thread touches it (see _flag_later).
+        self._pending_flags: OrderedDict[str, str] = OrderedDict()
         self.batches = 0
         self.recorded = 0
+        self.reflagged = 0
 
     def record(
         self,
@@ -160,9 +210,15 @@ class ClickRecorder:
         key: CounterKey,
         counts: dict[str, int],
         renewal: tuple[str, datetime] | None = None,
+        reflag: Sequence[str] = (),
     ) -> None:
-        """Store one click (and its counters / link renewal); returns once committed."""
-        item = _Item(row, key, counts, renewal)
+        """Store one click (and its counters / link renewal); returns once committed.
+
+        `reflag` names earlier clicks (click ids) of the same scanner: in the same transaction
+        they become bot clicks with this click's ``bot_reason`` and their counters move from
+        human_clicks to bot_clicks.
+        """
+        item = _Item(row, key, counts, renewal, reflag)
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._start()
@@ -233,6 +289,8 @@ class ClickRecorder:
 
     def _store(self, items: list[_Item]) -> None:
         """Write clicks, counters and renewals in one transaction, and commit."""
+        if self._pending_flags:
+            self._take_pending_flags(items)
         counters = CounterBatch()
         renewals: dict[str, datetime] = {}
         for item in items:
@@ -242,12 +300,36 @@ class ClickRecorder:
                 if link_id not in renewals or renewals[link_id] < expires_at:
                     renewals[link_id] = expires_at
         with self.db.writer_turn():  # behind this process's other SQLite writers, not asleep
-            self._write_rows(items, counters, renewals)
+            missing = self._write_rows(items, counters, renewals)
+        if missing:
+            self._flag_later(missing)
+
+    def _flag_later(self, missing: list[tuple[str, str]]) -> None:
+        """Remember re-flagged clicks that were not stored yet, for the batch that brings them.
+
+        One writer writes one batch at a time, so a click not found is one whose request thread
+        had not handed it over when this batch was taken: a later batch (or, after a failed
+        batch, a later single retry) brings it, and `_take_pending_flags` flags it there.
+        """
+        pending = self._pending_flags
+        for click_id, reason in missing:
+            pending[click_id] = reason
+        while len(pending) > MAX_PENDING_FLAGS:
+            pending.popitem(last=False)
+
+    def _take_pending_flags(self, items: list[_Item]) -> None:
+        pending = self._pending_flags
+        for item in items:
+            if (reason := pending.pop(item.row["click_id"], None)) is not None:
+                _flag_in_memory(item, reason)
 
     def _write_rows(
         self, items: list[_Item], counters: CounterBatch, renewals: dict[str, datetime]
-    ) -> None:
+    ) -> list[tuple[str, str]]:
+        """Write and commit; the re-flagged clicks not found (click_id, reason)."""
         d = self._dialect
+        missing: list[tuple[str, str]] = []
+        flagged = 0
         conn = self._connection()
         cur = conn.cursor()
         try:
@@ -258,6 +340,16 @@ class ClickRecorder:
                 cur.execute(
                     d.insert_clicks(len(chunk)), _flatten([d.click_values(i.row) for i in chunk])
                 )
+            for item in items:
+                # After the inserts, so the earlier clicks of this same batch are found too.
+                for click_id in item.reflag:
+                    reason = str(item.row["bot_reason"])
+                    cur.execute(d.reflag_sql, (reason, click_id))
+                    if (found := cur.fetchone()) is not None:
+                        counters.add(d.counter_key(found), human_clicks=-1, bot_clicks=1)
+                        flagged += 1
+                    else:
+                        missing.append((click_id, reason))
             # Sorted keys: concurrent writers lock counter rows in one order (no deadlock).
             keys = sorted(counters.deltas)
             if keys:
@@ -284,6 +376,8 @@ class ClickRecorder:
         except BaseException:
             self._discard_conn()
             raise
+        self.reflagged += flagged
+        return missing
 
     def _connection(self) -> Any:
         if self._conn is None:

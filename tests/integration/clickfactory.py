@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
+from linkgen.clicks.handler import ClickHandler
 from linkgen.domain.clevertap import EventMapping, IntegrationSettings, settings_to_json
 from linkgen.storage.epochs import APPS, bump_epoch
 from linkgen.storage.models import App, ClevertapIntegration, Click, Event, Launch, Link, Postback
@@ -246,6 +247,14 @@ class Sdk:
                 if name != "media_source":
                     out[name] = out.get(name, 0) + value
         return out
+
+
+def click_handler(app: Flask) -> ClickHandler:
+    """The click path's WSGI handler in front of the app (to set its clock or detector)."""
+    found: Any = app.wsgi_app
+    while not isinstance(found, ClickHandler):
+        found = found.app
+    return found
 
 
 def new_device() -> str:

@@ -1,4 +1,4 @@
-"""Bots on the link domain (previews, scanners, bursts) and open-redirect attempts."""
+"""Bots on the link domain (previews, scanners) and open-redirect attempts."""
 
 from __future__ import annotations
 
@@ -136,15 +136,33 @@ def test_scanners_are_recorded_flagged_and_never_attributable(
     assert not row.attributable and row.not_attributable_reason == "bot"
 
 
-def test_burst_of_distinct_links_flags_the_fourth(s: Setup) -> None:
+def test_one_client_opening_many_links_of_many_recipients_is_not_a_scanner(s: Setup) -> None:
+    # What the old burst rule flagged: five links from one address and browser within seconds.
+    # Carrier NAT puts thousands of people behind one address; each of them is one recipient.
     paths = [s.short_path(campaign=f"c{i}")[0] for i in range(5)]
+    for n, path in enumerate(paths):
+        s.click(f"{path}?af_sub5=cust-{n}", DESKTOP, ip="198.51.100.20")
+    assert [r.bot_reason for r in s.clicks()] == [None] * 5
+
+
+def test_clicks_with_no_recipient_value_are_never_flagged_by_behaviour(s: Setup) -> None:
+    # No recipient value (or an unfilled placeholder): a crowd and a scanner look alike here.
+    paths = [s.short_path(campaign="spring")[0] for _ in range(5)]
     for path in paths:
-        s.click(path, DESKTOP, ip="198.51.100.20")
+        s.click(f"{path}?af_sub5={{{{Profile.objectId}}}}", DESKTOP, ip="198.51.100.21")
+    assert [r.is_bot for r in s.clicks()] == [False] * 5
+
+
+def test_one_recipients_short_links_opened_within_seconds_are_a_scanner(s: Setup) -> None:
+    paths = [s.short_path(campaign="spring")[0] for _ in range(4)]
+    for path in paths:
+        s.click(f"{path}?af_sub5=cust-1", DESKTOP, ip="198.51.100.22")
     rows = s.clicks()
-    assert [r.bot_reason for r in rows] == [None, None, None, "scanner:burst", "scanner:burst"]
-    assert [r.attributable for r in rows] == [True, True, True, False, False]
-    # Another client on the same links is not affected.
-    s.click(paths[0], DESKTOP, ip="198.51.100.21")
+    assert [r.bot_reason for r in rows] == ["scanner:message"] * 4
+    assert [r.attributable for r in rows] == [False] * 4
+    assert s.counters() == {"clicks": 4, "human_clicks": 0, "bot_clicks": 4}
+    # Another client on the same recipient's links is not affected.
+    s.click(f"{paths[0]}?af_sub5=cust-1", DESKTOP, ip="198.51.100.23")
     assert s.clicks()[-1].bot_reason is None
 
 

@@ -1,8 +1,9 @@
-"""User-agent classification (platform, bots, previews) and burst-based scanner detection."""
+"""User-agent classification (platform, bots, previews) and message-based scanner detection."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from crawlerdetect import CrawlerDetect
@@ -11,10 +12,10 @@ from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from linkgen.clicks import detect
 from linkgen.clicks.detect import (
     MAX_USER_AGENT_LENGTH,
-    BurstDetector,
     DeviceInfo,
+    MessageDetector,
     classify_user_agent,
-    client_key,
+    message_key,
     warm_up,
 )
 
@@ -333,98 +334,189 @@ def test_very_long_user_agents_are_truncated_before_classification() -> None:
     assert not info.is_bot
 
 
-def test_client_key_combines_ip_and_a_hash_of_the_user_agent() -> None:
-    key = client_key("203.0.113.7", IPHONE_IOS17)
-    assert key.startswith("203.0.113.7|")
-    assert IPHONE_IOS17 not in key
-    assert key == client_key("203.0.113.7", IPHONE_IOS17)
-    assert key != client_key("203.0.113.7", PIXEL_CHROME)
-    assert client_key("203.0.113.7", None) == client_key("203.0.113.7", "")
+def test_message_key_separates_recipients_campaigns_templates_and_clients() -> None:
+    base = ("Ab12", "spring", "cust-1", "203.0.113.7", IPHONE_IOS17)
+    key = message_key(*base)
+    assert key == message_key(*base)
+    for i, other in enumerate(["Zz99", "summer", "cust-2", "203.0.113.8", PIXEL_CHROME]):
+        changed = list(base)
+        changed[i] = other
+        assert message_key(*changed) != key
+    assert message_key("Ab12", None, "c", "ip", None) == message_key("Ab12", "", "c", "ip", "")
 
 
-# --- BurstDetector -----------------------------------------------------------------------------
+# --- MessageDetector ---------------------------------------------------------------------------
+
+NAT = "100.64.0.1"  # carrier-grade NAT: thousands of subscribers behind one address
 
 
-def test_three_links_within_the_window_are_fine_the_fourth_is_a_burst() -> None:
-    detector = BurstDetector()
-    assert detector.observe("c", "l1", 100.0) is None
-    assert detector.observe("c", "l2", 101.0) is None
-    assert detector.observe("c", "l3", 102.0) is None
-    assert detector.observe("c", "l4", 103.0) == "scanner:burst"
-    # Still inside the window of the burst: the client stays flagged.
-    assert detector.observe("c", "l1", 104.0) == "scanner:burst"
+def _key(recipient: str, *, ip: str = NAT, ua: str = IPHONE_IOS17, campaign: str = "c1") -> int:
+    return message_key("Ab12", campaign, recipient, ip, ua)
 
 
-def test_repeat_clicks_on_one_link_are_not_a_burst() -> None:
-    detector = BurstDetector()
-    assert all(detector.observe("c", "same", 100.0 + i / 10) is None for i in range(50))
+# (name, clicks as (recipient, link, seconds after the send), expected reasons, re-flagged)
+MESSAGE_CASES: list[tuple[str, list[tuple[str, str, float]], list[str | None], list[int]]] = [
+    (
+        "one recipient's 5 links in 3 s: flagged from the 3rd, the first 2 re-flagged",
+        [("r1", f"l{i}", 0.75 * i) for i in range(5)],
+        [None, None, "scanner:message", "scanner:message", "scanner:message"],
+        [0, 1],
+    ),
+    (
+        "a person opening 2 links of a message is not a scanner",
+        [("r1", "l1", 0.0), ("r1", "l2", 1.0)],
+        [None, None],
+        [],
+    ),
+    (
+        "repeat clicks on one link never count twice, and are re-flagged with the rest",
+        [("r1", "l1", 0.0), ("r1", "l1", 0.2), ("r1", "l2", 0.4), ("r1", "l3", 0.6)],
+        [None, None, None, "scanner:message"],
+        [0, 1, 2],
+    ),
+    (
+        "three links spread over minutes are a person reading",
+        [("r1", "l1", 0.0), ("r1", "l2", 40.0), ("r1", "l3", 95.0)],
+        [None, None, None],
+        [],
+    ),
+    (
+        "three links 3 and 4 s apart are a person switching back to the mail app",
+        [("r1", "l1", 0.0), ("r1", "l2", 3.0), ("r1", "l3", 7.0)],
+        [None, None, None],
+        [],
+    ),
+    (
+        "different recipients never merge, however close their clicks",
+        [(f"r{i}", f"l{i % 5}", i * 0.01) for i in range(10)],
+        [None] * 10,
+        [],
+    ),
+    (
+        "a scanner among a crowd is caught, the crowd is not",
+        [
+            *[("p1", "l1", 0.0), ("s", "l1", 0.1), ("p2", "l2", 0.2), ("s", "l2", 0.3)],
+            *[("p3", "l3", 0.4), ("s", "l3", 0.5), ("p4", "l4", 0.6), ("s", "l4", 0.7)],
+        ],
+        [None, None, None, None, None, "scanner:message", None, "scanner:message"],
+        [1, 3],
+    ),
+    (
+        "the flag clears once the key has been idle for a window",
+        [("r1", "l1", 0.0), ("r1", "l2", 0.1), ("r1", "l3", 0.2), ("r1", "l4", 30.0)],
+        [None, None, "scanner:message", None],
+        [0, 1],
+    ),
+]
 
 
-def test_links_spread_beyond_the_window_are_not_a_burst() -> None:
-    detector = BurstDetector(max_links=3, window_seconds=10)
-    assert [detector.observe("c", f"l{i}", 100.0 + 4 * i) for i in range(10)] == [None] * 10
+@pytest.mark.parametrize(
+    ("clicks", "expected", "reflagged"),
+    [c[1:] for c in MESSAGE_CASES],
+    ids=[c[0] for c in MESSAGE_CASES],
+)
+def test_message_detector(
+    clicks: list[tuple[str, str, float]], expected: list[str | None], reflagged: list[int]
+) -> None:
+    detector = MessageDetector()
+    reasons: list[str | None] = []
+    earlier: list[int] = []
+    for n, (recipient, link, at) in enumerate(clicks):
+        reason, flagged = detector.observe(_key(recipient), link, n, 1000.0 + at)
+        reasons.append(reason)
+        earlier.extend(flagged)
+    assert reasons == expected
+    assert sorted(earlier) == reflagged
 
 
-def test_the_flag_clears_once_the_window_has_passed() -> None:
-    detector = BurstDetector()
-    for i in range(4):
-        detector.observe("c", f"l{i}", 100.0)
-    assert detector.observe("c", "l9", 111.0) is None
-
-
-def test_clients_are_counted_separately() -> None:
-    detector = BurstDetector(max_links=1)
-    assert detector.observe("a", "l1", 1.0) is None
-    assert detector.observe("b", "l2", 1.0) is None
-    assert detector.observe("a", "l3", 1.0) == "scanner:burst"
-
-
-def test_thresholds_are_configurable() -> None:
-    detector = BurstDetector(max_links=5, window_seconds=2)
-    assert [detector.observe("c", f"l{i}", 1.0) for i in range(6)] == [None] * 5 + ["scanner:burst"]
-
-
-@pytest.mark.parametrize("kwargs", [{"max_links": 0}, {"window_seconds": 0}, {"max_clients": 0}])
-def test_nonsense_settings_are_refused(kwargs: dict[str, int]) -> None:
-    with pytest.raises(ValueError):
-        BurstDetector(**kwargs)
-
-
-def test_memory_is_bounded_by_max_clients() -> None:
-    detector = BurstDetector(max_clients=100)
-    for i in range(10_000):
-        detector.observe(f"client{i}", "l", 1000.0)
-    assert len(detector) == 100
-    # The most recent clients are the ones kept.
-    for i in range(3):
-        detector.observe("client9999", f"x{i}", 1000.0)
-    assert detector.observe("client9999", "x9", 1000.0) == "scanner:burst"
-
-
-def test_links_per_client_are_bounded() -> None:
-    detector = BurstDetector(max_links=3)
+def test_a_crowd_of_1000_recipients_behind_one_address_and_user_agent_is_not_flagged() -> None:
+    detector = MessageDetector()
+    results = []
     for i in range(1000):
-        detector.observe("c", f"l{i}", 1.0)
-    assert len(detector._clients["c"]) == 4
+        # Each person opens one or two of the message's five links, all within ten seconds.
+        for j in range(1 + i % 2):
+            results.append(detector.observe(_key(f"r{i}"), f"l{(i + j) % 5}", i, 1000.0 + i / 100))
+    assert all(reason is None and not earlier for reason, earlier in results)
 
 
-def test_idle_clients_are_pruned_as_time_goes_by() -> None:
-    detector = BurstDetector(window_seconds=10)
+def test_the_same_recipient_on_another_campaign_or_client_is_another_message() -> None:
+    detector = MessageDetector()
+    keys = [
+        _key("r1"),
+        _key("r1", campaign="c2"),
+        _key("r1", ip="198.51.100.1"),
+        _key("r1", ua=PIXEL_CHROME),
+    ]
+    # Eight clicks, two per key: no key ever reaches three links.
+    results = [detector.observe(k, f"l{i}", 0, 1.0) for k in keys for i in range(2)]
+    assert results == [(None, ())] * 8
+
+
+def test_a_sandbox_opening_links_seconds_apart_is_caught_by_the_fourth_link() -> None:
+    detector = MessageDetector()  # a third link within 5 s, or a fourth within 20 s
+    reasons = [detector.observe("k", f"l{i}", i, 100.0 + 4.5 * i)[0] for i in range(5)]
+    assert reasons == [None, None, None, "scanner:message", "scanner:message"]
+
+
+def test_rules_are_configurable() -> None:
+    detector = MessageDetector(rules=[(5, 2.0)])
+    reasons = [detector.observe("k", f"l{i}", i, 1.0 + i / 10)[0] for i in range(5)]
+    assert reasons == [None] * 4 + ["scanner:message"]
+    detector = MessageDetector(rules=[(2, 1.0)])
+    assert detector.observe("k", "a", 0, 1.0)[0] is None
+    assert detector.observe("k", "b", 1, 2.5)[0] is None  # outside the window
+    assert detector.observe("k", "c", 2, 3.0) == ("scanner:message", (1,))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"rules": []}, {"rules": [(1, 5.0)]}, {"rules": [(3, 0.0)]}, {"max_keys": 0}],
+)
+def test_nonsense_settings_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        MessageDetector(**kwargs)
+
+
+def test_memory_is_bounded_by_max_keys() -> None:
+    detector = MessageDetector(max_keys=100)
+    for i in range(10_000):
+        detector.observe(f"k{i}", "l", i, 1000.0)
+    assert len(detector) == 100
+    # The most recent keys are the ones kept.
+    detector.observe("k9999", "x1", "a", 1000.0)
+    assert detector.observe("k9999", "x2", "b", 1000.0)[0] == "scanner:message"
+
+
+def test_what_one_key_holds_is_bounded() -> None:
+    detector = MessageDetector()
+    for i in range(1000):
+        detector.observe("k", "same", i, 1.0)
+    assert len(detector._messages["k"]) == 2 + 3 * MessageDetector.MAX_HELD
+    assert detector.observe("k", "other", -1, 1.0) == (None, ())
+    assert detector.observe("k", "third", -2, 1.0) == (
+        "scanner:message",
+        (*range(994, 1000), -1),
+    )
+    assert detector._messages["k"] == (1.0, True)
+
+
+def test_idle_keys_are_pruned_as_time_goes_by() -> None:
+    detector = MessageDetector(rules=[(3, 10.0)])
     for i in range(50):
-        detector.observe(f"old{i}", "l", 0.0)
+        detector.observe(f"old{i}", "l", i, 0.0)
     for i in range(50):
-        detector.observe(f"new{i}", "l", 100.0)
+        detector.observe(f"new{i}", "l", i, 100.0)
     assert len(detector) == 50
 
 
 def test_it_is_thread_safe() -> None:
-    detector = BurstDetector(max_links=3, max_clients=10_000)
-    results: list[str | None] = []
+    detector = MessageDetector(max_keys=10_000)
+    results: list[tuple[str | None, tuple[object, ...]]] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        local = [detector.observe("shared", f"t{n}-l{i}", 1.0) for i in range(100)]
-        local += [detector.observe(f"own{n}-{i}", "l", 1.0) for i in range(500)]
+        local = [detector.observe(f"scanner{n}", f"l{i}", (n, i), 1.0) for i in range(5)]
+        local += [detector.observe(f"person{n}-{i}", "l", (n, i), 1.0) for i in range(500)]
         with lock:
             results.extend(local)
 
@@ -433,9 +525,12 @@ def test_it_is_thread_safe() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(results) == 8 * 600
-    assert results.count("scanner:burst") >= 8 * 100 - 3
-    assert len(detector) == 1 + 8 * 500
+    assert len(results) == 8 * 505
+    assert [r for r, _ in results].count("scanner:message") == 8 * 3
+    assert sorted(e for _, earlier in results for e in earlier) == sorted(
+        (n, i) for n in range(8) for i in range(2)
+    )
+    assert len(detector) == 8 + 8 * 500
 
 
 # --- the fast pattern matching agrees with the libraries -----------------------------------------
