@@ -52,16 +52,53 @@ def create_user_cmd(email: str, password_stdin: bool) -> None:
     from linkgen.domain.errors import LinkgenError
     from linkgen.services.accounts import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     try:
         with get_runtime().db.session() as session:
             user = create_user(session, email, password)
             click.echo(f"created user {user.email}")
     except LinkgenError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.command("reset-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def reset_password_cmd(email: str, password_stdin: bool) -> None:
+    """Give a user a new password; the user's sessions everywhere end."""
+    from linkgen.domain.errors import LinkgenError
+    from linkgen.services.accounts import set_password
+
+    password = _read_password(password_stdin)
+    try:
+        with get_runtime().db.session() as session:
+            user = set_password(session, email, password)
+            click.echo(f"new password for {user.email}; their sessions were ended")
+    except LinkgenError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.command("delete-user")
+@click.argument("email")
+@with_appcontext
+def delete_user_cmd(email: str) -> None:
+    """Remove a user; the user's sessions end with them."""
+    from linkgen.domain.errors import LinkgenError
+    from linkgen.services.accounts import delete_user
+
+    try:
+        with get_runtime().db.session() as session:
+            delete_user(session, email)
+    except LinkgenError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"removed user {email.strip().lower()}")
 
 
 @click.command("create-api-key")
@@ -98,7 +135,14 @@ def revoke_api_key_cmd(name: str) -> None:
     click.echo(f"revoked {n} key(s)")
 
 
-COMMANDS = [db_group, create_user_cmd, create_api_key_cmd, revoke_api_key_cmd]
+COMMANDS = [
+    db_group,
+    create_user_cmd,
+    reset_password_cmd,
+    delete_user_cmd,
+    create_api_key_cmd,
+    revoke_api_key_cmd,
+]
 
 
 def init_app(app: Flask) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -47,14 +47,48 @@ def create_user(session: Session, email: str, password: str) -> User:
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         raise InvalidParameter("email must be an email address", field="email")
-    if len(password) < 8:
-        raise InvalidParameter("password must be at least 8 characters", field="password")
+    _check_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} already exists", field="email")
     user = User(email=email, password_hash=generate_password_hash(password))
     session.add(user)
     session.flush()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidParameter("password must be at least 8 characters", field="password")
+
+
+def _user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {email.strip().lower()}", field="email")
+    return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Log the user out everywhere: every session issued so far stops working."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+    )
+
+
+def set_password(session: Session, email: str, password: str) -> User:
+    """Give a user a new password; their sessions everywhere end."""
+    _check_password(password)
+    user = _user_by_email(session, email)
+    user.password_hash = generate_password_hash(password)
+    user.session_generation += 1
+    return user
+
+
+def delete_user(session: Session, email: str) -> None:
+    """Remove a user; their sessions end with them."""
+    session.delete(_user_by_email(session, email))
 
 
 def count_users(session: Session) -> int:

@@ -382,3 +382,61 @@ def test_app_page_tells_where_the_sdk_key_goes(user_client: FlaskClient, app: Fl
     page = user_client.get("/apps/com.example.shop").get_data(as_text=True)
     assert "init({sdkKey})" in page and "X-SDK-Key" in page
     assert "docs/integrate/" in page
+
+
+def _session_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _with_cookie(app: Flask, value: str) -> FlaskClient:
+    other = app.test_client()
+    other.set_cookie("session", value, domain="localhost")
+    return other
+
+
+def test_logout_ends_the_session_everywhere(app: Flask, client: FlaskClient) -> None:
+    _make_user(app)
+    assert _log_in(client).status_code == 302
+    copied = _session_cookie(client)
+    second = app.test_client()  # the same user on another device
+    assert _log_in(second).status_code == 302
+    assert _with_cookie(app, copied).get("/links").status_code == 200
+    token = _token(client, "/links")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/links").status_code == 302  # logged out here
+    stolen = _with_cookie(app, copied).get("/links")
+    assert stolen.status_code == 302 and stolen.location.startswith("/login")
+    assert second.get("/links").status_code == 302  # and on the other device
+    assert _log_in(client).status_code == 302 and client.get("/links").status_code == 200
+
+
+def test_a_new_password_or_removing_the_user_ends_their_sessions(
+    app: Flask, client: FlaskClient, runner: Any
+) -> None:
+    _make_user(app)
+    assert _log_in(client).status_code == 302
+    copied = _session_cookie(client)
+    result = runner.invoke(
+        args=["reset-password", EMAIL, "--password-stdin"], input="new long password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "sessions were ended" in result.output
+    assert _with_cookie(app, copied).get("/links").status_code == 302
+    assert client.get("/links").status_code == 302
+    token = _token(client)
+    ok = client.post(
+        "/login", data={"csrf_token": token, "email": EMAIL, "password": "new long password"}
+    )
+    assert ok.status_code == 302 and client.get("/links").status_code == 200
+    result = runner.invoke(args=["delete-user", EMAIL])
+    assert result.exit_code == 0, result.output
+    assert client.get("/links").status_code == 302
+    assert runner.invoke(args=["delete-user", EMAIL]).exit_code != 0  # says there is none
+
+
+def test_reset_password_refuses_a_short_password(app: Flask, runner: Any) -> None:
+    _make_user(app)
+    result = runner.invoke(args=["reset-password", EMAIL, "--password-stdin"], input="short\n")
+    assert result.exit_code != 0 and "at least 8 characters" in result.output

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.domain.validate import is_same_site_path
 from linkgen.runtime import get_runtime
-from linkgen.services.accounts import authenticate_user, count_users, create_user
+from linkgen.services.accounts import authenticate_user, count_users, create_user, end_sessions
 from linkgen.storage.models import LoginAttempt, User
 from linkgen.storage.types import utcnow
 from linkgen.web.ui import bp
@@ -29,15 +29,24 @@ KEEP_ATTEMPTS = timedelta(days=1)
 
 
 def load_current_user() -> User | None:
-    """The logged-in user (None when the session holds none or the user was removed)."""
+    """The logged-in user (None when the session holds none, the user was removed, or the
+    session was ended since: logout, a new password)."""
     user_id = session.get("user_id")
     if not isinstance(user_id, int):
         return None
     with get_runtime().db.session() as db:
         user = db.get(User, user_id)
-    if user is None:
+    if user is None or session.get("generation") != user.session_generation:
         session.clear()
+        return None
     return user
+
+
+def _start_session(user: User) -> None:
+    session.clear()  # a fresh session: no fixation across the login
+    session["user_id"] = user.id
+    session["generation"] = user.session_generation
+    session.permanent = False
 
 
 def safe_next(target: str | None) -> str:
@@ -88,19 +97,21 @@ def login() -> Response | tuple[str, int] | str:
             _record_failure(db, key)
         else:
             db.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
-            user_id = user.id
+            _start_session(user)
     if user is None:
         message = "The email or password is not right."
         page = render_template("auth/login.html", email=email, error=message, next=next_path)
         return page, 401
-    session.clear()  # a fresh session: no fixation across the login
-    session["user_id"] = user_id
-    session.permanent = False
     return redirect(safe_next(next_path))
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Log out here and everywhere: a copy of this session's cookie stops working too."""
+    user = g.get("user")
+    if user is not None:
+        with get_runtime().db.session() as db:
+            end_sessions(db, user.id)
     session.clear()
     return redirect(url_for("ui.login"))
 
@@ -125,15 +136,13 @@ def setup() -> Response | tuple[str, int] | str:
                 if count_users(db) > 0:  # someone else finished first-run meanwhile
                     return redirect(url_for("ui.login"))
                 user = create_user(db, email, password)
-                user_id = user.id
+                _start_session(user)
         except InvalidParameter as exc:
             errors[exc.field or "email"] = exc.message
         except LinkgenError as exc:
             errors["email"] = exc.message
     if errors:
         return render_template("auth/setup.html", email=email, errors=errors), 400
-    session.clear()
-    session["user_id"] = user_id
     return redirect(url_for("ui.links_list"))
 
 
