@@ -43,6 +43,8 @@ def test_build_personalised_push_link_copy_payload_and_decode_qr(
     log_in(page)
     page.get_by_role("link", name="New link").click()
     page.wait_for_url("**/links/new")
+    # Other browser tests add templates of their own, in whatever order they run.
+    page.get_by_label("Template", exact=True).select_option(seeded.template_id)
     page.get_by_label("Channel", exact=True).select_option("push")
     page.get_by_label("Campaign", exact=True).fill("winback_push")
     page.get_by_label("Deep link value", exact=True).fill("cart")
