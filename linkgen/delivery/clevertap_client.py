@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from linkgen.domain.clevertap import IntegrationSettings, connect_endpoint
+from linkgen.domain.clevertap import IntegrationSettings, connect_endpoint, scrub_secrets
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,7 @@ def ymd(day: date) -> int:
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return str(scrub_secrets(text, secrets))
 
 
 def _valid_header_value(value: str) -> bool:

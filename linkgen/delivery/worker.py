@@ -63,7 +63,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from types import FrameType
@@ -80,7 +80,12 @@ from linkgen.delivery.clevertap_client import (
     UploadResult,
     events_endpoint,
 )
-from linkgen.domain.clevertap import IntegrationSettings, resolve_region, upload_endpoint
+from linkgen.domain.clevertap import (
+    IntegrationSettings,
+    resolve_region,
+    scrub_secrets,
+    upload_endpoint,
+)
 from linkgen.domain.validate import is_digits
 from linkgen.services import postbacks as store
 from linkgen.services.outbox import load_integration
@@ -147,6 +152,7 @@ class _Call:
     passcode: str | None
     rows: list[store.Claimed]
     lease_until: datetime
+    token: str | None = field(default=None, repr=False)  # never sent; scrubbed from answers
 
 
 @dataclass(frozen=True)
@@ -443,7 +449,9 @@ class OutboxWorker:
     ) -> list[_Call]:
         """Group claimed rows into upload calls, skipping those whose integration went away."""
         skip: dict[str, list[int]] = defaultdict(list)
-        groups: dict[tuple[str, str | None, str | None], list[store.Claimed]] = defaultdict(list)
+        groups: dict[tuple[str, str | None, str | None, str | None], list[store.Claimed]] = (
+            defaultdict(list)
+        )
         for row in claimed:
             current = settings[row.app_id]
             if not current.active:
@@ -452,7 +460,12 @@ class OutboxWorker:
                 skip["no_credentials"].append(row.id)
             else:
                 endpoint = upload_endpoint(resolve_region(current.region), self.api_base)
-                key = (endpoint, current.account_id, current.account_passcode)
+                key = (
+                    endpoint,
+                    current.account_id,
+                    current.account_passcode,
+                    current.account_token,
+                )
                 groups[key].append(row)
         if skip:
             with self.db.session() as session:
@@ -462,11 +475,10 @@ class OutboxWorker:
                     )
         calls: list[_Call] = []
         size = self.config.batch_size
-        for (endpoint, account_id, passcode), rows in groups.items():
+        for (endpoint, account_id, passcode, token), rows in groups.items():
             for start in range(0, len(rows), size):
-                calls.append(
-                    _Call(endpoint, account_id, passcode, rows[start : start + size], lease_until)
-                )
+                chunk = rows[start : start + size]
+                calls.append(_Call(endpoint, account_id, passcode, chunk, lease_until, token))
         return calls
 
     def _slot(self, endpoint: str, account_id: str | None) -> threading.BoundedSemaphore:
@@ -522,6 +534,9 @@ class OutboxWorker:
 
     def _record(self, call: _Call, result: UploadResult, stats: IterationStats) -> None:
         """Store the outcome of one call in one transaction."""
+        # Whatever CleverTap answered is stored and shown (API, postback log): its secrets go
+        # first, in every form it might echo them in.
+        result = scrubbed(result, (call.passcode, call.token))
         now = self.clock()
         rows = call.rows
         with self.db.session() as session:
@@ -760,6 +775,21 @@ class OutboxWorker:
 def _lookups_so_far(row: store.Claimed) -> int:
     value = row.response.get("lookups") if isinstance(row.response, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def scrubbed(result: UploadResult, secrets: tuple[str | None, ...]) -> UploadResult:
+    """The answer with every form of the secrets replaced, in its message, per-record errors
+    and body."""
+    failed = {
+        index: replace(failure, error=scrub_secrets(failure.error, secrets))
+        for index, failure in result.failed.items()
+    }
+    return replace(
+        result,
+        message=scrub_secrets(result.message, secrets),
+        failed=failed,
+        body=scrub_secrets(result.body, secrets),
+    )
 
 
 def _body(result: UploadResult) -> dict[str, Any] | None:

@@ -13,11 +13,13 @@ cannot wipe the rest. `""` or `null` clears `account_id`, `account_passcode` and
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from linkgen.domain.errors import InvalidParameter
 
@@ -593,3 +595,42 @@ def settings_from_json(data: Mapping[str, Any]) -> IntegrationSettings:
         ),
         restricted_media_sources=restricted,
     )
+
+
+SCRUBBED: Final = "***"
+
+
+def secret_forms(secret: str) -> list[str]:
+    """A secret as it may come back inside an answer: plain, base64 (standard and URL-safe,
+    with and without padding) and percent-encoded (both cases of the hex digits); longest first,
+    so no form is left half-replaced."""
+    raw = secret.encode()
+    forms = {secret}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode()
+        forms |= {text, text.rstrip("=")}
+    for quoted in (quote(secret, safe=""), quote_plus(secret, safe="")):
+        forms |= {quoted, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted)}
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def scrub_secrets(value: Any, secrets: Iterable[str | None]) -> Any:
+    """`value` (text, or JSON: objects, lists, strings) with every form of every secret
+    replaced by `***`: run on all that CleverTap answers before any of it is stored."""
+    forms = [form for secret in secrets if secret for form in secret_forms(secret)]
+    if not forms:
+        return value
+    return _scrub(value, forms)
+
+
+def _scrub(value: Any, forms: list[str]) -> Any:
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, SCRUBBED)
+        return value
+    if isinstance(value, Mapping):
+        return {_scrub(k, forms): _scrub(v, forms) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, forms) for v in value]
+    return value

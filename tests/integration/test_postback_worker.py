@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -932,3 +933,61 @@ def test_replay_command_requeues_failed_postbacks(
     )
     assert "queued 2" in result.output
     assert make_worker().run_once().sent == 5
+
+
+def _echoes(secret: str) -> dict[str, str]:
+    import base64
+    from urllib.parse import quote
+
+    raw = secret.encode()
+    return {
+        "plain": secret,
+        "b64": base64.b64encode(raw).decode(),
+        "b64_bare": base64.b64encode(raw).decode().rstrip("="),
+        "urlsafe": base64.urlsafe_b64encode(raw).decode(),
+        "percent": quote(secret, safe=""),
+        "percent_lower": quote(secret, safe="").replace("%2D", "%2d"),
+    }
+
+
+def _assert_no_secret(text: str, secret: str) -> None:
+    for name, form in _echoes(secret).items():
+        assert form not in text, (name, form)
+
+
+def test_secrets_echoed_by_clevertap_are_scrubbed_before_anything_is_stored(
+    wapp: Flask, db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
+) -> None:
+    configure(wapp, {"account_token": "tok-ECHOED-token-1"})
+    (refused, partly) = insert(db, 2)
+    echoed = {**_echoes(PASSCODE), "token": "tok-ECHOED-token-1"}
+    fake.enqueue(
+        # The first call: refused, CleverTap's answer stored with its row.
+        Behaviour.http_error(400, body={"status": "fail", "error": f"bad {echoed}", **echoed}),
+        # The second: processed, but its record refused on its own, with an echoing error.
+        Behaviour.partial(lambda record: True, code=555, error=f"echo {echoed}"),
+    )
+    make_worker(config=replace(FAST, batch_size=1, threads=1)).run_once()
+    stored = rows(db)
+    assert stored[refused].status == "failed" and stored[partly].status == "failed"
+    api = _api(wapp)
+    listing = api.get("/api/v1/postbacks").get_data(as_text=True)
+    page = _ui_client(wapp).get("/postbacks").get_data(as_text=True)
+    for row in stored.values():
+        text = json.dumps(row.response) + (row.last_error or "")
+        assert "***" in text
+        for where in (text, listing, page):
+            _assert_no_secret(where, PASSCODE)
+            assert "tok-ECHOED-token-1" not in where
+
+
+def test_every_form_of_a_secret_is_scrubbed() -> None:
+    from linkgen.domain.clevertap import scrub_secrets
+
+    secret = "WVE-SMB-CXUL/+SECRET"
+    forms = _echoes(secret)
+    value = {"error": " ".join(forms.values()), "list": list(forms.values()), forms["b64"]: 1}
+    out = json.dumps(scrub_secrets(value, [secret, None]))
+    _assert_no_secret(out, secret)
+    assert scrub_secrets("nothing here", [secret]) == "nothing here"
+    assert scrub_secrets({"a": 1}, []) == {"a": 1}
