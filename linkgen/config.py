@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -30,8 +31,13 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_WORKER",
         "LINKGEN_LOG_LEVEL",
         "LINKGEN_LOG_FORMAT",
+        "LINKGEN_TRUSTED_PROXIES",
+        "LINKGEN_METRICS_TOKEN",
     }
 )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -58,6 +64,9 @@ class Settings:
     run_worker: bool = True
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (linkgen/logs.py)
+    # Reverse proxies whose X-Forwarded-* / Forwarded headers are believed (linkgen/web/proxy.py).
+    trusted_proxies: tuple[Network, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)  # a secret: never printed
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -91,6 +100,8 @@ class Settings:
             run_worker=parse_bool("LINKGEN_WORKER", env.get("LINKGEN_WORKER", "true")),
             log_level=parse_log_level(env.get("LINKGEN_LOG_LEVEL", "INFO")),
             log_format=parse_log_format(env.get("LINKGEN_LOG_FORMAT", "text")),
+            trusted_proxies=parse_trusted_proxies(env.get("LINKGEN_TRUSTED_PROXIES", "")),
+            metrics_token=parse_metrics_token(env.get("LINKGEN_METRICS_TOKEN")),
         )
 
     def with_secret(self) -> Settings:
@@ -203,6 +214,33 @@ def parse_log_format(value: str) -> str:
     if lowered not in ("text", "json"):
         raise SettingsError("LINKGEN_LOG_FORMAT", "must be text or json")
     return lowered
+
+
+def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
+    """Comma-separated IPv4 / IPv6 addresses and CIDRs (`10.0.0.0/8`, `::1`); empty: none."""
+    networks: list[Network] = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                "LINKGEN_TRUSTED_PROXIES", f"{item!r} is not an IP address or CIDR"
+            ) from None
+    return tuple(networks)
+
+
+def parse_metrics_token(value: str | None) -> str | None:
+    """The bearer token /metrics asks for: long enough to be a secret, no spaces."""
+    if not value:
+        return None
+    if len(value) < 16 or any(c.isspace() or not c.isprintable() for c in value):
+        raise SettingsError(
+            "LINKGEN_METRICS_TOKEN", "must be at least 16 characters, without spaces"
+        )
+    return value
 
 
 def load_or_create_secret(instance: Path) -> str:
