@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -48,8 +49,13 @@ KNOWN_VARIABLES = frozenset(
         "LINKGEN_CLIENT_ADDRESS_STORAGE",
         "LINKGEN_USER_AGENT_STORAGE",
         "LINKGEN_RETENTION_DAYS",
+        "LINKGEN_TRUSTED_PROXIES",
+        "LINKGEN_METRICS_TOKEN",
     }
 )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -82,6 +88,9 @@ class Settings:
     body_timeout_seconds: float = 10.0
     privacy: StoragePolicy = FULL  # what stored clicks and launches keep (domain/privacy.py)
     retention_days: int | None = None  # the worker deletes raw clicks / launches past this
+    # Reverse proxies whose X-Forwarded-* / Forwarded headers are believed (linkgen/web/proxy.py).
+    trusted_proxies: tuple[Network, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)  # a secret: never printed
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -128,6 +137,8 @@ class Settings:
                 env.get("LINKGEN_USER_AGENT_STORAGE") or "full",
             ),
             retention_days=parse_retention_days(env.get("LINKGEN_RETENTION_DAYS")),
+            trusted_proxies=parse_trusted_proxies(env.get("LINKGEN_TRUSTED_PROXIES", "")),
+            metrics_token=parse_metrics_token(env.get("LINKGEN_METRICS_TOKEN")),
         )
 
     def with_secret(self) -> Settings:
@@ -266,6 +277,33 @@ def parse_retention_days(value: str | None) -> int | None:
     if not is_digits(value.strip()) or not 31 <= int(value) <= 3650:
         raise SettingsError("LINKGEN_RETENTION_DAYS", "must be a number of days from 31 to 3650")
     return int(value)
+
+
+def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
+    """Comma-separated IPv4 / IPv6 addresses and CIDRs (`10.0.0.0/8`, `::1`); empty: none."""
+    networks: list[Network] = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                "LINKGEN_TRUSTED_PROXIES", f"{item!r} is not an IP address or CIDR"
+            ) from None
+    return tuple(networks)
+
+
+def parse_metrics_token(value: str | None) -> str | None:
+    """The bearer token /metrics asks for: long enough to be a secret, no spaces."""
+    if not value:
+        return None
+    if len(value) < 16 or any(c.isspace() or not c.isprintable() for c in value):
+        raise SettingsError(
+            "LINKGEN_METRICS_TOKEN", "must be at least 16 characters, without spaces"
+        )
+    return value
 
 
 def load_or_create_secret(instance: Path) -> str:

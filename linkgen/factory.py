@@ -61,7 +61,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from linkgen.web import fastpath
 
-    fastpath.install(app)  # outermost: the hot API calls' usual case without Flask's dispatch
+    fastpath.install(app)  # the hot API calls' usual case without Flask's dispatch
+
+    from linkgen.web import proxy
+
+    proxy.install(app)  # outermost: who the client is, before the fast path or a click sees it
 
     from linkgen import cli
 

@@ -11,7 +11,8 @@ it installed, so it is safe from several entry points in one process.
 SDK endpoints, the web app, /metrics and /healthz at DEBUG, the link domain's fall-through
 404s). Redirects never reach Flask (`linkgen/clicks/handler.py` answers them in front of it), so
 nothing is logged per click. Each line has the method, the path WITHOUT its query string (it can
-carry device ids, customer ids, tokens), the status, the duration and a request id: the
+carry device ids, customer ids, tokens), the status, the duration, the client's address (the one
+linkgen/web/proxy.py resolved: the real client behind a trusted proxy) and a request id: the
 caller's `X-Request-Id` when it is well-formed, a new one otherwise, echoed in the response's
 `X-Request-Id` and attached to every record logged while the request runs. No header, body or
 cookie is logged, so no secret can reach the access log.
@@ -190,7 +191,13 @@ def init_app(app: Flask) -> None:
         started = g.get("access_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
         log_access(
-            access, request.method, request.path, response.status_code, duration_ms, request_id
+            access,
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            request_id,
+            request.remote_addr,
         )
         return response
 
@@ -202,6 +209,7 @@ def log_access(
     status: int,
     duration_ms: float,
     request_id: str,
+    client: str | None,
 ) -> None:
     """One access log line (DEBUG for the health and metrics paths, INFO for the rest)."""
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
@@ -210,17 +218,19 @@ def log_access(
     path = loggable_path(path)
     access.log(
         level,
-        "%s %s %d %.1fms id=%s",
+        "%s %s %d %.1fms id=%s client=%s",
         method,
         path,
         status,
         duration_ms,
         request_id,
+        client or "-",
         extra={
             "method": method,
             "path": path,
             "status": status,
             "duration_ms": duration_ms,
             "request_id": request_id,
+            "client": client,
         },
     )

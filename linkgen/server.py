@@ -30,7 +30,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
-from linkgen.runtime import get_runtime
+from linkgen.runtime import Runtime, get_runtime
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); with ~40
 # request threads that is tens of MB of fragmented heap per worker. Two arenas are plenty for
@@ -106,6 +106,7 @@ def serve_cmd(
         upgrade(settings.database_url)
         if settings.initial_api_key:
             _install_initial_key(rt, settings.initial_api_key)
+    _offer_setup_code(rt)
     rt.db.dispose()  # workers open their own connections after the fork
     supervisor: WorkerSupervisor | None = None
     if not no_worker and settings.run_worker:
@@ -149,6 +150,31 @@ def serve_cmd(
     finally:
         if supervisor is not None:
             supervisor.stop()
+
+
+def _offer_setup_code(rt: Runtime) -> None:
+    """While no user exists, print a one-time code that opens /setup from afar."""
+    from sqlalchemy.exc import DBAPIError
+
+    from linkgen.services import setup_code
+    from linkgen.services.accounts import count_users
+
+    try:
+        with rt.db.session() as session:
+            users = count_users(session)
+    except DBAPIError:  # not migrated yet (--no-migrate): the page says how to get a code
+        log.debug("users not counted", exc_info=True)
+        return
+    instance = rt.settings.instance_path
+    if users:
+        setup_code.clear(instance)
+        return
+    code = setup_code.issue(instance)
+    log.warning(
+        "no user exists yet: open /setup from this machine, or from elsewhere with the "
+        "one-time setup code %s (it ends when the first user is made)",
+        code,
+    )
 
 
 def _forward_stop_signals(supervisor: WorkerSupervisor) -> None:

@@ -157,7 +157,15 @@ class FastPath:
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", headers)
         seconds = time.perf_counter() - started
         self.latency.observe(route.endpoint, "POST", status, seconds)
-        logs.log_access(self.access, "POST", path, status, round(seconds * 1000, 2), request_id)
+        logs.log_access(
+            self.access,
+            "POST",
+            path,
+            status,
+            round(seconds * 1000, 2),
+            request_id,
+            environ.get("REMOTE_ADDR"),
+        )
         return [data]
 
     def _hand_over(

@@ -5,15 +5,22 @@ Two kinds of numbers:
 * from the database, so they agree across processes: clicks (summed `stat_counters`), installs
   and re-engagements (the same counters), postbacks by status, the postback queue's depth and
   the age of its oldest entry. Three aggregate queries, cached for `DB_CACHE_SECONDS` so a
-  scraper (or anyone: the endpoint has no auth) cannot turn /metrics into a load generator.
+  scraper cannot turn /metrics into a load generator.
 * process-local: redirects by outcome (the click handler's own `outcomes` dict, read here, so
   the click path does no extra work), the latency histogram of requests Flask dispatches (the
   link domain's redirects never reach Flask and are not in it), and process info. With several
   server processes each one reports its own, labelled with its `pid`.
+
+Who may read it (the numbers name campaigns and volumes): with `LINKGEN_METRICS_TOKEN` set, only
+a request with `Authorization: Bearer <token>` (compared in constant time; anything else is a
+401); without it, only a client on this machine or a trusted proxy itself, as
+`linkgen.web.proxy.is_local_client` resolves it (anyone else gets a 404). A public client coming
+through a trusted proxy is that public client, so it is refused.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 import os
@@ -29,9 +36,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from linkgen import __version__
+from linkgen.domain.errors import NotFound, Unauthorized
 from linkgen.runtime import Runtime, get_runtime
 from linkgen.storage.models import Postback, StatCounter
 from linkgen.storage.types import utcnow
+from linkgen.web.proxy import request_is_local
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger("linkgen.metrics")
@@ -298,9 +307,24 @@ def render(app: Flask) -> str:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus scrape endpoint."""
+    _check_access()
     resp = Response(render(current_app), content_type=CONTENT_TYPE)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _check_access() -> None:
+    """Raise unless this request may read the metrics (see the module's docstring)."""
+    token = get_runtime().settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        )
+        if not ok:
+            raise Unauthorized("send the metrics token as 'Authorization: Bearer <token>'")
+    elif not request_is_local(or_proxy=True):
+        raise NotFound("Not found.")
 
 
 def init_app(app: Flask) -> None:

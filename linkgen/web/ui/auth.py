@@ -1,5 +1,11 @@
 """Login, logout and the first-run page.
 
+The first-run page (/setup) makes the first admin, so it opens only to a client on this machine
+(loopback, as linkgen/web/proxy.py resolves it: a public client through a trusted proxy is not
+local, nor is anyone behind a proxy that is not trusted) or to one that gives the one-time setup
+code `linkgen serve` printed in its log (linkgen/services/setup_code.py). It ends for good once
+a user exists.
+
 Failed logins are counted per (email, client address) in `login_attempts`: after
 `MAX_FAILURES` within `WINDOW` the next try answers 429 without checking the password, so a
 password cannot be guessed faster than that; a successful login clears the count.
@@ -17,9 +23,11 @@ from werkzeug.wrappers import Response
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.domain.validate import is_same_site_path
 from linkgen.runtime import get_runtime
+from linkgen.services import setup_code
 from linkgen.services.accounts import authenticate_user, count_users, create_user, end_sessions
 from linkgen.storage.models import LoginAttempt, User
 from linkgen.storage.types import utcnow
+from linkgen.web.proxy import request_is_local
 from linkgen.web.ui import bp
 
 MAX_FAILURES = 5
@@ -123,11 +131,17 @@ def setup() -> Response | tuple[str, int] | str:
         if count_users(db) > 0:
             # Only the very first user is made here; later ones with `linkgen create-user`.
             return redirect(url_for("ui.login"))
+    needs_code = not request_is_local()
     if request.method == "GET":
-        return render_template("auth/setup.html", email="", errors={})
+        return _setup_page("", {}, needs_code)
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     errors: dict[str, str] = {}
+    if needs_code and not setup_code.check(
+        rt.settings.instance_path, request.form.get("setup_code", "")[:64]
+    ):
+        message = "This is not the setup code. linkgen serve prints it in its log at start."
+        return _setup_page(email, {"setup_code": message}, needs_code, 403)
     if password != request.form.get("password_confirm", ""):
         errors["password_confirm"] = "The two passwords are not the same."  # noqa: S105 - a message
     else:
@@ -142,8 +156,16 @@ def setup() -> Response | tuple[str, int] | str:
         except LinkgenError as exc:
             errors["email"] = exc.message
     if errors:
-        return render_template("auth/setup.html", email=email, errors=errors), 400
+        return _setup_page(email, errors, needs_code, 400)
+    setup_code.clear(rt.settings.instance_path)
     return redirect(url_for("ui.links_list"))
+
+
+def _setup_page(
+    email: str, errors: dict[str, str], needs_code: bool, status: int = 200
+) -> tuple[str, int]:
+    page = render_template("auth/setup.html", email=email, errors=errors, needs_code=needs_code)
+    return page, status
 
 
 @bp.get("/")
