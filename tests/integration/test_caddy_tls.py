@@ -5,6 +5,7 @@ GET /_linkgen/tls-ask."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from linkgen.storage.models import Click
 from tests.conftest import Api
 from tests.integration.sqlite_only import make_sqlite_app
 from tests.integration.test_api_integration import _api_for
@@ -75,7 +78,10 @@ https:// {{
 
 @pytest.fixture
 def stack(sqlite_template: Path, tmp_path: Path) -> Iterator[Stack]:
-    app = make_sqlite_app(sqlite_template, tmp_path)
+    # Caddy reaches linkgen from 127.0.0.1 and is its one trusted proxy.
+    app = make_sqlite_app(
+        sqlite_template, tmp_path, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),)
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
@@ -123,10 +129,14 @@ def stack(sqlite_template: Path, tmp_path: Path) -> Iterator[Stack]:
         app.extensions["linkgen"].close()
 
 
-def _get(port: int, name: str, path: str, context: ssl.SSLContext) -> bytes:
-    """One HTTPS request to 127.0.0.1:port with SNI and Host `name`; the raw answer."""
+def _get(
+    port: int, name: str, path: str, context: ssl.SSLContext, source: str = "127.0.0.1"
+) -> bytes:
+    """One HTTPS request to 127.0.0.1:port from `source` with SNI and Host `name`."""
     with (
-        socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as raw,
+        socket.create_connection(
+            ("127.0.0.1", port), timeout=DEADLINE, source_address=(source, 0)
+        ) as raw,
         context.wrap_socket(raw, server_hostname=name) as tls,
     ):
         tls.sendall(
@@ -155,9 +165,13 @@ def test_a_new_branded_domain_gets_a_certificate_and_a_redirect(stack: Stack) ->
     )
     assert made.status_code == 201, made.get_json()
 
-    first = _get(stack.https_port, BRAND, "/Brnd?pid=Email&c=x", _unverified())
+    # A recipient at 127.0.0.2 (another loopback address): Caddy passes it on in
+    # X-Forwarded-For, and the click is recorded under it, not under Caddy's 127.0.0.1.
+    first = _get(stack.https_port, BRAND, "/Brnd?pid=Email&c=x", _unverified(), "127.0.0.2")
     assert first.startswith(b"HTTP/1.1 302"), first[:200]
     assert b"\r\nLocation: https://brand.com/" in first
+    with stack.app.extensions["linkgen"].db.session() as session:
+        assert [c.ip for c in session.scalars(select(Click))] == ["127.0.0.2"]
 
     # The certificate is Caddy's internal CA's, for this very name.
     roots = list(stack.data.rglob("root.crt"))
