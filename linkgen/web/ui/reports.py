@@ -12,7 +12,7 @@ from sqlalchemy import select
 from linkgen.domain.bulk import table_to_csv
 from linkgen.domain.errors import LinkgenError
 from linkgen.runtime import get_runtime
-from linkgen.services.stats import parse_report, summarise_counters
+from linkgen.services.stats import COUNTS, parse_report, summarise_counters
 from linkgen.storage.models import Link
 from linkgen.storage.types import utcnow
 from linkgen.web.ui import bp
@@ -25,15 +25,7 @@ GROUP_LABELS = {
 }
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
-CSV_COLUMNS = (
-    "clicks",
-    "human_clicks",
-    "bot_clicks",
-    "installs",
-    "reengagements",
-    "events",
-    "revenue",
-)
+CSV_COLUMNS = (*COUNTS, "revenue")
 
 
 def _report(args: dict[str, str]) -> dict[str, Any]:
