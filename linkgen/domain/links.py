@@ -37,7 +37,8 @@ DEFAULT_TTL_SECONDS = 31 * 86400
 MIN_TTL_SECONDS = 60
 MAX_TTL_SECONDS = 365 * 86400
 
-SHORTLINK_ID_RE = re.compile(r"\A[A-Za-z0-9]{1,50}\Z")
+MAX_SHORTLINK_ID_CHARS = 50
+SHORTLINK_ID_RE = re.compile(rf"\A[A-Za-z0-9]{{1,{MAX_SHORTLINK_ID_CHARS}}}\Z")
 SHORTLINK_ID_LENGTH = 8
 _SHORTLINK_ALPHABET = string.ascii_letters + string.digits
 
@@ -475,16 +476,30 @@ def parse_window_setting(
     raise InvalidParameter(f"{field} must be {allowed}", field=field)
 
 
+CLICK_LOOKBACK_MAX_HOURS = 23
+CLICK_LOOKBACK_MAX_DAYS = 30
+REENGAGEMENT_MAX_HOURS = 36
+REENGAGEMENT_MAX_DAYS = 90
+
+
 def parse_click_lookback(value: str, field: str) -> timedelta:
     """An `af_click_lookback` window: `1h`..`23h` or `1d`..`30d`."""
-    window = parse_window_setting(value, field, max_hours=23, max_days=30)
+    window = parse_window_setting(
+        value, field, max_hours=CLICK_LOOKBACK_MAX_HOURS, max_days=CLICK_LOOKBACK_MAX_DAYS
+    )
     assert window is not None  # lifetime is not allowed here
     return window
 
 
 def parse_reengagement_window(value: str, field: str) -> timedelta | None:
     """An `af_reengagement_window`: `1h`..`36h`, `1d`..`90d` or `lifetime` (None)."""
-    return parse_window_setting(value, field, max_hours=36, max_days=90, allow_lifetime=True)
+    return parse_window_setting(
+        value,
+        field,
+        max_hours=REENGAGEMENT_MAX_HOURS,
+        max_days=REENGAGEMENT_MAX_DAYS,
+        allow_lifetime=True,
+    )
 
 
 # --------------------------------------------------------------------------- redirects
@@ -762,7 +777,8 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
     if raw_id is not None:
         if not isinstance(raw_id, str) or not SHORTLINK_ID_RE.match(raw_id):
             raise InvalidParameter(
-                "shortlink_id must be 1 to 50 ASCII letters or digits", field="shortlink_id"
+                f"shortlink_id must be 1 to {MAX_SHORTLINK_ID_CHARS} ASCII letters or digits",
+                field="shortlink_id",
             )
         if short is False:
             raise InvalidParameter(

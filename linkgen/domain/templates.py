@@ -11,10 +11,22 @@ from typing import Any
 from publicsuffixlist import PublicSuffixList
 
 from linkgen.domain.errors import InvalidParameter
-from linkgen.domain.validate import get_bool, get_str, hostname, https_url, refuse_unknown
+from linkgen.domain.validate import (
+    MAX_HTTPS_URL_CHARS,
+    get_bool,
+    get_str,
+    hostname,
+    https_url,
+    refuse_unknown,
+)
 
-TEMPLATE_ID_RE = re.compile(r"^[A-Za-z0-9]{4}$")
+TEMPLATE_ID_CHARS = 4
+TEMPLATE_ID_RE = re.compile(rf"^[A-Za-z0-9]{{{TEMPLATE_ID_CHARS}}}$")
 URI_SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]{0,60}$")
+# Field limits: the validators below and the API's models (linkgen/web/apimodels.py) use these.
+MAX_TEMPLATE_DOMAIN_CHARS = 255
+MAX_TEMPLATE_APP_ID_CHARS = 160
+MAX_URI_SCHEME_CHARS = 64
 ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 # First path segments owned by the UI, the API and the link domain's own files. A template id
@@ -150,7 +162,7 @@ def parse_template(
     refuse_unknown(body, CREATE_FIELDS if create else PATCH_FIELDS)
     values: dict[str, Any] = {}
     if create:
-        tid = get_str(body, "template_id", max_length=4)
+        tid = get_str(body, "template_id", max_length=TEMPLATE_ID_CHARS)
         if tid is not None:
             if not TEMPLATE_ID_RE.match(tid):
                 raise InvalidParameter(
@@ -163,7 +175,7 @@ def parse_template(
                 )
         values["template_id"] = tid or generate_template_id()
     if create or "domain" in body:
-        domain = get_str(body, "domain", required=True, max_length=255)
+        domain = get_str(body, "domain", required=True, max_length=MAX_TEMPLATE_DOMAIN_CHARS)
         assert domain is not None
         domain = domain.strip().lower()
         if domain not in link_domains:
@@ -175,9 +187,9 @@ def parse_template(
         values["domain"] = domain
     for key in ("ios_app_id", "android_app_id"):
         if key in body:
-            values[key] = get_str(body, key, max_length=160)
+            values[key] = get_str(body, key, max_length=MAX_TEMPLATE_APP_ID_CHARS)
     if "uri_scheme" in body:
-        scheme = get_str(body, "uri_scheme", max_length=64)
+        scheme = get_str(body, "uri_scheme", max_length=MAX_URI_SCHEME_CHARS)
         values["uri_scheme"] = normalize_uri_scheme(scheme) if scheme else None
     for key in ("universal_links", "app_links"):
         flag = get_bool(body, key)
@@ -187,7 +199,7 @@ def parse_template(
             values[key] = False
     for key in ("web_fallback_url", "not_found_url"):
         if key in body:
-            url = get_str(body, key, max_length=2000)
+            url = get_str(body, key, max_length=MAX_HTTPS_URL_CHARS)
             values[key] = https_url(url, key) if url else None
     if "redirect_allowlist" in body or create:
         raw = body.get("redirect_allowlist") or []

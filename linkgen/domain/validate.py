@@ -13,6 +13,8 @@ HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
 
+MAX_HTTPS_URL_CHARS = 2000
+
 
 def require_object(body: object, field: str = "body") -> Mapping[str, Any]:
     """The request body (or a nested value) must be a JSON object."""
@@ -92,8 +94,10 @@ def https_url(value: str, field: str, *, allow_fragment: bool = False) -> str:
         raise InvalidParameter(f"{field} must not carry a user name or password", field=field)
     if parts.fragment and not allow_fragment:
         raise InvalidParameter(f"{field} must not have a #fragment", field=field)
-    if len(value) > 2000:
-        raise InvalidParameter(f"{field} is longer than 2000 characters", field=field)
+    if len(value) > MAX_HTTPS_URL_CHARS:
+        raise InvalidParameter(
+            f"{field} is longer than {MAX_HTTPS_URL_CHARS} characters", field=field
+        )
     return value
 
 

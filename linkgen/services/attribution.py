@@ -120,6 +120,17 @@ MAX_CLICKS_PER_KEY = 50
 MAX_URL_CHARS = 4096
 MAX_USER_AGENT_CHARS = 1024
 MAX_EVENT_VALUES = 200
+# Field limits of the SDK bodies: the validators below and the API's models use these.
+MAX_DEVICE_ID_CHARS = 100
+MAX_CUSTOMER_USER_ID_CHARS = 200
+MAX_DEVICE_KEY_CHARS = 64  # idfa, idfv, gaid
+MAX_TS_CHARS = 64
+MAX_OS_CHARS = 16
+MAX_OS_VERSION_CHARS = 32
+MAX_APP_VERSION_CHARS = 64  # app_version and sdk
+MAX_EVENT_ID_CHARS = 200
+MAX_SDK_EVENT_NAME_CHARS = 200
+MAX_REVENUE_TEXT_CHARS = 40
 MAX_REVENUE = Decimal(10) ** 12  # micros must fit a signed 64-bit integer
 ORGANIC = "organic"
 USD = "USD"
@@ -322,7 +333,7 @@ def _string(
 
 def _device_key(body: Mapping[str, Any], key: str) -> str | None:
     """An advertising / vendor id: lower-cased; all-zero (limit ad tracking) reads as absent."""
-    value = _string(body, key, 64)
+    value = _string(body, key, MAX_DEVICE_KEY_CHARS)
     if value is None or not value.replace("0", "").replace("-", ""):
         return None
     return value.lower()
@@ -332,7 +343,7 @@ def parse_ts(value: Any, now: datetime, field: str = "ts") -> tuple[datetime, bo
     """An ISO 8601 time with an offset: (UTC time, clamped?). See the module rules."""
     if value is None:
         return now, False
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > MAX_TS_CHARS:
         raise InvalidParameter(f"{field} must be an ISO 8601 string", field=field)
     try:
         ts = datetime.fromisoformat(value.strip())
@@ -447,7 +458,7 @@ def parse_launch(
 ) -> LaunchRequest:
     """Validate a launch body; each refusal names its field."""
     data = _body(body)
-    device_id = _string(data, "device_id", 100, required=True)
+    device_id = _string(data, "device_id", MAX_DEVICE_ID_CHARS, required=True)
     assert device_id is not None
     first_launch = data.get("first_launch", False)
     if first_launch is None:
@@ -460,7 +471,7 @@ def parse_launch(
     ts, clamped = parse_ts(data.get("ts"), now)
     return LaunchRequest(
         device_id=device_id,
-        customer_user_id=_string(data, "customer_user_id", 200),
+        customer_user_id=_string(data, "customer_user_id", MAX_CUSTOMER_USER_ID_CHARS),
         first_launch=first_launch,
         install_referrer=_string(data, "install_referrer", MAX_URL_CHARS),
         deep_link_url=_string(data, "deep_link_url", MAX_URL_CHARS),
@@ -473,13 +484,13 @@ def parse_launch(
         ts_clamped=clamped,
         os=_declared_os(data),
         os_version=_declared_os_version(data),
-        app_version=_string(data, "app_version", 64),
-        sdk=_string(data, "sdk", 64),
+        app_version=_string(data, "app_version", MAX_APP_VERSION_CHARS),
+        sdk=_string(data, "sdk", MAX_APP_VERSION_CHARS),
     )
 
 
 def _declared_os(data: Mapping[str, Any]) -> str | None:
-    value = _string(data, "os", 16)
+    value = _string(data, "os", MAX_OS_CHARS)
     if value is None:
         return None
     if value.lower() not in ("ios", "android"):
@@ -488,7 +499,7 @@ def _declared_os(data: Mapping[str, Any]) -> str | None:
 
 
 def _declared_os_version(data: Mapping[str, Any]) -> str | None:
-    value = _string(data, "os_version", 32)
+    value = _string(data, "os_version", MAX_OS_VERSION_CHARS)
     return check_os_version(value) if value is not None else None
 
 
@@ -538,7 +549,7 @@ def _revenue(value: Any) -> Decimal | None:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidParameter(f"{field} must be a finite number", field=field)
     text = str(value).strip()
-    if isinstance(value, str) and (not text or len(text) > 40):
+    if isinstance(value, str) and (not text or len(text) > MAX_REVENUE_TEXT_CHARS):
         raise InvalidParameter(numeric, field=field)
     try:
         amount = Decimal(text)
@@ -554,10 +565,10 @@ def _revenue(value: Any) -> Decimal | None:
 def parse_event(body: Any, *, now: datetime) -> EventRequest:
     """Validate an event body; each refusal names its field."""
     data = _body(body)
-    event_id = _string(data, "event_id", 200, required=True)
-    event_name = _string(data, "event_name", 200, required=True)
-    device_id = _string(data, "device_id", 100)
-    customer_user_id = _string(data, "customer_user_id", 200)
+    event_id = _string(data, "event_id", MAX_EVENT_ID_CHARS, required=True)
+    event_name = _string(data, "event_name", MAX_SDK_EVENT_NAME_CHARS, required=True)
+    device_id = _string(data, "device_id", MAX_DEVICE_ID_CHARS)
+    customer_user_id = _string(data, "customer_user_id", MAX_CUSTOMER_USER_ID_CHARS)
     if device_id is None and customer_user_id is None:
         raise InvalidParameter(
             "device_id (or customer_user_id) is required to attribute the event", field="device_id"

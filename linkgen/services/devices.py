@@ -23,6 +23,7 @@ from linkgen.storage.models import Click, Event, Install, Launch, Postback
 
 DEFAULT_DAYS: Final = 30
 MAX_DAYS: Final = 90
+MAX_QUERY_CHARS: Final = 200
 LIMIT: Final = 50
 
 
@@ -45,8 +46,8 @@ def device_report(
         raise InvalidParameter(
             "q must be a device id, an advertising id, an IDFV or a customer user id", field="q"
         )
-    if len(q) > 200:
-        raise InvalidParameter("q must be at most 200 characters", field="q")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidParameter(f"q must be at most {MAX_QUERY_CHARS} characters", field="q")
     since = now - timedelta(days=days)
     installs = list(
         session.scalars(
