@@ -1,48 +1,36 @@
-"""GET /api/v1/openapi.json: the OpenAPI 3.0.3 description of the JSON API, built from code.
+"""GET /api/v1/openapi.json and GET /api/v1/docs: the API's description, generated.
 
-The document follows the external contract (`docs`/contract); `tests/integration/test_openapi.py`
-keeps it and the URL map in step (every `/api/v1` rule documented, every documented path routed).
-The document itself needs no API key: it lives on its own blueprint, outside the `api`
-blueprint's Bearer check.
+The schemas come from the models in `linkgen/web/apimodels.py` (pydantic's JSON Schema, so the
+document is OpenAPI 3.1); this module adds the table of operations (path, method, summary,
+parameters, request model, answers) and renders the same document as a readable page.
+`tests/integration/test_openapi.py` keeps the table and the URL map in step; the document and
+the page need no API key (their own blueprint, outside the `api` blueprint's Bearer check).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, render_template
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from linkgen import __version__
+from linkgen.domain import apps as app_rules
+from linkgen.domain.domains import MAX_DOMAIN_CHARS
+from linkgen.services import qr as qr_rules
+from linkgen.services.links import MAX_BULK_ROWS
+from linkgen.web import apimodels as m
 
 bp = Blueprint("openapi", __name__)
 
 JSON = "application/json"
 Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _resp(name: str) -> Schema:
-    return {"$ref": f"#/components/responses/{name}"}
-
-
-def _param(name: str) -> Schema:
-    return {"$ref": f"#/components/parameters/{name}"}
-
-
-def _json_body(
-    schema: Schema, *, required: bool = True, description: str = "", example: Any = None
-) -> Schema:
-    body: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
-    if description:
-        body["description"] = description
-    if example is not None:
-        body["content"][JSON]["example"] = example
-    return body
-
+REF_PREFIX: Final = "#/components/schemas/"
 
 # Request examples of the SDK calls (docs/sdk-contract.md explains every field).
 LAUNCH_EXAMPLE: Final = {
@@ -60,9 +48,40 @@ EVENT_EXAMPLE: Final = {
     "event_values": {"af_revenue": "9.99", "af_currency": "USD"},
 }
 
+ERROR_RESPONSES: Final = {
+    "400": ("BadRequest", "Bad input; `field` names the request field."),
+    "401": ("Unauthorized", "No key, or an unknown or revoked key."),
+    "403": ("Forbidden", "The key may not do this (read-only keys may only GET)."),
+    "404": ("NotFound", "Unknown object."),
+    "409": ("Conflict", "Conflicts with an existing object."),
+    "429": ("RateLimited", "Throttled (`rate_limited`); retry after the given number of seconds."),
+}
+READ: Final = ("400", "401", "429")
+READ_ONE: Final = ("400", "401", "404", "429")
+WRITE: Final = ("400", "401", "403", "429")
+WRITE_ONE: Final = ("400", "401", "403", "404", "409", "429")
 
-def _ok(schema: Schema, description: str = "OK") -> Schema:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter."""
+
+    name: str
+    where: str
+    schema: Schema
+    description: str = ""
+    required: bool = False
+
+    def to_openapi(self) -> Schema:
+        out: Schema = {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "schema": self.schema,
+        }
+        if self.description:
+            out["description"] = self.description
+        return out
 
 
 def _string(max_length: int | None = None, **extra: Any) -> Schema:
@@ -72,1001 +91,606 @@ def _string(max_length: int | None = None, **extra: Any) -> Schema:
     return out
 
 
-def _nullable(schema: Schema) -> Schema:
-    return {**schema, "nullable": True}
+def _path(name: str, schema: Schema, description: str) -> Param:
+    return Param(name, "path", schema, description, required=True)
 
 
-def _errors(*statuses: int) -> dict[str, Schema]:
-    names = {
-        400: "BadRequest",
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "NotFound",
-        409: "Conflict",
-        429: "RateLimited",
-    }
-    return {str(s): _resp(names[s]) for s in statuses}
-
-
-def _list_of(item: str) -> Schema:
-    return {
-        "type": "object",
-        "required": ["items", "next"],
-        "properties": {
-            "items": {"type": "array", "items": _ref(item)},
-            "next": _nullable(_string(description="cursor of the next page; null at the end")),
+APP_ID = _path(
+    "app_id",
+    _string(app_rules.MAX_APP_ID_CHARS, minLength=1),
+    "the app's id (`id123456789` or `com.example.shop`)",
+)
+TEMPLATE_ID = _path("template_id", _string(16, minLength=1), "the template's 4-character id")
+LINK_ID = _path("link_id", _string(32, minLength=1), "the link's id")
+POSTBACK_ID = _path("postback_id", _string(minLength=1), "the postback's id")
+DOMAIN = _path("domain", _string(MAX_DOMAIN_CHARS, minLength=1), "the branded domain")
+LIMIT = Param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": m.PAGE_LIMIT_MAX, "default": 50},
+    "page size",
+)
+CURSOR = Param("cursor", "query", {"type": "string"}, "the `next` of the previous page")
+PAGE = (LIMIT, CURSOR)
+LINK_FILTERS = tuple(
+    Param(name, "query", _string(200), description)
+    for name, description in (
+        ("campaign", "only this campaign"),
+        ("channel", "only this channel"),
+        ("template_id", "only this template's links"),
+        ("q", "search in campaign, media source and ids"),
+    )
+)
+QR_PARAMS = (
+    LINK_ID,
+    Param(
+        "size",
+        "query",
+        {
+            "type": "integer",
+            "minimum": qr_rules.MIN_SIZE,
+            "maximum": qr_rules.MAX_SIZE,
+            "default": 600,
         },
-    }
-
-
-WINDOW = _string(16, description="a window: `Nh` or `Nd` (re-engagement also `lifetime`)")
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": _string(
-                        description="invalid_parameter, unauthorized, forbidden, not_found, "
-                        "conflict, rate_limited, ..."
-                    ),
-                    "message": _string(),
-                    "field": _nullable(
-                        _string(description="path of the request field as sent, e.g. params.af_r")
-                    ),
-                },
-            }
+        "pixels",
+    ),
+    Param(
+        "margin",
+        "query",
+        {
+            "type": "integer",
+            "minimum": qr_rules.MIN_MARGIN,
+            "maximum": qr_rules.MAX_MARGIN,
+            "default": 4,
         },
-    },
-    "AppSettings": {
-        "type": "object",
-        "properties": {
-            "name": _string(200),
-            "bundle_id": _nullable(_string(160)),
-            "team_id": _nullable(_string(20)),
-            "sha256_cert_fingerprints": {"type": "array", "items": _string(200)},
-            "store_url": _nullable(_string(500, format="uri")),
-            "click_lookback": _string(8, example="7d"),
-            "reengagement_window": WINDOW,
-            "reattribution_window_days": {"type": "integer", "minimum": 0},
-            "probabilistic_matching": {"type": "boolean"},
+        "quiet zone, in modules",
+    ),
+    Param(
+        "ec",
+        "query",
+        {"type": "string", "enum": ["L", "M", "Q", "H"], "default": "M"},
+        "error correction",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body other than one JSON model (the bulk call's JSON list or CSV)."""
+
+    content: Schema
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One success answer: a model, or a media type with a plain schema."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media_type: str = JSON
+    schema: Schema | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One row of the table the document is built from."""
+
+    path: str
+    method: str
+    summary: str
+    tag: str
+    answers: Mapping[str, Answer]
+    errors: tuple[str, ...]
+    params: tuple[Param, ...] = ()
+    body: type[BaseModel] | Body | None = None
+    example: Any = None
+    description: str = ""
+    security: list[dict[str, list[str]]] | None = None
+    extra: Schema = field(default_factory=dict)
+
+
+def _ok(model: type[BaseModel], description: str = "OK") -> dict[str, Answer]:
+    return {"200": Answer(description, model)}
+
+
+def _created(model: type[BaseModel]) -> dict[str, Answer]:
+    return {"201": Answer("Created", model)}
+
+
+DELETED: Final = {"204": Answer("Deleted")}
+SDK: Final[list[dict[str, list[str]]]] = [{"sdkKey": []}]
+SDK_ERRORS: Final = ("400", "401", "404", "429")
+CSV_STRING: Final = {"type": "string"}
+BINARY: Final = {"type": "string", "format": "binary"}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "/api/v1/openapi.json",
+        "get",
+        "This document",
+        "meta",
+        {"200": Answer("OK", schema={"type": "object"})},
+        (),
+        security=[],
+    ),
+    Operation(
+        "/api/v1/docs",
+        "get",
+        "This document as a page",
+        "meta",
+        {"200": Answer("HTML", media_type="text/html", schema={"type": "string"})},
+        (),
+        security=[],
+    ),
+    Operation(
+        "/api/v1/apps",
+        "post",
+        "Register an app (answers its SDK key, once)",
+        "apps",
+        _created(m.App),
+        WRITE_ONE,
+        body=m.AppCreate,
+        example={"app_id": "com.example.shop", "name": "Shop"},
+    ),
+    Operation("/api/v1/apps", "get", "List apps", "apps", _ok(m.AppList), READ, PAGE),
+    Operation(
+        "/api/v1/apps/{app_id}", "get", "Get an app", "apps", _ok(m.App), READ_ONE, (APP_ID,)
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}",
+        "patch",
+        "Change an app's settings",
+        "apps",
+        _ok(m.App),
+        WRITE_ONE,
+        (APP_ID,),
+        body=m.AppPatch,
+        example={"click_lookback": "1d", "reattribution_window_days": 30},
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}/integrations/clevertap",
+        "get",
+        "The CleverTap integration (secrets masked)",
+        "integrations",
+        _ok(m.ClevertapSettings),
+        READ_ONE,
+        (APP_ID,),
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}/integrations/clevertap",
+        "put",
+        "Set the CleverTap integration",
+        "integrations",
+        _ok(m.ClevertapSettings),
+        WRITE_ONE,
+        (APP_ID,),
+        body=m.ClevertapSettingsInput,
+        example={"active": True, "account_id": "W6K-556-4K6Z", "region": "EU1"},
+        description="Secrets are write-only: a PUT that omits `account_passcode` or "
+        '`account_token` keeps the stored value; `""` or null clears it. The answer carries '
+        "the resolved `endpoint` and `warnings` in plain sentences.",
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}/integrations/clevertap/test",
+        "post",
+        "Check the stored credentials against the region",
+        "integrations",
+        _ok(m.ClevertapTestResult),
+        WRITE_ONE,
+        (APP_ID,),
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}/integrations/clevertap/audit",
+        "get",
+        "Who changed the integration, when, and what (secrets never shown)",
+        "integrations",
+        _ok(m.AuditList),
+        READ_ONE,
+        (APP_ID, *PAGE),
+    ),
+    Operation(
+        "/api/v1/apps/{app_id}/devices",
+        "get",
+        "A test device: its clicks, launches (the match each got and why the other clicks "
+        "were passed over), events and postbacks",
+        "apps",
+        _ok(m.DeviceReport),
+        READ_ONE,
+        (
+            APP_ID,
+            Param(
+                "q",
+                "query",
+                {"type": "string", "minLength": 1, "maxLength": m.DEVICE_QUERY_MAX},
+                "the app's install id (the SDK's device_id), an advertising id (GAID, IDFA), "
+                "the IDFV or the customer user id (the CleverTap ID)",
+                required=True,
+            ),
+            Param(
+                "days",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": m.DEVICE_DAYS_MAX, "default": 30},
+                "how far back launches and events are read",
+            ),
+        ),
+    ),
+    Operation(
+        "/api/v1/domains",
+        "post",
+        "Add a branded link domain (templates may use it at once, in every process)",
+        "domains",
+        _created(m.Domain),
+        WRITE_ONE,
+        body=m.DomainCreate,
+        example={"domain": "go.brand.com"},
+    ),
+    Operation(
+        "/api/v1/domains", "get", "List branded domains", "domains", _ok(m.DomainList), READ, PAGE
+    ),
+    Operation(
+        "/api/v1/domains/{domain}",
+        "get",
+        "Get a branded domain",
+        "domains",
+        _ok(m.Domain),
+        READ_ONE,
+        (DOMAIN,),
+    ),
+    Operation(
+        "/api/v1/domains/{domain}",
+        "delete",
+        "Remove a branded domain (409 while a template uses it)",
+        "domains",
+        DELETED,
+        WRITE_ONE,
+        (DOMAIN,),
+    ),
+    Operation(
+        "/api/v1/templates",
+        "post",
+        "Create a OneLink template",
+        "templates",
+        _created(m.Template),
+        WRITE_ONE,
+        body=m.TemplateCreate,
+        example={
+            "domain": "go.example.com",
+            "uri_scheme": "myapp://",
+            "web_fallback_url": "https://example.com/app",
+            "redirect_allowlist": ["example.com"],
         },
-    },
-    "AppPatch": {
-        "allOf": [
-            _ref("AppSettings"),
+    ),
+    Operation(
+        "/api/v1/templates", "get", "List templates", "templates", _ok(m.TemplateList), READ, PAGE
+    ),
+    Operation(
+        "/api/v1/templates/{template_id}",
+        "get",
+        "Get a template",
+        "templates",
+        _ok(m.Template),
+        READ_ONE,
+        (TEMPLATE_ID,),
+    ),
+    Operation(
+        "/api/v1/templates/{template_id}",
+        "patch",
+        "Change a template",
+        "templates",
+        _ok(m.Template),
+        WRITE_ONE,
+        (TEMPLATE_ID,),
+        body=m.TemplatePatch,
+        example={"universal_links": True},
+    ),
+    Operation(
+        "/api/v1/links",
+        "post",
+        "Create a link",
+        "links",
+        _created(m.Link),
+        WRITE_ONE,
+        body=m.LinkCreate,
+        example={
+            "template_id": "AbCd",
+            "channel": "email",
+            "campaign": "spring_sale",
+            "params": {"deep_link_value": "shoes", "af_sub5": "{{Profile.objectId}}"},
+        },
+    ),
+    Operation(
+        "/api/v1/links", "get", "List links", "links", _ok(m.LinkList), READ, (*PAGE, *LINK_FILTERS)
+    ),
+    Operation(
+        "/api/v1/links/bulk",
+        "post",
+        "Create many links: a JSON list or a CSV; per-row results",
+        "links",
+        {
+            "200": Answer("Every row created", m.BulkResult),
+            "207": Answer("Some rows failed (each names its error)", m.BulkResult),
+        },
+        WRITE,
+        (Param("template_id", "query", _string(16), "the template of rows that name none"),),
+        body=Body(
             {
-                "type": "object",
-                "properties": {
-                    "rotate_sdk_key": {
-                        "type": "boolean",
-                        "description": "issue a new SDK key (answered once; the old one stops)",
+                JSON: {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": REF_PREFIX + "LinkCreate"},
+                        "minItems": 1,
+                        "maxItems": MAX_BULK_ROWS,
                     }
                 },
-            },
-        ]
-    },
-    "AppCreate": {
-        "allOf": [
-            {
-                "type": "object",
-                "required": ["app_id", "name"],
-                "properties": {
-                    "app_id": _string(
-                        160, description="iOS: `id` + digits; Android: a package name"
-                    ),
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "one link per row, the same fields as columns, "
+                        "`params.*` columns for params",
+                    }
                 },
-            },
-            _ref("AppSettings"),
-        ]
-    },
-    "App": {
-        "type": "object",
-        "required": ["app_id", "name", "platform", "store_url"],
-        "properties": {
-            "app_id": _string(),
-            "name": _string(),
-            "platform": {"type": "string", "enum": ["ios", "android"]},
-            "bundle_id": _nullable(_string()),
-            "team_id": _nullable(_string()),
-            "sha256_cert_fingerprints": {"type": "array", "items": _string()},
-            "store_url": _nullable(_string()),
-            "sdk_key": _string(description="only in the answer that created (or rotated) it"),
-            "sdk_key_hint": _string(description="the last characters of the SDK key"),
-            "click_lookback": _string(),
-            "reengagement_window": _string(),
-            "reattribution_window_days": {"type": "integer"},
-            "probabilistic_matching": {"type": "boolean"},
-            "created_at": _string(format="date-time"),
-            "updated_at": _string(format="date-time"),
-        },
-    },
-    "AppList": _list_of("App"),
-    "TemplateSettings": {
-        "type": "object",
-        "properties": {
-            "domain": _string(255, example="go.example.com"),
-            "ios_app_id": _nullable(_string(160)),
-            "android_app_id": _nullable(_string(160)),
-            "uri_scheme": _nullable(_string(100, example="myapp://")),
-            "universal_links": {"type": "boolean"},
-            "app_links": {"type": "boolean"},
-            "web_fallback_url": _nullable(_string(2000, description="an https URL")),
-            "not_found_url": _nullable(
-                _string(
-                    2000,
-                    description="an https URL where an unknown or deleted short link on this"
-                    " template redirects; default: web_fallback_url (else a 404 page)",
-                )
-            ),
-            "redirect_allowlist": {"type": "array", "items": _string(255)},
-        },
-    },
-    "TemplateCreate": {
-        "allOf": [
-            {
-                "type": "object",
-                "required": ["domain"],
-                "properties": {
-                    "template_id": _string(
-                        4, description="4 letters/digits; generated when omitted"
-                    )
-                },
-            },
-            _ref("TemplateSettings"),
-        ]
-    },
-    "Template": {
-        "type": "object",
-        "required": ["template_id", "domain"],
-        "properties": {
-            "template_id": _string(),
-            "domain": _string(),
-            "ios_app_id": _nullable(_string()),
-            "android_app_id": _nullable(_string()),
-            "uri_scheme": _nullable(_string()),
-            "universal_links": {"type": "boolean"},
-            "app_links": {"type": "boolean"},
-            "web_fallback_url": _nullable(_string()),
-            "not_found_url": _nullable(_string()),
-            "redirect_allowlist": {"type": "array", "items": _string()},
-            "created_at": _string(format="date-time"),
-            "updated_at": _string(format="date-time"),
-        },
-    },
-    "TemplateList": _list_of("Template"),
-    "DomainCreate": {
-        "type": "object",
-        "required": ["domain"],
-        "additionalProperties": False,
-        "properties": {"domain": _string(255, description="host[:port], e.g. go.brand.com")},
-    },
-    "Domain": {
-        "type": "object",
-        "required": ["domain", "status", "dns", "created_at"],
-        "properties": {
-            "domain": _string(255),
-            "status": {"type": "string", "enum": ["pending_dns", "active"]},
-            "dns": {
-                "type": "object",
-                "properties": {
-                    "type": _string(),
-                    "name": _string(),
-                    "value": _nullable(_string()),
-                    "note": _string(),
-                },
-            },
-            "created_at": _string(format="date-time"),
-            "seen_at": _nullable(_string(format="date-time")),
-        },
-    },
-    "DomainList": _list_of("Domain"),
-    "EventMapping": {
-        "type": "object",
-        "properties": {
-            "sdk_event": _string(200),
-            "partner_event": _string(200),
-            "sending_option": {"type": "string", "enum": ["this_partner", "all_sources"]},
-            "send_revenue": {"type": "string", "enum": ["none", "values", "values_and_revenue"]},
-        },
-    },
-    "ClevertapSettingsInput": {
-        "type": "object",
-        "properties": {
-            "active": {"type": "boolean"},
-            "account_id": _nullable(_string(100, example="W6K-556-4K6Z")),
-            "account_passcode": _nullable(
-                _string(200, description="write-only; omitted keeps, '' or null clears")
-            ),
-            "account_token": _nullable(
-                _string(200, description="write-only; omitted keeps, '' or null clears")
-            ),
-            "region": _string(16, example="EU1"),
-            "default_postbacks": {
-                "type": "string",
-                "enum": ["off", "this_partner", "all_sources"],
-            },
-            "install_event_name": _string(200),
-            "reengagement_event_name": _string(200),
-            "identity_field": {"type": "string", "enum": ["objectId", "identity"]},
-            "in_app_events": {
-                "type": "object",
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "postback_window_days": {"type": "integer", "minimum": 0},
-                    "mappings": {"type": "array", "items": _ref("EventMapping")},
-                },
-            },
-            "restricted_media_sources": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "media_source": _string(150),
-                        "policy": {"type": "string", "enum": ["drop", "send_as_organic"]},
-                    },
-                },
-            },
-        },
-    },
-    "ClevertapSettings": {
-        "type": "object",
-        "description": "The settings as stored, secrets masked (last 3 characters shown).",
-        "properties": {
-            "active": {"type": "boolean"},
-            "account_id": _nullable(_string()),
-            "account_passcode": _nullable(_string(description="masked")),
-            "account_token": _nullable(_string(description="masked")),
-            "has_passcode": {"type": "boolean"},
-            "has_token": {"type": "boolean"},
-            "region": _nullable(_string()),
-            "endpoint": _nullable(_string(example="https://in1.api.clevertap.com/1/upload")),
-            "warnings": {"type": "array", "items": _string()},
-        },
-        "additionalProperties": True,
-    },
-    "ClevertapTestResult": {
-        "type": "object",
-        "required": ["ok", "status", "message"],
-        "properties": {
-            "ok": {"type": "boolean"},
-            "status": _nullable({"type": "integer"}),
-            "message": _string(),
-        },
-    },
-    "AuditEntry": {
-        "type": "object",
-        "properties": {
-            "actor": _string(),
-            "at": _string(format="date-time"),
-            "changes": {"type": "object", "additionalProperties": True},
-        },
-        "additionalProperties": True,
-    },
-    "AuditList": _list_of("AuditEntry"),
-    "DeviceReport": {
-        "type": "object",
-        "required": ["app_id", "q", "installs", "clicks", "launches", "events", "postbacks"],
-        "properties": {
-            "app_id": _string(),
-            "q": _string(),
-            "days": {"type": "integer"},
-            "installs": {"type": "array", "items": {"type": "object"}},
-            "clicks": {"type": "array", "items": {"type": "object"}},
-            "launches": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "launch_id": _string(),
-                        "type": _string(),
-                        "match_type": _nullable(_string()),
-                        "matched": _string(description="how the winning click matched, in words"),
-                        "passed_over": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "click_id": _string(),
-                                    "reason": _string(example="click_injection"),
-                                    "why": _string(description="the reason in words"),
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-            "events": {"type": "array", "items": {"type": "object"}},
-            "postbacks": {"type": "array", "items": _ref("Postback")},
-        },
-    },
-    "LinkParams": {
-        "type": "object",
-        "description": "OneLink parameters (af_adset, af_sub1..5, deep_link_value, af_r, ...); "
-        "values may hold CleverTap Liquid placeholders; `pid`, `c`, `af_channel` (top-level "
-        "fields) and `lg_link` (linkgen names the link with it) are refused",
-        "additionalProperties": _string(2000),
-    },
-    "LinkInput": {
-        "type": "object",
-        "properties": {
-            "template_id": _string(16),
-            "channel": {"type": "string", "enum": ["email", "sms", "push", "qr", "custom"]},
-            "campaign": _string(100),
-            "media_source": _string(150),
-            "params": _ref("LinkParams"),
-            "short": {"type": "boolean"},
-            "shortlink_id": _string(50),
-            "ttl": _nullable(
-                _string(
-                    16,
-                    description="`Nm`, `Nh`, `Nd` or bare days; 1 minute to 365 days. Absent or "
-                    "null: 31 days, except QR links, which then never expire (`expires_at` null); "
-                    "on PATCH, null gives the channel's default again",
-                )
-            ),
-            "renew_ttl": {"type": "boolean"},
-        },
-    },
-    "LinkCreate": {
-        "allOf": [
-            {"type": "object", "required": ["template_id", "channel"]},
-            _ref("LinkInput"),
-        ]
-    },
-    "Link": {
-        "type": "object",
-        "required": ["id", "template_id", "channel", "media_source", "long_url"],
-        "properties": {
-            "id": _string(),
-            "template_id": _string(),
-            "channel": _string(),
-            "media_source": _string(),
-            "campaign": _nullable(_string()),
-            "params": {"type": "object", "additionalProperties": True},
-            "partner": _string(example="clevertap"),
-            "long_url": _string(
-                description="Carries `lg_link` (the link's id, 22 letters and digits), so its "
-                "clicks count for this link, also after placeholders are substituted and "
-                "parameters appended"
-            ),
-            "short_url": _nullable(_string()),
-            "shortlink_id": _nullable(_string()),
-            "expires_at": _nullable(
-                _string(
-                    format="date-time",
-                    description="When the short URL expires (renewed by clicks); null for long "
-                    "links and links without a ttl",
-                )
-            ),
-            "ttl": _nullable(_string(description="null: the link never expires")),
-            "renew_ttl": {"type": "boolean"},
-            "clevertap": {
-                "type": "object",
-                "properties": {
-                    "url": _string(),
-                    "email_html": _string(),
-                    "sms_text": _string(),
-                    "push_payload": {"type": "object", "additionalProperties": True},
-                },
-            },
-            "qr_png_url": _string(),
-            "qr_svg_url": _string(),
-        },
-    },
-    "LinkList": _list_of("Link"),
-    "BulkResult": {
-        "type": "object",
-        "required": ["created", "failed", "results"],
-        "properties": {
-            "created": {"type": "integer"},
-            "failed": {"type": "integer"},
-            "results": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["row", "ok"],
-                    "properties": {
-                        "row": {"type": "integer"},
-                        "ok": {"type": "boolean"},
-                        "link": _ref("Link"),
-                        "error": {"$ref": "#/components/schemas/Error/properties/error"},
-                    },
-                },
-            },
-        },
-    },
-    "QrZipRequest": {
-        "type": "object",
-        "description": "`ids` or `campaign` (not both)",
-        "properties": {
-            "ids": {"type": "array", "items": _string(32), "minItems": 1},
-            "campaign": _string(100),
-            "format": {"type": "string", "enum": ["png", "svg"]},
-            "size": {"type": "integer", "minimum": 64, "maximum": 4000},
-            "margin": {"type": "integer", "minimum": 0, "maximum": 40},
-            "ec": {"type": "string", "enum": ["L", "M", "Q", "H"]},
-        },
-    },
-    "Postback": {
-        "type": "object",
-        "properties": {
-            "id": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
-            "app_id": _string(),
-            "kind": {"type": "string", "enum": ["install", "reengagement", "event"]},
-            "status": {
-                "type": "string",
-                "enum": ["queued", "sending", "in_doubt", "sent", "failed", "skipped"],
-                "description": "in_doubt: the call carrying it got no answer (timeout, or the "
-                "worker stopped mid-call); CleverTap's events API is asked whether it arrived "
-                "before it is sent again (next_attempt_at says when).",
-            },
-            "reason": _nullable(_string()),
-            "record": _nullable({"type": "object", "additionalProperties": True}),
-            "attempts": {"type": "integer"},
-            "last_status": _nullable({"type": "integer"}),
-            "response": _nullable({"type": "object", "additionalProperties": True}),
-        },
-        "additionalProperties": True,
-    },
-    "PostbackList": _list_of("Postback"),
-    "StatsRow": {
-        "type": "object",
-        "properties": {
-            "link_id": _nullable(_string()),
-            "campaign": _nullable(_string()),
-            "channel": _nullable(_string()),
-            "media_source": _nullable(_string()),
-            "clicks": {"type": "integer"},
-            "human_clicks": {"type": "integer"},
-            "bot_clicks": {"type": "integer"},
-            "installs": {"type": "integer"},
-            "reengagements": {"type": "integer"},
-            "events": {"type": "integer"},
-            "revenue": {"type": "number"},
-        },
-    },
-    "StatsList": _list_of("StatsRow"),
-    "LaunchRequest": {
-        "type": "object",
-        "required": ["device_id"],
-        "properties": {
-            "device_id": _string(100),
-            "customer_user_id": _nullable(_string(200)),
-            "first_launch": {"type": "boolean"},
-            "install_referrer": _nullable(_string(2000)),
-            "deep_link_url": _nullable(_string(2000)),
-            "idfa": _nullable(_string(64)),
-            "idfv": _nullable(_string(64)),
-            "gaid": _nullable(_string(64)),
-            "ip": _nullable(_string(64)),
-            "user_agent": _nullable(_string(1024)),
-            "ts": _nullable(_string(format="date-time")),
-            "os": _nullable(
+            }
+        ),
+    ),
+    Operation(
+        "/api/v1/links.csv",
+        "get",
+        "Export links as CSV",
+        "links",
+        {"200": Answer("CSV", media_type="text/csv", schema=CSV_STRING)},
+        READ,
+        LINK_FILTERS,
+    ),
+    Operation(
+        "/api/v1/links/qr.zip",
+        "post",
+        "A ZIP of QR codes of links (by ids or campaign)",
+        "links",
+        {"200": Answer("ZIP", media_type="application/zip", schema=BINARY)},
+        WRITE_ONE,
+        body=m.QrZipRequest,
+        example={"campaign": "spring_sale", "format": "svg"},
+    ),
+    Operation(
+        "/api/v1/links/{link_id}", "get", "Get a link", "links", _ok(m.Link), READ_ONE, (LINK_ID,)
+    ),
+    Operation(
+        "/api/v1/links/{link_id}",
+        "patch",
+        "Change a link (short links are dynamic)",
+        "links",
+        _ok(m.Link),
+        WRITE_ONE,
+        (LINK_ID,),
+        body=m.LinkPatch,
+        example={"campaign": "summer_sale"},
+    ),
+    Operation(
+        "/api/v1/links/{link_id}",
+        "delete",
+        "Delete a link",
+        "links",
+        DELETED,
+        WRITE_ONE,
+        (LINK_ID,),
+    ),
+    Operation(
+        "/api/v1/links/{link_id}/qr.png",
+        "get",
+        "QR code (PNG) of the link, with af_qr=true",
+        "links",
+        {"200": Answer("the QR code", media_type="image/png", schema=BINARY)},
+        READ_ONE,
+        QR_PARAMS,
+    ),
+    Operation(
+        "/api/v1/links/{link_id}/qr.svg",
+        "get",
+        "QR code (SVG) of the link, with af_qr=true",
+        "links",
+        {"200": Answer("the QR code", media_type="image/svg+xml", schema={"type": "string"})},
+        READ_ONE,
+        QR_PARAMS,
+    ),
+    Operation(
+        "/api/v1/postbacks",
+        "get",
+        "The postback log",
+        "postbacks",
+        _ok(m.PostbackList),
+        READ,
+        (
+            *PAGE,
+            Param("app_id", "query", _string(app_rules.MAX_APP_ID_CHARS), "only this app"),
+            Param(
+                "status",
+                "query",
                 {
                     "type": "string",
-                    "enum": ["ios", "android"],
-                    "description": "the device's platform; must be the app's own. "
-                    "Default: read from user_agent (CFNetwork/Darwin, Dalvik, okhttp or a "
-                    "browser's), else the app's platform.",
-                }
-            ),
-            "os_version": _nullable(
-                _string(
-                    32,
-                    pattern=r"^\s*[0-9]{1,3}(\.[0-9]{1,4}){0,3}\s*$",
-                    description="e.g. 17.4; compared with the click's browser, major.minor. "
-                    "Default: read from user_agent (Darwin/23.4.0 is 17.4).",
-                )
-            ),
-            "app_version": _nullable(_string(64, description="kept on the launch as sent")),
-            "sdk": _nullable(_string(64, description="SDK name and version, kept as sent")),
-        },
-    },
-    "Launch": {
-        "type": "object",
-        "required": ["launch_id", "type", "attribution", "deep_link"],
-        "properties": {
-            "launch_id": _string(),
-            "type": {
-                "type": "string",
-                "enum": ["install", "reinstall", "reattribution", "reengagement", "open"],
-            },
-            "attribution": {
-                "type": "object",
-                "properties": {
-                    "is_organic": {"type": "boolean"},
-                    "media_source": _nullable(_string()),
-                    "campaign": _nullable(_string()),
-                    "channel": _nullable(_string()),
-                    "match_type": _nullable(
-                        {
-                            "type": "string",
-                            "enum": [
-                                "referrer",
-                                "device_id",
-                                "customer_user_id",
-                                "probabilistic",
-                                "deep_link",
-                            ],
-                        }
-                    ),
-                    "click_id": _nullable(_string()),
-                    "click_time": _nullable(_string()),
-                    "link_id": _nullable(_string()),
+                    "enum": ["queued", "sending", "in_doubt", "sent", "failed", "skipped"],
                 },
-            },
-            "deep_link": {
-                "type": "object",
-                "properties": {"status": {"type": "string", "enum": ["FOUND", "NOT_FOUND"]}},
-                "additionalProperties": True,
-            },
+                "only this status",
+            ),
+            Param(
+                "kind",
+                "query",
+                {"type": "string", "enum": ["install", "reengagement", "event"]},
+                "only this kind",
+            ),
+        ),
+    ),
+    Operation(
+        "/api/v1/postbacks/{postback_id}",
+        "get",
+        "Get one postback",
+        "postbacks",
+        _ok(m.Postback),
+        READ_ONE,
+        (POSTBACK_ID,),
+    ),
+    Operation(
+        "/api/v1/postbacks/{postback_id}/retry",
+        "post",
+        "Queue a postback again",
+        "postbacks",
+        _ok(m.Postback),
+        WRITE_ONE,
+        (POSTBACK_ID,),
+    ),
+    Operation(
+        "/api/v1/stats",
+        "get",
+        "Clicks, installs, re-engagements, events and revenue by group",
+        "stats",
+        _ok(m.StatsList),
+        READ,
+        (
+            Param(
+                "group_by",
+                "query",
+                {
+                    "type": "string",
+                    "enum": ["link", "campaign", "channel", "media_source"],
+                    "default": "link",
+                },
+                "what one row counts",
+            ),
+            Param("from", "query", _string(format="date"), "first day (UTC), inclusive"),
+            Param("to", "query", _string(format="date"), "last day (UTC), inclusive"),
+        ),
+    ),
+    Operation(
+        "/api/v1/sdk/{app_id}/launches",
+        "post",
+        "An app launch: attribution and deferred deep link",
+        "sdk",
+        {
+            "200": Answer("Attributed (or a retry of one)", m.Launch),
+            "201": Answer("Attributed", m.Launch),
         },
-    },
-    "EventRequest": {
-        "type": "object",
-        "required": ["event_id", "event_name"],
-        "properties": {
-            "event_id": _string(200),
-            "device_id": _nullable(_string(100)),
-            "customer_user_id": _nullable(_string(200)),
-            "event_name": _string(200),
-            "event_values": {
-                "type": "object",
-                "description": "`af_revenue` may be a number or a numeric string",
-                "additionalProperties": True,
-            },
-            "ts": _nullable(_string(format="date-time")),
+        SDK_ERRORS,
+        (APP_ID,),
+        body=m.LaunchRequest,
+        example=LAUNCH_EXAMPLE,
+        security=SDK,
+        description="Every app start (`first_launch: true` with the raw Play Install Referrer "
+        "string as `install_referrer` on the first one) and every open from a Universal Link, "
+        "App Link or push (`deep_link_url`). A repeated first launch of a `device_id` gets the "
+        "same answer. See docs/sdk-contract.md.",
+    ),
+    Operation(
+        "/api/v1/sdk/{app_id}/events",
+        "post",
+        "An in-app event (stored and sent once per event_id)",
+        "sdk",
+        {
+            "201": Answer("Stored", m.Event),
+            "200": Answer("Seen before: the same answer", m.Event),
         },
-    },
-    "Event": {"type": "object", "additionalProperties": True},
-}
+        SDK_ERRORS,
+        (APP_ID,),
+        body=m.EventRequest,
+        example=EVENT_EXAMPLE,
+        security=SDK,
+        description="Retry network errors, 429 and 5xx with the same `event_id`; a repeat "
+        "answers 200 and is stored and sent to CleverTap once. See docs/sdk-contract.md.",
+    ),
+)
+
+TAGS: Final = (
+    "apps",
+    "integrations",
+    "domains",
+    "templates",
+    "links",
+    "postbacks",
+    "stats",
+    "sdk",
+    "meta",
+)
 
 
-def _error_response(description: str, headers: dict[str, Schema] | None = None) -> Schema:
-    out: Schema = {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
-    if headers:
-        out["headers"] = headers
+def _tidy(schema: Any) -> Any:
+    """pydantic's JSON Schema without its generated titles and `default: null` (absent)."""
+    if isinstance(schema, list):
+        return [_tidy(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: Schema = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "default" and value is None:
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {name: _tidy(sub) for name, sub in value.items()}
+        else:
+            out[key] = _tidy(value)
     return out
 
 
-RESPONSES: dict[str, Schema] = {
-    "BadRequest": _error_response("Bad input; `field` names the request field."),
-    "Unauthorized": _error_response("No key, or an unknown or revoked key."),
-    "Forbidden": _error_response("The key may not do this (read-only keys may only GET)."),
-    "NotFound": _error_response("Unknown object."),
-    "Conflict": _error_response("Conflicts with an existing object."),
-    "RateLimited": _error_response(
-        "Throttled (`rate_limited`); retry after the given number of seconds.",
-        {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
-    ),
-}
-
-PARAMETERS: dict[str, Schema] = {
-    "device_q": {
-        "name": "q",
-        "in": "query",
-        "required": True,
-        "description": "the app's install id (the SDK's device_id), an advertising id (GAID, "
-        "IDFA), the IDFV or the customer user id (the CleverTap ID)",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-    },
-    "days": {
-        "name": "days",
-        "in": "query",
-        "required": False,
-        "description": "how far back launches and events are read",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
-    },
-    "limit": {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-    },
-    "cursor": {
-        "name": "cursor",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "the `next` of the previous page",
-    },
-    "app_id": {"name": "app_id", "in": "path", "required": True, "schema": _string(160)},
-    "template_id": {"name": "template_id", "in": "path", "required": True, "schema": _string(16)},
-    "domain": {"name": "domain", "in": "path", "required": True, "schema": _string(255)},
-    "link_id": {"name": "link_id", "in": "path", "required": True, "schema": _string(32)},
-    "postback_id": {"name": "postback_id", "in": "path", "required": True, "schema": _string()},
-    "size": {
-        "name": "size",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 64, "maximum": 4000, "default": 600},
-    },
-    "margin": {
-        "name": "margin",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 40, "default": 4},
-    },
-    "ec": {
-        "name": "ec",
-        "in": "query",
-        "schema": {"type": "string", "enum": ["L", "M", "Q", "H"], "default": "M"},
-    },
-}
-
-LINK_FILTERS = [
-    {"name": name, "in": "query", "required": False, "schema": _string(200)}
-    for name in ("campaign", "channel", "template_id", "q")
-]
-
-READ = _errors(400, 401, 429)
-READ_ONE = _errors(400, 401, 404, 429)
-WRITE = _errors(400, 401, 403, 429)
-WRITE_ONE = _errors(400, 401, 403, 404, 409, 429)
+def component_schemas() -> dict[str, Schema]:
+    """Every model's schema, named as the document's components."""
+    pairs = [(model, "validation") for model in m.REQUEST_MODELS]
+    pairs += [(model, "serialization") for model in m.RESPONSE_MODELS]
+    _, top = models_json_schema(pairs, ref_template=REF_PREFIX + "{model}")  # type: ignore[arg-type]
+    defs: dict[str, Schema] = _tidy(top["$defs"])
+    return dict(sorted(defs.items()))
 
 
-def _op(
-    summary: str, responses: dict[str, Schema], *, tags: list[str], **extra: Any
-) -> dict[str, Any]:
-    return {"summary": summary, "tags": tags, "responses": responses, **extra}
+def _ref(model: type[BaseModel]) -> Schema:
+    return {"$ref": REF_PREFIX + model.__name__}
 
 
-def _paths() -> dict[str, Any]:
-    apps = ["apps"]
-    tpl = ["templates"]
-    integ = ["integrations"]
-    links = ["links"]
-    pb = ["postbacks"]
-    sdk_security: list[dict[str, list[str]]] = [{"sdkKey": []}]
-    sdk_errors = _errors(400, 401, 404, 429)
-    qr_image = {
-        "200": {
-            "description": "the QR code",
-            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-        },
-        **READ_ONE,
+def _answer(answer: Answer) -> Schema:
+    out: Schema = {"description": answer.description}
+    if answer.model is not None:
+        out["content"] = {answer.media_type: {"schema": _ref(answer.model)}}
+    elif answer.schema is not None:
+        out["content"] = {answer.media_type: {"schema": answer.schema}}
+    return out
+
+
+def _operation(op: Operation) -> Schema:
+    out: Schema = {"summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    if op.params:
+        out["parameters"] = [p.to_openapi() for p in op.params]
+    if isinstance(op.body, Body):
+        out["requestBody"] = {"required": True, "content": op.body.content}
+    elif op.body is not None:
+        media: Schema = {"schema": _ref(op.body)}
+        if op.example is not None:
+            media["example"] = op.example
+        out["requestBody"] = {"required": True, "content": {JSON: media}}
+    responses = {status: _answer(a) for status, a in op.answers.items()}
+    for status in op.errors:
+        responses[status] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
+    out["responses"] = responses
+    if op.security is not None:
+        out["security"] = op.security
+    return out
+
+
+def _error_responses() -> dict[str, Schema]:
+    out: dict[str, Schema] = {}
+    for name, description in ERROR_RESPONSES.values():
+        out[name] = {"description": description, "content": {JSON: {"schema": _ref(m.Error)}}}
+    out["RateLimited"]["headers"] = {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}
     }
-    qr_svg = {
-        "200": {
-            "description": "the QR code",
-            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
-        },
-        **READ_ONE,
-    }
-    qr_params = [_param("link_id"), _param("size"), _param("margin"), _param("ec")]
-    return {
-        "/api/v1/openapi.json": {
-            "get": _op(
-                "This document",
-                {"200": _ok({"type": "object"})},
-                tags=["meta"],
-                security=[],
-            )
-        },
-        "/api/v1/apps": {
-            "post": _op(
-                "Register an app (answers its SDK key, once)",
-                {"201": _ok(_ref("App"), "Created"), **WRITE_ONE},
-                tags=apps,
-                requestBody=_json_body(_ref("AppCreate")),
-            ),
-            "get": _op(
-                "List apps",
-                {"200": _ok(_ref("AppList")), **READ},
-                tags=apps,
-                parameters=[_param("limit"), _param("cursor")],
-            ),
-        },
-        "/api/v1/apps/{app_id}": {
-            "parameters": [_param("app_id")],
-            "get": _op("Get an app", {"200": _ok(_ref("App")), **READ_ONE}, tags=apps),
-            "patch": _op(
-                "Change an app's settings",
-                {"200": _ok(_ref("App")), **WRITE_ONE},
-                tags=apps,
-                requestBody=_json_body(_ref("AppPatch")),
-            ),
-        },
-        "/api/v1/apps/{app_id}/integrations/clevertap": {
-            "parameters": [_param("app_id")],
-            "get": _op(
-                "The CleverTap integration (secrets masked)",
-                {"200": _ok(_ref("ClevertapSettings")), **READ_ONE},
-                tags=integ,
-            ),
-            "put": _op(
-                "Set the CleverTap integration",
-                {"200": _ok(_ref("ClevertapSettings")), **WRITE_ONE},
-                tags=integ,
-                requestBody=_json_body(_ref("ClevertapSettingsInput")),
-            ),
-        },
-        "/api/v1/apps/{app_id}/integrations/clevertap/test": {
-            "parameters": [_param("app_id")],
-            "post": _op(
-                "Check the stored credentials against the region",
-                {"200": _ok(_ref("ClevertapTestResult")), **WRITE_ONE},
-                tags=integ,
-            ),
-        },
-        "/api/v1/apps/{app_id}/integrations/clevertap/audit": {
-            "parameters": [_param("app_id")],
-            "get": _op(
-                "Who changed the integration, when, and what (secrets never shown)",
-                {"200": _ok(_ref("AuditList")), **READ_ONE},
-                tags=integ,
-                parameters=[_param("limit"), _param("cursor")],
-            ),
-        },
-        "/api/v1/apps/{app_id}/devices": {
-            "parameters": [_param("app_id")],
-            "get": _op(
-                "A test device: its clicks, launches (the match each got and why the other "
-                "clicks were passed over), events and postbacks",
-                {"200": _ok(_ref("DeviceReport")), **READ_ONE},
-                tags=apps,
-                parameters=[_param("device_q"), _param("days")],
-            ),
-        },
-        "/api/v1/domains": {
-            "post": _op(
-                "Add a branded link domain (templates may use it at once, in every process)",
-                {"201": _ok(_ref("Domain"), "Created"), **WRITE_ONE},
-                tags=["domains"],
-                requestBody=_json_body(_ref("DomainCreate")),
-            ),
-            "get": _op(
-                "List branded domains",
-                {"200": _ok(_ref("DomainList")), **READ},
-                tags=["domains"],
-                parameters=[_param("limit"), _param("cursor")],
-            ),
-        },
-        "/api/v1/domains/{domain}": {
-            "parameters": [_param("domain")],
-            "get": _op(
-                "Get a branded domain", {"200": _ok(_ref("Domain")), **READ_ONE}, tags=["domains"]
-            ),
-            "delete": _op(
-                "Remove a branded domain (409 while a template uses it)",
-                {"204": {"description": "Deleted"}, **WRITE_ONE},
-                tags=["domains"],
-            ),
-        },
-        "/api/v1/templates": {
-            "post": _op(
-                "Create a OneLink template",
-                {"201": _ok(_ref("Template"), "Created"), **WRITE_ONE},
-                tags=tpl,
-                requestBody=_json_body(_ref("TemplateCreate")),
-            ),
-            "get": _op(
-                "List templates",
-                {"200": _ok(_ref("TemplateList")), **READ},
-                tags=tpl,
-                parameters=[_param("limit"), _param("cursor")],
-            ),
-        },
-        "/api/v1/templates/{template_id}": {
-            "parameters": [_param("template_id")],
-            "get": _op("Get a template", {"200": _ok(_ref("Template")), **READ_ONE}, tags=tpl),
-            "patch": _op(
-                "Change a template",
-                {"200": _ok(_ref("Template")), **WRITE_ONE},
-                tags=tpl,
-                requestBody=_json_body(_ref("TemplateSettings")),
-            ),
-        },
-        "/api/v1/links": {
-            "post": _op(
-                "Create a link",
-                {"201": _ok(_ref("Link"), "Created"), **WRITE_ONE},
-                tags=links,
-                requestBody=_json_body(_ref("LinkCreate")),
-            ),
-            "get": _op(
-                "List links",
-                {"200": _ok(_ref("LinkList")), **READ},
-                tags=links,
-                parameters=[_param("limit"), _param("cursor"), *LINK_FILTERS],
-            ),
-        },
-        "/api/v1/links/bulk": {
-            "post": _op(
-                "Create many links: a JSON list or a CSV; per-row results",
-                {
-                    "200": _ok(_ref("BulkResult"), "Every row created"),
-                    "207": _ok(_ref("BulkResult"), "Some rows failed (each names its error)"),
-                    **WRITE,
-                },
-                tags=links,
-                parameters=[
-                    {
-                        "name": "template_id",
-                        "in": "query",
-                        "required": False,
-                        "schema": _string(16),
-                        "description": "template of rows that name none",
-                    }
-                ],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        JSON: {"schema": {"type": "array", "items": _ref("LinkCreate")}},
-                        "text/csv": {
-                            "schema": {
-                                "type": "string",
-                                "description": "one link per row; `params.*` columns",
-                            }
-                        },
-                    },
-                },
-            ),
-        },
-        "/api/v1/links.csv": {
-            "get": _op(
-                "Export links as CSV",
-                {
-                    "200": {
-                        "description": "CSV",
-                        "content": {"text/csv": {"schema": {"type": "string"}}},
-                    },
-                    **READ,
-                },
-                tags=links,
-                parameters=LINK_FILTERS,
-            ),
-        },
-        "/api/v1/links/qr.zip": {
-            "post": _op(
-                "A ZIP of QR codes of links (by ids or campaign)",
-                {
-                    "200": {
-                        "description": "ZIP",
-                        "content": {
-                            "application/zip": {"schema": {"type": "string", "format": "binary"}}
-                        },
-                    },
-                    **WRITE_ONE,
-                },
-                tags=links,
-                requestBody=_json_body(_ref("QrZipRequest")),
-            ),
-        },
-        "/api/v1/links/{link_id}": {
-            "parameters": [_param("link_id")],
-            "get": _op("Get a link", {"200": _ok(_ref("Link")), **READ_ONE}, tags=links),
-            "patch": _op(
-                "Change a link (short links are dynamic)",
-                {"200": _ok(_ref("Link")), **WRITE_ONE},
-                tags=links,
-                requestBody=_json_body(_ref("LinkInput")),
-            ),
-            "delete": _op(
-                "Delete a link",
-                {"204": {"description": "Deleted"}, **WRITE_ONE},
-                tags=links,
-            ),
-        },
-        "/api/v1/links/{link_id}/qr.png": {
-            "get": _op(
-                "QR code (PNG) of the link, with af_qr=true",
-                qr_image,
-                tags=links,
-                parameters=qr_params,
-            ),
-        },
-        "/api/v1/links/{link_id}/qr.svg": {
-            "get": _op(
-                "QR code (SVG) of the link, with af_qr=true",
-                qr_svg,
-                tags=links,
-                parameters=qr_params,
-            ),
-        },
-        "/api/v1/postbacks": {
-            "get": _op(
-                "The postback log",
-                {"200": _ok(_ref("PostbackList")), **READ},
-                tags=pb,
-                parameters=[
-                    _param("limit"),
-                    _param("cursor"),
-                    {"name": "app_id", "in": "query", "schema": _string(160)},
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["queued", "sending", "in_doubt", "sent", "failed", "skipped"],
-                        },
-                    },
-                    {
-                        "name": "kind",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["install", "reengagement", "event"]},
-                    },
-                ],
-            ),
-        },
-        "/api/v1/postbacks/{postback_id}": {
-            "parameters": [_param("postback_id")],
-            "get": _op("Get one postback", {"200": _ok(_ref("Postback")), **READ_ONE}, tags=pb),
-        },
-        "/api/v1/postbacks/{postback_id}/retry": {
-            "parameters": [_param("postback_id")],
-            "post": _op(
-                "Queue a postback again",
-                {"200": _ok(_ref("Postback")), **WRITE_ONE},
-                tags=pb,
-            ),
-        },
-        "/api/v1/stats": {
-            "get": _op(
-                "Clicks, installs, re-engagements, events and revenue by group",
-                {"200": _ok(_ref("StatsList")), **READ},
-                tags=["stats"],
-                parameters=[
-                    {
-                        "name": "group_by",
-                        "in": "query",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["link", "campaign", "channel", "media_source"],
-                            "default": "link",
-                        },
-                    },
-                    {"name": "from", "in": "query", "schema": _string(format="date")},
-                    {"name": "to", "in": "query", "schema": _string(format="date")},
-                ],
-            ),
-        },
-        "/api/v1/sdk/{app_id}/launches": {
-            "parameters": [_param("app_id")],
-            "post": _op(
-                "An app launch: attribution and deferred deep link",
-                {
-                    "200": _ok(_ref("Launch"), "Attributed (or a retry of one)"),
-                    "201": _ok(_ref("Launch"), "Attributed"),
-                    **sdk_errors,
-                },
-                tags=["sdk"],
-                security=sdk_security,
-                description="Every app start (`first_launch: true` with the raw Play Install "
-                "Referrer string as `install_referrer` on the first one) and every open from a "
-                "Universal Link, App Link or push (`deep_link_url`). A repeated first launch of "
-                "a `device_id` gets the same answer. See docs/sdk-contract.md.",
-                requestBody=_json_body(_ref("LaunchRequest"), example=LAUNCH_EXAMPLE),
-            ),
-        },
-        "/api/v1/sdk/{app_id}/events": {
-            "parameters": [_param("app_id")],
-            "post": _op(
-                "An in-app event (stored and sent once per event_id)",
-                {
-                    "201": _ok(_ref("Event"), "Stored"),
-                    "200": _ok(_ref("Event"), "Seen before: the same answer"),
-                    **sdk_errors,
-                },
-                tags=["sdk"],
-                security=sdk_security,
-                description="Retry network errors, 429 and 5xx with the same `event_id`; a "
-                "repeat answers 200 and is stored and sent to CleverTap once. See "
-                "docs/sdk-contract.md.",
-                requestBody=_json_body(_ref("EventRequest"), example=EVENT_EXAMPLE),
-            ),
-        },
-    }
+    return out
 
 
 @cache
 def build_document() -> dict[str, Any]:
     """The OpenAPI document (built once per process)."""
-    return {
-        "openapi": "3.0.3",
+    paths: dict[str, Schema] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    document = {
+        "openapi": "3.1.0",
         "info": {
             "title": "linkgen API",
             "version": __version__,
@@ -1076,24 +700,12 @@ def build_document() -> dict[str, Any]:
             "Wiring an app (Android, iOS, the React Native / TypeScript SDK, server-to-server "
             "events, the CleverTap side): the integration guide, `docs/integrate/README.md` in "
             "the linkgen repository; every SDK call, field, answer and retry rule: "
-            "`docs/sdk-contract.md`.",
+            "`docs/sdk-contract.md`. A readable version of this document: `/api/v1/docs`.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "tags": [
-            {"name": name}
-            for name in (
-                "apps",
-                "integrations",
-                "templates",
-                "links",
-                "postbacks",
-                "stats",
-                "sdk",
-                "meta",
-            )
-        ],
-        "paths": _paths(),
+        "tags": [{"name": name} for name in TAGS],
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -1109,11 +721,13 @@ def build_document() -> dict[str, Any]:
                     "description": "the app's sdk_key (shown once, when the app is created)",
                 },
             },
-            "schemas": SCHEMAS,
-            "responses": RESPONSES,
-            "parameters": PARAMETERS,
+            "schemas": component_schemas(),
+            "responses": _error_responses(),
         },
     }
+    # A plain JSON value (tuples become lists), so the cached copy equals what is served.
+    loaded: dict[str, Any] = json.loads(json.dumps(document))
+    return loaded
 
 
 @bp.get("/api/v1/openapi.json")
@@ -1122,6 +736,14 @@ def openapi_document() -> Response:
     resp = jsonify(build_document())
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp
+
+
+@bp.get("/api/v1/docs")
+def reference_page() -> str:
+    """The document as a page: operations, parameters, bodies and answers (no API key)."""
+    from linkgen.web.apidocs import reference
+
+    return render_template("api/docs.html", ref=reference(build_document()))
 
 
 def init_app(app: Flask) -> None:

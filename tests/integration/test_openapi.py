@@ -11,6 +11,7 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from flask import Flask
+from markupsafe import escape
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Rule
 
@@ -106,7 +107,9 @@ def test_every_operation_documents_the_error_shape() -> None:
                 continue
             assert "401" in op["responses"], (method, path)
             assert "400" in op["responses"], (method, path)
-    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    schemas = doc["components"]["schemas"]
+    ref = schemas["Error"]["properties"]["error"]["$ref"]
+    error = schemas[ref.rsplit("/", 1)[-1]]
     assert set(error["properties"]) == {"code", "message", "field"}
 
 
@@ -135,3 +138,44 @@ def test_sdk_request_examples_are_valid_requests(sqlite_app: Flask) -> None:
     )
     assert parsed.first_launch is True
     assert parse_event(event["application/json"]["example"], now=now).event_name == "af_purchase"
+
+
+def test_reference_page_shows_every_operation_and_field(sqlite_app: Flask) -> None:
+    resp = sqlite_app.test_client().get("/api/v1/docs")
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    doc = build_document()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                assert f"<code>{path}</code>" in html, (method, path)
+                assert escape(op["summary"]) in html, (method, path)
+    # A limit and a description from the models, as the document has them.
+    assert "exactly 10 characters" in html  # team_id
+    assert "Apple&#39;s team id" in html
+    assert "≤ 730" in html  # reattribution_window_days
+    assert 'href="/api/v1/openapi.json"' in html
+    assert '<script src="http' not in html and "cdn" not in html.lower()
+
+
+def test_document_is_openapi_3_1_from_the_models() -> None:
+    doc = build_document()
+    assert doc["openapi"] == "3.1.0"
+    schemas = doc["components"]["schemas"]
+    team = next(
+        s for s in schemas["AppCreate"]["properties"]["team_id"]["anyOf"] if "maxLength" in s
+    )
+    assert team["maxLength"] == 10
+    days = schemas["AppCreate"]["properties"]["reattribution_window_days"]
+    assert (days["minimum"], days["maximum"]) == (1, 730)
+    scheme = next(
+        s
+        for s in schemas["TemplateCreate"]["properties"]["uri_scheme"]["anyOf"]
+        if "maxLength" in s
+    )
+    assert scheme["maxLength"] == 64
+    # Every request field says what it is; most carry an example.
+    for name in ("AppCreate", "TemplateCreate", "LinkCreate", "LaunchRequest", "EventRequest"):
+        for field, prop in schemas[name]["properties"].items():
+            assert prop.get("description"), (name, field)
