@@ -398,12 +398,10 @@ class InAppEvents(RequestModel):
     enabled: bool | SkipJsonSchema[None] = Field(
         default=None, description="send in-app events", examples=[True]
     )
-    postback_window_days: int | SkipJsonSchema[None] = Field(
-        default=None,
-        ge=ct.MIN_WINDOW_DAYS,
-        le=ct.MAX_WINDOW_DAYS,
-        description="days after the install in which events are sent",
-        examples=[180],
+    postback_window_days: (
+        Annotated[int, Field(ge=ct.MIN_WINDOW_DAYS, le=ct.MAX_WINDOW_DAYS)] | SkipJsonSchema[None]
+    ) = Field(
+        default=None, description="days after the install in which events are sent", examples=[180]
     )
     mappings: list[EventMapping] | SkipJsonSchema[None] = Field(
         default=None, max_length=ct.MAX_MAPPINGS, description="which events are sent, and as what"

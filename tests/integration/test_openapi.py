@@ -179,3 +179,23 @@ def test_document_is_openapi_3_1_from_the_models() -> None:
     for name in ("AppCreate", "TemplateCreate", "LinkCreate", "LaunchRequest", "EventRequest"):
         for field, prop in schemas[name]["properties"].items():
             assert prop.get("description"), (name, field)
+
+
+def test_no_pydantic_keyword_leaks_into_the_document() -> None:
+    """A constraint pydantic cannot place (ge on a union) lands as `ge`: not a JSON Schema word."""
+    leaked = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("ge", "le", "gt", "lt", "max_length", "min_length") and not isinstance(
+                    value, dict
+                ):
+                    leaked.append(f"{where}.{key}")
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(build_document()["components"]["schemas"], "schemas")
+    assert leaked == []
