@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -71,11 +72,13 @@ def get_bool(body: Mapping[str, Any], key: str, *, field: str | None = None) -> 
 def get_int(
     body: Mapping[str, Any], key: str, *, lo: int, hi: int, field: str | None = None
 ) -> int | None:
-    """An integer field within [lo, hi]."""
+    """An integer field within [lo, hi]; a whole float (`90.0`) counts, as in JSON Schema."""
     field = field or key
     value = body.get(key)
     if value is None:
         return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameter(f"{field} must be an integer", field=field)
     if not lo <= value <= hi:

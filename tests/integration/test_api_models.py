@@ -332,3 +332,14 @@ def test_the_drifted_limits_now_come_from_the_domain(schema: str, path: str, con
     assert value in (prop.get("maxLength"), prop.get("maximum"))
     if path == "reattribution_window_days":
         assert prop["minimum"] == apps.MIN_REATTRIBUTION_WINDOW_DAYS == 1
+
+
+def test_a_whole_float_is_an_integer_as_the_document_says(api: Api) -> None:
+    """Schemathesis' positive-data check found `reattribution_window_days: 399.0` refused while
+    the document's `type: integer` (JSON Schema) accepts it; JSON has one number type."""
+    made = api.post(APPS, {**NEW_APP, "reattribution_window_days": 399.0})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["reattribution_window_days"] == 399
+    refused = api.patch(f"{APPS}/{NEW_APP['app_id']}", {"reattribution_window_days": 399.5})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["field"] == "reattribution_window_days"
