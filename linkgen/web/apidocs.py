@@ -211,7 +211,7 @@ def _operation_view(reader: _Reader, path: str, method: str, op: Schema) -> Oper
             name = _name_of(schema["$ref"]) if "$ref" in schema else reader.type_of(schema)
         answers.append((status, str(answer.get("description", "")), name))
     return OperationView(
-        anchor=f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", "").strip("-"),
+        anchor=f"{method}{path}".replace("/", "-").replace("{", "").replace("}", ""),
         method=method.upper(),
         path=path,
         summary=op["summary"],

@@ -34,14 +34,22 @@ from linkgen.web.pagination import MAX_LIMIT
 # ---- patterns built from the domain's own rules ------------------------------------------------
 
 
-def _number_range(lo: int, hi: int) -> str:
-    """A regular expression for the whole numbers lo..hi, written out (the ranges are small)."""
-    return "(?:" + "|".join(str(n) for n in range(hi, lo - 1, -1)) + ")"
+def _number_range(hi: int) -> str:
+    """A regular expression for the whole numbers 1..hi (hi below 100), e.g. 23:
+    `[1-9]|1[0-9]|2[0-3]`."""
+    assert 1 <= hi < 100
+    tens, units = divmod(hi, 10)
+    parts = [f"[1-{min(hi, 9)}]"]
+    if tens >= 2:
+        parts.append(f"[1-{tens - 1}][0-9]")
+    if tens >= 1:
+        parts.append(f"{tens}[0-{units}]")
+    return "(?:" + "|".join(parts) + ")"
 
 
 def _window_pattern(max_hours: int, max_days: int, *, lifetime: bool = False) -> str:
-    hours = _number_range(1, max_hours) + "h"
-    days = _number_range(1, max_days) + "d"
+    hours = _number_range(max_hours) + "h"
+    days = _number_range(max_days) + "d"
     return f"^(?:{hours}|{days}{'|lifetime' if lifetime else ''})$"
 
 
@@ -150,19 +158,27 @@ class AppSettingsFields(RequestModel):
         description="an https URL; default: the app's App Store or Google Play page",
         examples=["https://play.google.com/store/apps/details?id=com.example.shop"],
     )
-    click_lookback: str | SkipJsonSchema[None] = Field(
+    click_lookback: (
+        Annotated[
+            str,
+            Field(max_length=app_rules.MAX_CLICK_LOOKBACK_CHARS, pattern=CLICK_LOOKBACK_PATTERN),
+        ]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=app_rules.MAX_CLICK_LOOKBACK_CHARS,
-        pattern=CLICK_LOOKBACK_PATTERN,
         description=f"how long a click may win an install: {WINDOW_DESCRIPTION} "
         f"(1h..{link_rules.CLICK_LOOKBACK_MAX_HOURS}h, 1d..{link_rules.CLICK_LOOKBACK_MAX_DAYS}d);"
         " default 7d",
         examples=["7d"],
     )
-    reengagement_window: str | SkipJsonSchema[None] = Field(
+    reengagement_window: (
+        Annotated[
+            str,
+            Field(max_length=app_rules.MAX_REENGAGEMENT_WINDOW_CHARS, pattern=REENGAGEMENT_PATTERN),
+        ]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=app_rules.MAX_REENGAGEMENT_WINDOW_CHARS,
-        pattern=REENGAGEMENT_PATTERN,
         description=f"how long a re-engagement is credited: {WINDOW_DESCRIPTION} "
         f"(1h..{link_rules.REENGAGEMENT_MAX_HOURS}h, 1d..{link_rules.REENGAGEMENT_MAX_DAYS}d) "
         "or `lifetime`; default 30d",
@@ -197,10 +213,11 @@ class AppCreate(AppSettingsFields):
 class AppPatch(AppSettingsFields):
     """Only the fields sent change."""
 
-    name: str | SkipJsonSchema[None] = Field(
+    name: (
+        Annotated[str, Field(max_length=app_rules.MAX_APP_NAME_CHARS, pattern=NOT_BLANK)]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=app_rules.MAX_APP_NAME_CHARS,
-        pattern=NOT_BLANK,
         description="shown in the UI",
         examples=["Shop"],
     )
@@ -311,9 +328,11 @@ class TemplateCreate(TemplateFields):
 class TemplatePatch(TemplateFields):
     """Only the fields sent change."""
 
-    domain: str | SkipJsonSchema[None] = Field(
+    domain: (
+        Annotated[str, Field(max_length=template_rules.MAX_TEMPLATE_DOMAIN_CHARS)]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=template_rules.MAX_TEMPLATE_DOMAIN_CHARS,
         description="one of LINKGEN_LINK_DOMAINS or a branded domain",
         examples=["go.example.com"],
     )
@@ -403,9 +422,9 @@ class InAppEvents(RequestModel):
     ) = Field(
         default=None, description="days after the install in which events are sent", examples=[180]
     )
-    mappings: list[EventMapping] | SkipJsonSchema[None] = Field(
-        default=None, max_length=ct.MAX_MAPPINGS, description="which events are sent, and as what"
-    )
+    mappings: (
+        Annotated[list[EventMapping], Field(max_length=ct.MAX_MAPPINGS)] | SkipJsonSchema[None]
+    ) = Field(default=None, description="which events are sent, and as what")
 
 
 class RestrictedSource(RequestModel):
@@ -447,10 +466,11 @@ class ClevertapSettingsInput(RequestModel):
         description="write-only: omitted keeps the stored one, '' or null clears it",
         examples=["a1b-2c3"],
     )
-    region: str | SkipJsonSchema[None] = Field(
+    region: (
+        Annotated[str, Field(max_length=ct.MAX_REGION_CHARS, pattern=NOT_BLANK)]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=ct.MAX_REGION_CHARS,
-        pattern=NOT_BLANK,
         description=f"one of {', '.join(ct.REGION_HOSTS)} (case-sensitive); anything else "
         f"sends to {ct.DEFAULT_REGION} with a warning",
         examples=["EU1"],
@@ -470,9 +490,11 @@ class ClevertapSettingsInput(RequestModel):
         examples=["objectId"],
     )
     in_app_events: InAppEvents | SkipJsonSchema[None] = Field(default=None)
-    restricted_media_sources: list[RestrictedSource] | SkipJsonSchema[None] = Field(
+    restricted_media_sources: (
+        Annotated[list[RestrictedSource], Field(max_length=ct.MAX_RESTRICTED)]
+        | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        max_length=ct.MAX_RESTRICTED,
         description="pre-filled with AppsFlyer's restricted sources when never set",
     )
 

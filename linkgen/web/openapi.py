@@ -301,7 +301,12 @@ OPERATIONS: tuple[Operation, ...] = (
             Param(
                 "q",
                 "query",
-                {"type": "string", "minLength": 1, "maxLength": m.DEVICE_QUERY_MAX},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": m.DEVICE_QUERY_MAX,
+                    "pattern": m.NOT_BLANK,
+                },
                 "the app's install id (the SDK's device_id), an advertising id (GAID, IDFA), "
                 "the IDFV or the customer user id (the CleverTap ID)",
                 required=True,

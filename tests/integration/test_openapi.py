@@ -193,6 +193,11 @@ def test_no_pydantic_keyword_leaks_into_the_document() -> None:
                 ):
                     leaked.append(f"{where}.{key}")
                 walk(value, f"{where}.{key}")
+            kind = node.get("type")
+            if kind == "array" and ("maxLength" in node or "minLength" in node):
+                leaked.append(f"{where}: a length on an array (maxItems / minItems)")
+            if kind in ("integer", "boolean", "array") and "pattern" in node:
+                leaked.append(f"{where}: a pattern on a {kind}")
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 walk(value, f"{where}[{i}]")
