@@ -343,3 +343,18 @@ def test_a_whole_float_is_an_integer_as_the_document_says(api: Api) -> None:
     refused = api.patch(f"{APPS}/{NEW_APP['app_id']}", {"reattribution_window_days": 399.5})
     assert refused.status_code == 400
     assert refused.get_json()["error"]["field"] == "reattribution_window_days"
+
+
+def test_qr_zip_takes_whole_float_sizes(api: Api) -> None:
+    """Found by the positive-data check: `margin: 32.0` (an integer to JSON Schema) was refused."""
+    _seed(api)
+    link = api.post("/api/v1/links", {**LINK, "campaign": "zip"})
+    assert link.status_code == 201, link.get_json()
+    resp = api.post(
+        "/api/v1/links/qr.zip", {"ids": [link.get_json()["id"]], "margin": 2.0, "size": 128.0}
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/zip"
+    half = api.post("/api/v1/links/qr.zip", {"ids": [link.get_json()["id"]], "margin": 2.5})
+    assert half.status_code == 400
+    assert half.get_json()["error"]["field"] == "margin"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from flask import Response, jsonify, request, stream_with_context
@@ -181,6 +182,8 @@ def _option_args(body: dict[str, Any]) -> dict[str, str]:
         value = body.get(name)
         if value is None:
             continue
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)  # JSON has one number type: 4.0 is the integer 4
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise InvalidParameter(f"{name} must be a number or a string", field=name)
         args[name] = str(value)
