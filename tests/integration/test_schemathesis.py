@@ -211,14 +211,15 @@ def test_no_input_gets_a_server_error(path: str, method: str, seeded: Seeded) ->
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", seeded.app)
     operation = schema[path][method]
     names = re.findall(r"\{([^}]+)\}", path)
-    strategies = [
-        operation.as_strategy(GenerationMode.POSITIVE),
-        operation.as_strategy(GenerationMode.NEGATIVE),
-    ]
+    strategies = []
     if names and all(n in seeded.path_values for n in names):
+        # The seeded objects first: one_of leans to its first branches in a short run, and the
+        # answers of real objects are what the response schemas are checked on.
         real = {n: seeded.path_values[n] for n in names}
         strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real))
         strategies.append(operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=real))
+    strategies.append(operation.as_strategy(GenerationMode.POSITIVE))
+    strategies.append(operation.as_strategy(GenerationMode.NEGATIVE))
     headers = {"Authorization": f"Bearer {seeded.api_key}", "X-SDK-Key": seeded.sdk_key}
     sent: list[int] = []
 
