@@ -8,8 +8,11 @@ their types, limits, descriptions and examples, and its answers.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from markupsafe import Markup, escape
 
 Schema = dict[str, Any]
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -56,6 +59,14 @@ class Reference:
     description: str
     tags: list[tuple[str, list[OperationView]]] = field(default_factory=list)
     schemas: list[SchemaView] = field(default_factory=list)
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline_code(text: str) -> Markup:
+    """Escape a description and show its `backticked` words as code."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704 (escaped first)
 
 
 def _name_of(ref: str) -> str:

@@ -25,6 +25,7 @@ from linkgen.domain.domains import MAX_DOMAIN_CHARS
 from linkgen.services import qr as qr_rules
 from linkgen.services.links import MAX_BULK_ROWS
 from linkgen.web import apimodels as m
+from linkgen.web.apidocs import inline_code, reference
 
 bp = Blueprint("openapi", __name__)
 
@@ -746,9 +747,7 @@ def openapi_document() -> Response:
 @bp.get("/api/v1/docs")
 def reference_page() -> str:
     """The document as a page: operations, parameters, bodies and answers (no API key)."""
-    from linkgen.web.apidocs import reference
-
-    return render_template("api/docs.html", ref=reference(build_document()))
+    return render_template("api/docs.html", ref=reference(build_document()), text=inline_code)
 
 
 def init_app(app: Flask) -> None:
