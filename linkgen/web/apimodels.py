@@ -601,7 +601,21 @@ class LinkCreate(LinkFields):
 
 
 class LinkPatch(LinkFields):
-    """Only the fields sent change; short links are dynamic (the printed URL stays)."""
+    """Only the fields sent change; short links are dynamic (the printed URL stays).
+    `template_id`, `shortlink_id` and `short` cannot change: sent with another value than the
+    link's, they are refused (400 naming the field); create a new link instead."""
+
+    short: bool | None = Field(
+        default=None,
+        description="cannot change: only the link's own value is accepted",
+        examples=[True],
+    )
+    shortlink_id: str | None = Field(
+        default=None,
+        max_length=link_rules.MAX_SHORTLINK_ID_CHARS,
+        pattern=SHORTLINK_ID_PATTERN,
+        description="cannot change: only the link's own value is accepted",
+    )
 
 
 class ClevertapSnippets(ResponseModel):
