@@ -69,8 +69,13 @@ REENGAGEMENT_PATTERN = _window_pattern(
 # What validate.https_url accepts, as far as a pattern can say it: https, a host, no spaces,
 # control characters, backslashes, user name or #fragment.
 HTTPS_URL_PATTERN = r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?][!-\"$-\[\]-~]*)?$"
-NOT_BLANK = r"\S"  # at least one character that is not a space
-TRIMMED = r"^\S(?:.*\S)?$"  # no surrounding spaces
+# A character str.strip() keeps. Python's `\s` also covers \x1c-\x1f and \x85, but the fuzzer's
+# regex generator treats them as non-space, so they are named.
+NON_SPACE = r"[^\s\x1c-\x1f\x85]"
+NOT_BLANK = NON_SPACE  # at least one character that is not a space
+TRIMMED = rf"^{NON_SPACE}(?:.*{NON_SPACE})?$"  # no surrounding spaces
+NO_NUL = r"^[^\x00]*$"  # a NUL byte anywhere in a URL is refused (docs/security.md)
+NO_NUL_NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 PRINTABLE_CREDENTIAL = r"^[!-~]+$"  # printable ASCII, no spaces: these travel in HTTP headers
 SHORTLINK_ID_PATTERN = link_rules.SHORTLINK_ID_RE.pattern.replace(r"\A", "^").replace(r"\Z", "$")
 TTL_PATTERN = r"^[1-9][0-9]{0,8}[mhd]?$"

@@ -111,10 +111,12 @@ LIMIT = Param(
     {"type": "integer", "minimum": 1, "maximum": m.PAGE_LIMIT_MAX, "default": 50},
     "page size",
 )
-CURSOR = Param("cursor", "query", {"type": "string"}, "the `next` of the previous page")
+CURSOR = Param(
+    "cursor", "query", {"type": "string", "pattern": m.NO_NUL}, "the `next` of the previous page"
+)
 PAGE = (LIMIT, CURSOR)
 LINK_FILTERS = tuple(
-    Param(name, "query", _string(200), description)
+    Param(name, "query", _string(200, pattern=m.NO_NUL), description)
     for name, description in (
         ("campaign", "only this campaign"),
         ("channel", "only this channel"),
@@ -306,7 +308,7 @@ OPERATIONS: tuple[Operation, ...] = (
                     "type": "string",
                     "minLength": 1,
                     "maxLength": m.DEVICE_QUERY_MAX,
-                    "pattern": m.NOT_BLANK,
+                    "pattern": m.NO_NUL_NOT_BLANK,
                 },
                 "the app's install id (the SDK's device_id), an advertising id (GAID, IDFA), "
                 "the IDFV or the customer user id (the CleverTap ID)",
@@ -417,7 +419,14 @@ OPERATIONS: tuple[Operation, ...] = (
             "207": Answer("Some rows failed (each names its error)", m.BulkResult),
         },
         WRITE,
-        (Param("template_id", "query", _string(16), "the template of rows that name none"),),
+        (
+            Param(
+                "template_id",
+                "query",
+                _string(16, pattern=m.NO_NUL),
+                "the template of rows that name none",
+            ),
+        ),
         body=Body(
             {
                 JSON: {
@@ -507,7 +516,12 @@ OPERATIONS: tuple[Operation, ...] = (
         READ,
         (
             *PAGE,
-            Param("app_id", "query", _string(app_rules.MAX_APP_ID_CHARS), "only this app"),
+            Param(
+                "app_id",
+                "query",
+                _string(app_rules.MAX_APP_ID_CHARS, pattern=m.NO_NUL),
+                "only this app",
+            ),
             Param(
                 "status",
                 "query",
