@@ -429,7 +429,7 @@ class InAppEvents(RequestModel):
     )
     mappings: (
         Annotated[list[EventMapping], Field(max_length=ct.MAX_MAPPINGS)] | SkipJsonSchema[None]
-    ) = Field(default=None, description="which events are sent, and as what")
+    ) = Field(default=None, description="which events are sent, and as what; each sdk_event once")
 
 
 class RestrictedSource(RequestModel):
@@ -500,7 +500,8 @@ class ClevertapSettingsInput(RequestModel):
         | SkipJsonSchema[None]
     ) = Field(
         default=None,
-        description="pre-filled with AppsFlyer's restricted sources when never set",
+        description="each media source once; pre-filled with AppsFlyer's restricted sources "
+        "when never set",
     )
 
 

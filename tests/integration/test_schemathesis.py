@@ -147,6 +147,8 @@ SEMANTIC_FIELDS: dict[str, str] = {
     "cursor": "a cursor this API issued",
     "from": "from must not be after to",
     "to": "from must not be after to",
+    "restricted_media_sources": "each media source once (a schema's uniqueItems compares whole "
+    "items, not names)",
     "install_event_name": "CleverTap system event names are refused",
     "reengagement_event_name": "CleverTap system event names are refused",
     "csv": "a CSV body's header must name LinkCreate fields (the document says string)",
