@@ -289,6 +289,18 @@ class Source:
         """The organic source."""
         return cls(is_organic=True, media_source="organic")
 
+    @classmethod
+    def paid(cls, facts: ReengagementFacts | InstallFacts) -> Source:
+        """The non-organic source recorded on an install or re-engagement."""
+        return cls(
+            is_organic=False,
+            media_source=facts.media_source,
+            campaign=facts.campaign,
+            channel=facts.channel,
+            link_id=facts.link_id,
+            click_id=facts.click_id,
+        )
+
 
 @dataclass(frozen=True)
 class ReengagementFacts:
@@ -318,14 +330,7 @@ class ReengagementFacts:
     @property
     def source(self) -> Source:
         """The re-engagement's source."""
-        return Source(
-            is_organic=False,
-            media_source=self.media_source,
-            campaign=self.campaign,
-            channel=self.channel,
-            link_id=self.link_id,
-            click_id=self.click_id,
-        )
+        return Source.paid(self)
 
 
 @dataclass(frozen=True)
@@ -358,14 +363,7 @@ class InstallFacts:
         """The install's own (original) source."""
         if self.is_organic:
             return Source.organic()
-        return Source(
-            is_organic=False,
-            media_source=self.media_source,
-            campaign=self.campaign,
-            channel=self.channel,
-            link_id=self.link_id,
-            click_id=self.click_id,
-        )
+        return Source.paid(self)
 
 
 @dataclass(frozen=True)
