@@ -149,4 +149,6 @@ def accept_invitation(session: Session, raw: str, password: str) -> User:
     )
     if getattr(marked, "rowcount", 0) != 1:
         raise InvitationUnusable("This invitation link has already been used.")
-    return create_user(session, invitation.email, password, role=invitation.role)
+    user = create_user(session, invitation.email, password, role=invitation.role)
+    user.last_login_at = utcnow()  # accepting logs them in
+    return user
