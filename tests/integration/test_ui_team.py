@@ -186,7 +186,9 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(app: Flask, admin: Fl
         assert db.scalar(select(User.role).where(User.id == admin_id)) == "admin"
     # With a second admin, the first may step down.
     _make(app, "second@example.com", "admin")
-    assert _post(admin, "/team/role", user_id=admin_id, role="editor").status_code == 302
+    answer = _post(admin, "/team/role", user_id=admin_id, role="editor")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/links")
+    assert admin.get("/team").status_code == 403  # no longer an admin, at once
 
 
 def test_removing_a_user_ends_their_sessions(app: Flask, admin: FlaskClient) -> None:

@@ -106,9 +106,12 @@ def team_invite_revoke() -> Response | tuple[str, int]:
 def team_set_role() -> Response | tuple[str, int]:
     try:
         with get_runtime().db.session() as db:
-            team.set_role(db, _form_id("user_id"), request.form.get("role", "")[:16])
+            user = team.set_role(db, _form_id("user_id"), request.form.get("role", "")[:16])
+            stepped_down = user.id == g.user.id and user.role != "admin"
     except LinkgenError as exc:
         return _team_page(errors={"form": exc.message}, status=exc.status)
+    if stepped_down:  # the Team page is for admins: go where this user still may
+        return redirect(url_for("ui.links_list"))
     return redirect(url_for("ui.team_page", ok="role"))
 
 
