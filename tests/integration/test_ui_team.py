@@ -308,6 +308,19 @@ def test_an_invitee_password_must_follow_the_rules_and_the_link_keeps_working(
     assert answer.status_code == 302
 
 
+def test_an_invitation_for_an_email_that_got_a_login_meanwhile_says_so(
+    app: Flask, admin: FlaskClient
+) -> None:
+    token = _invite(admin, "both@example.com", "editor")
+    _make(app, "both@example.com", "viewer")  # e.g. with linkgen create-user
+    _, answer = _accept(app, token)
+    assert answer.status_code == 409
+    assert "already exists" in answer.get_data(as_text=True)
+    with _db(app).session() as db:
+        assert db.scalar(select(User.role).where(User.email == "both@example.com")) == "viewer"
+        assert db.scalar(select(Invitation.used_at)) is None  # nothing half-done
+
+
 def test_bad_invitations_name_the_field(app: Flask, admin: FlaskClient) -> None:
     answer = _post(admin, "/team/invitations", email="not-an-email", role="editor")
     assert answer.status_code == 400 and "email must be" in answer.get_data(as_text=True)

@@ -174,7 +174,8 @@ def invite_accept(token: str) -> Response | tuple[str, int]:
     except team.InvitationUnusable as exc:
         return render_template("team/invite_unusable.html", message=exc.message), exc.status
     except LinkgenError as exc:
-        return _invite_form(token, email, role, {exc.field or "password": exc.message}, 400)
+        field = exc.field if exc.field in ("password", "password_confirm") else "form"
+        return _invite_form(token, email, role, {field: exc.message}, exc.status)
     return redirect(url_for("ui.links_list"))
 
 
