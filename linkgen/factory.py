@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from sqlalchemy.exc import DBAPIError
 
 from linkgen.config import Settings
 from linkgen.runtime import Runtime
@@ -74,10 +73,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     proxy.install(app)  # outermost: who the client is, before the fast path or a click sees it
 
     from linkgen import cli
+    from linkgen.services.accounts import install_initial_key
 
     cli.init_app(app)
     if settings.initial_api_key:
-        _install_initial_key(runtime, settings.initial_api_key)
+        install_initial_key(runtime.db, settings.initial_api_key)
     return app
 
 
@@ -96,16 +96,3 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
         recorder=runtime.click_recorder,
         privacy=runtime.settings.privacy,
     )
-
-
-def _install_initial_key(runtime: Runtime, raw: str) -> None:
-    from linkgen.services.accounts import ensure_initial_api_key
-
-    try:
-        with runtime.db.session() as session:
-            if ensure_initial_api_key(session, raw):
-                log.info("installed LINKGEN_INITIAL_API_KEY as the first admin API key")
-    except DBAPIError:
-        # Not migrated yet (or a second process won the race): `linkgen db upgrade` / serve
-        # call this again once the schema exists.
-        log.debug("initial API key not installed yet", exc_info=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -11,15 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
 from linkgen.domain.roles import ROLES, is_role
+from linkgen.storage.db import Database
 from linkgen.storage.epochs import API_KEYS, bump_epoch, read_epoch
 from linkgen.storage.models import ApiKey, User
 from linkgen.storage.types import utcnow
+
+log = logging.getLogger("linkgen")
 
 SCOPES = ("admin", "read")
 
@@ -176,6 +180,20 @@ def ensure_initial_api_key(session: Session, raw: str) -> bool:
         return False
     session.add(ApiKey(name="initial", prefix=raw[:7], key_hash=hash_key(raw), scope="admin"))
     return True
+
+
+def install_initial_key(db: Database, raw: str) -> None:
+    """`ensure_initial_api_key` in its own transaction, at start-up and after `db upgrade`.
+
+    Before the schema exists (or when a second process won the race) it does nothing: `linkgen
+    db upgrade` and `linkgen serve` call it again once the tables are there.
+    """
+    try:
+        with db.session() as session:
+            if ensure_initial_api_key(session, raw):
+                log.info("installed LINKGEN_INITIAL_API_KEY as the first admin API key")
+    except DBAPIError:
+        log.debug("initial API key not installed yet", exc_info=True)
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:

@@ -100,12 +100,12 @@ def serve_cmd(
     settings = rt.settings
     configure_logging(settings)
     if not no_migrate:
-        from linkgen.factory import _install_initial_key
+        from linkgen.services.accounts import install_initial_key
         from linkgen.storage.migrate import upgrade
 
         upgrade(settings.database_url)
         if settings.initial_api_key:
-            _install_initial_key(rt, settings.initial_api_key)
+            install_initial_key(rt.db, settings.initial_api_key)
     _offer_setup_code(rt)
     rt.db.dispose()  # workers open their own connections after the fork
     supervisor: WorkerSupervisor | None = None
