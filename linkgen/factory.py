@@ -80,6 +80,7 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     from linkgen.clicks.cache import RouteCache
     from linkgen.clicks.handler import ClickHandler
     from linkgen.clicks.recorder import ClickRecorder
+    from linkgen.web.metrics import metrics_state
 
     runtime.route_cache = RouteCache(runtime.db)
     runtime.click_recorder = ClickRecorder(runtime.db)
@@ -89,6 +90,7 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
         cache=runtime.route_cache,
         recorder=runtime.click_recorder,
         privacy=runtime.settings.privacy,
+        count_outcome=metrics_state(runtime).redirects.count,
     )
 
 
