@@ -46,8 +46,15 @@ def db_downgrade(revision: str) -> None:
 @click.command("create-user")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "editor", "viewer"]),
+    default="admin",
+    show_default=True,
+    help="What the user may do in the web app.",
+)
 @with_appcontext
-def create_user_cmd(email: str, password_stdin: bool) -> None:
+def create_user_cmd(email: str, password_stdin: bool, role: str) -> None:
     """Create a user who can log in to the web app."""
     from linkgen.domain.errors import LinkgenError
     from linkgen.services.accounts import create_user
@@ -55,8 +62,8 @@ def create_user_cmd(email: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     try:
         with get_runtime().db.session() as session:
-            user = create_user(session, email, password)
-            click.echo(f"created user {user.email}")
+            user = create_user(session, email, password, role=role)
+            click.echo(f"created user {user.email} ({user.role})")
     except LinkgenError as exc:
         raise click.ClickException(exc.message) from exc
 

@@ -30,7 +30,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
 
-    runtime = Runtime(settings=settings, db=Database(settings.database_url))
+    from linkgen.services.accounts import ApiKeyCache
+    from linkgen.services.attribution import AppCache
+
+    db = Database(settings.database_url)
+    runtime = Runtime(
+        settings=settings, db=db, api_keys=ApiKeyCache(db.engine), sdk_apps=AppCache()
+    )
     runtime.init_app(app)
     _install_click_path(app, runtime)
 

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, func, select, update
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
+from linkgen.domain.roles import ROLES, is_role
 from linkgen.storage.epochs import API_KEYS, bump_epoch, read_epoch
 from linkgen.storage.models import ApiKey, User
 from linkgen.storage.types import utcnow
@@ -42,15 +43,29 @@ class Principal:
         return f"{self.kind.replace('_', '-')}:{self.name}"
 
 
-def create_user(session: Session, email: str, password: str) -> User:
-    """Create a user with a hashed password."""
+def normalize_email(email: str) -> str:
+    """The email as stored (trimmed, lower case); refuses what is not an email address."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         raise InvalidParameter("email must be an email address", field="email")
+    return email
+
+
+def check_role(role: str) -> str:
+    """The role when it is one of admin, editor, viewer."""
+    if not is_role(role):
+        raise InvalidParameter(f"role must be one of {', '.join(ROLES)}", field="role")
+    return role
+
+
+def create_user(session: Session, email: str, password: str, *, role: str = "admin") -> User:
+    """Create a user with a hashed password and a role (admin, editor or viewer)."""
+    email = normalize_email(email)
+    check_role(role)
     _check_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} already exists", field="email")
-    user = User(email=email, password_hash=generate_password_hash(password))
+    user = User(email=email, password_hash=generate_password_hash(password), role=role)
     session.add(user)
     session.flush()
     return user
@@ -83,6 +98,21 @@ def set_password(session: Session, email: str, password: str) -> User:
     user = _user_by_email(session, email)
     user.password_hash = generate_password_hash(password)
     user.session_generation += 1
+    return user
+
+
+def change_password(session: Session, user_id: int, current: str, new: str) -> User:
+    """A user's own password change: the current password must match; every session of the
+    user ends (the caller re-issues its own session from the returned user)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    if not check_password_hash(user.password_hash, current):
+        raise InvalidParameter("the current password is not right", field="current_password")
+    _check_password(new)
+    user.password_hash = generate_password_hash(new)
+    user.session_generation += 1
+    session.flush()
     return user
 
 
@@ -148,6 +178,12 @@ def ensure_initial_api_key(session: Session, raw: str) -> bool:
     return True
 
 
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Active API keys, newest first (their hashes and prefixes, never a usable key)."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id.desc())
+    return list(session.scalars(query).all())
+
+
 def revoke_api_key(session: Session, name: str) -> int:
     """Revoke every active key with this name; returns how many.
 
@@ -160,11 +196,24 @@ def revoke_api_key(session: Session, name: str) -> int:
     ).all()
     if not keys:
         raise NotFound(f"no active API key named {name!r}", field="name")
+    _revoke(session, keys)
+    return len(keys)
+
+
+def revoke_api_key_id(session: Session, key_id: int) -> ApiKey:
+    """Revoke one active key by its id (the web app's list can hold two keys of one name)."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        raise NotFound("no such active API key")
+    _revoke(session, [key])
+    return key
+
+
+def _revoke(session: Session, keys: Sequence[ApiKey]) -> None:
     for key in keys:
         key.revoked_at = utcnow()
     bump_epoch(session, API_KEYS)
     session.info.setdefault("after_commit", []).append(_revoked_here)
-    return len(keys)
 
 
 # --------------------------------------------------------------------------- API key cache

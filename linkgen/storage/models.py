@@ -58,6 +58,23 @@ class User(Base):
     # Written into each browser session at login; logout, a new password or ending sessions
     # adds one, so every session cookie issued before no longer logs anyone in.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # admin | editor | viewer (linkgen/web/ui/roles.py says what each may do in the web app).
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+
+
+class Invitation(Base):
+    """A one-time link that lets someone create their own login; only the token's hash is kept."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):

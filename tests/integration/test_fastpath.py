@@ -43,7 +43,7 @@ def sdk(app: Flask, client: FlaskClient, api: Api) -> Sdk:
 
 @pytest.fixture
 def fast(app: Flask) -> FastPath:
-    path = app.extensions["linkgen"].extras["fast_path"]
+    path = app.extensions["linkgen"].fast_path
     assert isinstance(path, FastPath) and path.enabled
     return path
 

@@ -214,7 +214,9 @@ def links_preview() -> tuple[FlaskResponse, int]:
         "qr_expires": qr_expires,
         "media_source": spec.media_source,
         "length": len(long_url),
-        "clevertap": clevertap_block(shared, spec.channel),
+        "clevertap": clevertap_block(
+            shared, spec.channel, text=request.form.get("link_text", "").strip()[:200] or None
+        ),
         "qr": qr,
     }
     return jsonify(out), 200
