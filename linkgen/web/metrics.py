@@ -70,7 +70,6 @@ DB_CACHE_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUED_STATUSES = ("queued", "sending", "in_doubt")
 POSTBACK_STATUSES = ("queued", "sending", "in_doubt", "sent", "failed", "skipped")
-_EXTRAS_KEY = "metrics"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The file of `linkgen_info` (multiprocess mode "liveall") names each live process.
 _LIVE_FILE_PREFIX = "gauge_liveall_"
@@ -250,11 +249,9 @@ class MetricsState:
 
 def metrics_state(runtime: Runtime) -> MetricsState:
     """This process's metrics state (made on first use)."""
-    state = runtime.extras.get(_EXTRAS_KEY)
-    if state is None:
-        state = runtime.extras.setdefault(_EXTRAS_KEY, MetricsState(runtime))
-    assert isinstance(state, MetricsState)
-    return state
+    if runtime.metrics is None:  # made during create_app, before any request thread runs
+        runtime.metrics = MetricsState(runtime)
+    return runtime.metrics
 
 
 def _database_up(up: bool) -> Metric:
