@@ -86,6 +86,7 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     from linkgen.clicks.cache import RouteCache
     from linkgen.clicks.handler import ClickHandler
     from linkgen.clicks.recorder import ClickRecorder
+    from linkgen.web.metrics import metrics_state
 
     runtime.route_cache = RouteCache(runtime.db)
     runtime.click_recorder = ClickRecorder(runtime.db)
@@ -95,4 +96,5 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
         cache=runtime.route_cache,
         recorder=runtime.click_recorder,
         privacy=runtime.settings.privacy,
+        count_outcome=metrics_state(runtime).redirects.count,
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from linkgen.services.accounts import ApiKeyCache
     from linkgen.services.attribution import AppCache
     from linkgen.web.fastpath import FastPath
+    from linkgen.web.metrics import MetricsState
     from linkgen.web.proxy import TrustedProxies
     from linkgen.web.ratelimit import RateLimiter
 
@@ -51,7 +52,7 @@ class Runtime:
     # The client the CleverTap connection check uses instead of a fresh one per check (tests
     # inject one with their own timeout or transport).
     clevertap_client: CleverTapClient | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsState | None = None  # linkgen/web/metrics.py (made on first use)
 
     def close(self) -> None:
         """Flush pending clicks, stop background threads, close connections."""
