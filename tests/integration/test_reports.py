@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -53,9 +54,9 @@ def ui(app: Flask) -> FlaskClient:
 
 
 def _cells(html: str, label: str) -> list[str]:
-    import re
-
-    return re.findall(rf'data-label="{label}"[^>]*>([^<]*)<', html)
+    """The cells of one column of the report table (not of the chart's table)."""
+    table = html[html.index('class="table report-table"') :]
+    return re.findall(rf'data-label="{label}"[^>]*>([^<]*)<', table)
 
 
 def test_the_default_report_is_the_last_30_days_by_campaign(ui: FlaskClient) -> None:
