@@ -214,17 +214,19 @@ class Click(Base):
             postgresql_where=text("customer_user_id IS NOT NULL"),
         ),
         Index("ix_clicks_ts", "ts"),
-        # The click log pages a link's or a campaign's clicks newest first by id.
+        # The click log pages a link's or a campaign's clicks newest first, by (ts, id).
         Index(
-            "ix_clicks_link_id_id",
+            "ix_clicks_link_ts",
             "link_id",
+            "ts",
             "id",
             sqlite_where=text("link_id IS NOT NULL"),
             postgresql_where=text("link_id IS NOT NULL"),
         ),
         Index(
-            "ix_clicks_campaign_id",
+            "ix_clicks_campaign_ts",
             "campaign",
+            "ts",
             "id",
             sqlite_where=text("campaign IS NOT NULL"),
             postgresql_where=text("campaign IS NOT NULL"),

@@ -4,9 +4,9 @@ Revision ID: 0009_report_indexes
 Revises: 0007_session_generation
 Create Date: 2026-12-03 06:30:00
 
-The click log (`/reports/clicks`) pages newest first by id; filtered by a link or a campaign it
-reads `ix_clicks_link_id_id` / `ix_clicks_campaign_id` backwards instead of every click since
-the newest one of that link. `ix_events_revenue_ts` holds only events that carry revenue, for
+The click log (`/reports/clicks`) pages newest first by (ts, id); filtered by a link or a
+campaign (and a range of days) it reads `ix_clicks_link_ts` / `ix_clicks_campaign_ts` backwards
+from the range's end instead of every newer click of the table. `ix_events_revenue_ts` holds only events that carry revenue, for
 the revenue-per-currency sums of a range of days. All three are partial (NULLs are never asked
 for), and on PostgreSQL built CONCURRENTLY so clicks keep being recorded during the upgrade.
 """
@@ -22,8 +22,8 @@ branch_labels = None
 depends_on = None
 
 INDEXES = (
-    ("ix_clicks_link_id_id", "clicks", ["link_id", "id"], "link_id IS NOT NULL"),
-    ("ix_clicks_campaign_id", "clicks", ["campaign", "id"], "campaign IS NOT NULL"),
+    ("ix_clicks_link_ts", "clicks", ["link_id", "ts", "id"], "link_id IS NOT NULL"),
+    ("ix_clicks_campaign_ts", "clicks", ["campaign", "ts", "id"], "campaign IS NOT NULL"),
     ("ix_events_revenue_ts", "events", ["ts"], "revenue_micros IS NOT NULL"),
 )
 
