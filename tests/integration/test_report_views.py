@@ -363,3 +363,9 @@ def test_revenue_outside_the_range_does_not_name_a_currency(sdk: Sdk, ui: FlaskC
     old = TODAY - timedelta(days=40)
     html = ui.get(f"/reports?from={old}&to={old}").get_data(as_text=True)
     assert "EUR" not in html
+
+
+@pytest.mark.parametrize("path", ["/reports/clicks", "/reports/clicks.csv"])
+def test_the_click_log_needs_a_login(client: FlaskClient, path: str) -> None:
+    resp = client.get(path)
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
