@@ -231,6 +231,23 @@ class Click(Base):
             postgresql_where=text("customer_user_id IS NOT NULL"),
         ),
         Index("ix_clicks_ts", "ts"),
+        # The click log pages a link's or a campaign's clicks newest first, by (ts, id).
+        Index(
+            "ix_clicks_link_ts",
+            "link_id",
+            "ts",
+            "id",
+            sqlite_where=text("link_id IS NOT NULL"),
+            postgresql_where=text("link_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_clicks_campaign_ts",
+            "campaign",
+            "ts",
+            "id",
+            sqlite_where=text("campaign IS NOT NULL"),
+            postgresql_where=text("campaign IS NOT NULL"),
+        ),
     )
 
 
@@ -335,7 +352,16 @@ class Event(Base):
     re_link_id: Mapped[str | None] = mapped_column(String(32))
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
-    __table_args__ = (UniqueConstraint("app_id", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "event_id"),
+        # Revenue per currency over a range of days reads only the events that carry revenue.
+        Index(
+            "ix_events_revenue_ts",
+            "ts",
+            sqlite_where=text("revenue_micros IS NOT NULL"),
+            postgresql_where=text("revenue_micros IS NOT NULL"),
+        ),
+    )
 
 
 class Postback(Base):
