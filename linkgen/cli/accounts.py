@@ -64,13 +64,14 @@ def reset_password_cmd(email: str, password_stdin: bool) -> None:
 @click.argument("email")
 @with_appcontext
 def delete_user_cmd(email: str) -> None:
-    """Remove a user; the user's sessions end with them."""
+    """Remove a user; the user's sessions end with them. The last admin stays."""
     from linkgen.domain.errors import LinkgenError
-    from linkgen.services.accounts import delete_user
+    from linkgen.services.accounts import user_by_email
+    from linkgen.services.team import remove_user
 
     try:
         with get_runtime().db.session() as session:
-            delete_user(session, email)
+            remove_user(session, user_by_email(session, email).id)  # the web app's rule too
     except LinkgenError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"removed user {email.strip().lower()}")

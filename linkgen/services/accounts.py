@@ -80,7 +80,7 @@ def _check_password(password: str) -> None:
         raise InvalidParameter("password must be at least 8 characters", field="password")
 
 
-def _user_by_email(session: Session, email: str) -> User:
+def user_by_email(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no user {email.strip().lower()}", field="email")
@@ -99,7 +99,7 @@ def end_sessions(session: Session, user_id: int) -> None:
 def set_password(session: Session, email: str, password: str) -> User:
     """Give a user a new password; their sessions everywhere end."""
     _check_password(password)
-    user = _user_by_email(session, email)
+    user = user_by_email(session, email)
     user.password_hash = generate_password_hash(password)
     user.session_generation += 1
     return user
@@ -118,11 +118,6 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> U
     user.session_generation += 1
     session.flush()
     return user
-
-
-def delete_user(session: Session, email: str) -> None:
-    """Remove a user; their sessions end with them."""
-    session.delete(_user_by_email(session, email))
 
 
 def count_users(session: Session) -> int:
