@@ -23,7 +23,7 @@ At each size it measures:
 * each attribution click look-up exactly as a launch issues it (`_fetch_clicks` of
   `linkgen/services/attribution.py`, one kind of key at a time, then all keys of a typical
   first launch in one union): p50 / p99 over `--lookups` launches built from sampled clicks;
-* the report reads (`summarise_counters`, `totals_by_link`, `daily_series`);
+* the report reads (`summarise_counters`, `totals_by_link`, `daily_totals`);
 * heap and index bytes per row and the B-tree depth and fan-out of each index (pgstatindex).
 
 At the largest size it also prints `EXPLAIN (ANALYZE, BUFFERS)` of every look-up, then runs
@@ -61,11 +61,11 @@ from linkgen.domain.attribution import AppRules, LaunchFacts
 from linkgen.services import attribution
 from linkgen.services.launchsql import Transaction
 from linkgen.services.retention import delete_batch, delete_before
-from linkgen.services.stats import summarise_counters
+from linkgen.services.stats import daily_totals, summarise_counters
 from linkgen.storage.counters import CounterKey
 from linkgen.storage.db import Database
 from linkgen.storage.models import Base, Click, Launch
-from linkgen.web.ui.stats import daily_series, totals_by_link
+from linkgen.web.ui.stats import totals_by_link
 
 SECTION = "click_storage"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -558,7 +558,7 @@ def measure_stats(engine: Engine, now: datetime, rng: random.Random, n: int) -> 
             totals_by_link(s, [f"lk{rng.randrange(LINKS)}" for _ in range(50)])
         ),
         "daily series of a link, 30 days": lambda s: len(
-            daily_series(s, f"lk{rng.randrange(LINKS // 10)}", day_from, day_to)
+            daily_totals(s, day_from, day_to, link_id=f"lk{rng.randrange(LINKS // 10)}")
         ),
     }
     out: dict[str, Lookup] = {}

@@ -23,8 +23,9 @@ BENCHMARKS = (
     "click_storage",
     "slow_clients",
     "scanners",
+    "reports",
 )
-QUICK_ARGS = {"click_storage": ("--quick",)}
+QUICK_ARGS = {"click_storage": ("--quick",), "reports": ("--quick",)}
 
 
 def main() -> int:

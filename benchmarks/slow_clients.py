@@ -37,7 +37,7 @@ from benchmarks.common import (
     write_results,
 )
 from benchmarks.redirects import setup_short_link
-from linkgen.server import raise_open_files_limit
+from linkgen.cli.serve import raise_open_files_limit
 
 IPHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 "

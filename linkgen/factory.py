@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from sqlalchemy.exc import DBAPIError
 
 from linkgen.config import Settings
 from linkgen.runtime import Runtime
@@ -30,7 +29,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
 
-    runtime = Runtime(settings=settings, db=Database(settings.database_url))
+    from linkgen.services.accounts import ApiKeyCache
+    from linkgen.services.attribution import AppCache
+
+    db = Database(settings.database_url)
+    runtime = Runtime(
+        settings=settings, db=db, api_keys=ApiKeyCache(db.engine), sdk_apps=AppCache()
+    )
     runtime.init_app(app)
     _install_click_path(app, runtime)
 
@@ -68,10 +73,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     proxy.install(app)  # outermost: who the client is, before the fast path or a click sees it
 
     from linkgen import cli
+    from linkgen.services.accounts import install_initial_key
 
     cli.init_app(app)
     if settings.initial_api_key:
-        _install_initial_key(runtime, settings.initial_api_key)
+        install_initial_key(runtime.db, settings.initial_api_key)
     return app
 
 
@@ -80,6 +86,7 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     from linkgen.clicks.cache import RouteCache
     from linkgen.clicks.handler import ClickHandler
     from linkgen.clicks.recorder import ClickRecorder
+    from linkgen.web.metrics import metrics_state
 
     runtime.route_cache = RouteCache(runtime.db)
     runtime.click_recorder = ClickRecorder(runtime.db)
@@ -89,17 +96,5 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
         cache=runtime.route_cache,
         recorder=runtime.click_recorder,
         privacy=runtime.settings.privacy,
+        count_outcome=metrics_state(runtime).redirects.count,
     )
-
-
-def _install_initial_key(runtime: Runtime, raw: str) -> None:
-    from linkgen.services.accounts import ensure_initial_api_key
-
-    try:
-        with runtime.db.session() as session:
-            if ensure_initial_api_key(session, raw):
-                log.info("installed LINKGEN_INITIAL_API_KEY as the first admin API key")
-    except DBAPIError:
-        # Not migrated yet (or a second process won the race): `linkgen db upgrade` / serve
-        # call this again once the schema exists.
-        log.debug("initial API key not installed yet", exc_info=True)

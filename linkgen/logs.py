@@ -166,7 +166,10 @@ def request_id_from(value: str | None) -> str:
 
 
 def loggable_path(path: str) -> str:
-    """The path as one printable line (control characters escaped), cut to a bounded length."""
+    """The path as one printable line (control characters escaped), cut to a bounded length;
+    an invitation link's token is left out (it is a password until used)."""
+    if path.startswith("/invite/"):
+        return "/invite/<token>"
     if len(path) > MAX_LOGGED_PATH:
         path = path[:MAX_LOGGED_PATH] + "..."
     if path.isprintable():

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -21,19 +21,38 @@ from linkgen.storage.db import Database
 if TYPE_CHECKING:
     from linkgen.clicks.cache import RouteCache
     from linkgen.clicks.recorder import ClickRecorder
+    from linkgen.delivery.clevertap_client import CleverTapClient
+    from linkgen.services.accounts import ApiKeyCache
+    from linkgen.services.attribution import AppCache
+    from linkgen.web.fastpath import FastPath
+    from linkgen.web.metrics import MetricsState
+    from linkgen.web.proxy import TrustedProxies
+    from linkgen.web.ratelimit import RateLimiter
 
 log = logging.getLogger("linkgen")
 
 
 @dataclass
 class Runtime:
-    """Per-process services, kept in app.extensions['linkgen']."""
+    """Per-process services, kept in app.extensions['linkgen'].
+
+    `create_app` builds each one; a field is None only before its part of the app is set up
+    (the accessors in the modules that use them assert that it is not).
+    """
 
     settings: Settings
     db: Database
     route_cache: RouteCache | None = None
     click_recorder: ClickRecorder | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    api_keys: ApiKeyCache | None = None  # valid API keys (linkgen/web/api)
+    sdk_apps: AppCache | None = None  # SDK apps and their settings (linkgen/web/sdk.py)
+    trusted_proxies: TrustedProxies | None = None  # linkgen/web/proxy.py
+    rate_limiter: RateLimiter | None = None  # linkgen/web/ratelimit.py
+    fast_path: FastPath | None = None  # linkgen/web/fastpath.py
+    # The client the CleverTap connection check uses instead of a fresh one per check (tests
+    # inject one with their own timeout or transport).
+    clevertap_client: CleverTapClient | None = None
+    metrics: MetricsState | None = None  # linkgen/web/metrics.py (made on first use)
 
     def close(self) -> None:
         """Flush pending clicks, stop background threads, close connections."""

@@ -117,6 +117,10 @@ def click_route(method: str, path: str) -> re.Match[str] | None:
     return match
 
 
+def _count_nothing(outcome: str) -> None:
+    return None
+
+
 class ClickHandler:
     """WSGI middleware answering clicks; everything else goes to the wrapped app."""
 
@@ -129,6 +133,7 @@ class ClickHandler:
         scanners: MessageDetector | None = None,
         clock: Callable[[], float] = time.time,
         privacy: StoragePolicy = FULL,
+        count_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
@@ -136,7 +141,8 @@ class ClickHandler:
         self.scanners = scanners or MessageDetector()
         self.clock = clock
         self.privacy = privacy
-        self.outcomes: dict[str, int] = {}
+        # Counts each stored click's outcome (linkgen_redirects_total); a no-op if not given.
+        self.count_outcome = count_outcome or _count_nothing
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -313,8 +319,7 @@ class ClickHandler:
             self.recorder.record(row, key, counts, renewal, earlier)
         except RecordError:
             return _unavailable(start_response)
-        outcome = str(row["outcome"])
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.count_outcome(str(row["outcome"]))
         return self._answer(start_response, redirect, device.is_preview, params, environ, link)
 
     def _answer(

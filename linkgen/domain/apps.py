@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkgen.domain.errors import InvalidParameter
-from linkgen.domain.links import parse_click_lookback, parse_reengagement_window
 from linkgen.domain.validate import get_bool, get_int, get_str, https_url, is_digits, refuse_unknown
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, parse_window
 
 IOS_APP_ID_RE = re.compile(r"^id[0-9]{1,15}$")
 ANDROID_PACKAGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
@@ -108,14 +108,14 @@ def parse_app(body: Mapping[str, Any], *, create: bool) -> AppChanges:
     if "click_lookback" in body:
         raw = get_str(body, "click_lookback", required=True, max_length=MAX_CLICK_LOOKBACK_CHARS)
         assert raw is not None
-        parse_click_lookback(raw, "click_lookback")
+        parse_window(raw, "click_lookback", CLICK_LOOKBACK)
         values["click_lookback"] = raw
     if "reengagement_window" in body:
         raw = get_str(
             body, "reengagement_window", required=True, max_length=MAX_REENGAGEMENT_WINDOW_CHARS
         )
         assert raw is not None
-        parse_reengagement_window(raw, "reengagement_window")
+        parse_window(raw, "reengagement_window", REENGAGEMENT_WINDOW)
         values["reengagement_window"] = raw
     days = get_int(
         body,

@@ -62,6 +62,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from linkgen.domain.useragents import Platform, os_versions_agree
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, read_window
 
 LaunchType = Literal["install", "reinstall", "reattribution", "reengagement", "open"]
 MatchType = Literal["deep_link", "referrer", "device_id", "customer_user_id", "probabilistic"]
@@ -92,7 +93,6 @@ METHOD_ORDER: tuple[MatchType, ...] = (
 _DETERMINISTIC = frozenset(METHOD_ORDER[:-1])
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_WINDOW_RE = re.compile(r"^\s*(\d{1,3})\s*([hd])\s*$", re.IGNORECASE)
 # Limit-ad-tracking devices report an all-zero advertising id: it would match every such device.
 _ZERO_ID_RE = re.compile(r"^[0\-]*$")
 
@@ -105,43 +105,6 @@ def _utc(ts: datetime, name: str) -> datetime:
 
 def _frozen(params: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(params)) if params else _EMPTY
-
-
-def parse_click_lookback(value: str | None) -> timedelta | None:
-    """`1h`..`23h` or `1d`..`30d` as a timedelta; None (use the app default) when absent or bad."""
-    parsed = _parse_window(value)
-    if parsed is None:
-        return None
-    number, unit = parsed
-    if unit == "h" and 1 <= number <= 23:
-        return timedelta(hours=number)
-    if unit == "d" and 1 <= number <= 30:
-        return timedelta(days=number)
-    return None
-
-
-def parse_reengagement_window(value: str | None) -> tuple[timedelta | None, bool]:
-    """`1h`..`36h`, `1d`..`90d` or `lifetime` as (window, lifetime); (None, False) when bad."""
-    if value is not None and value.strip().lower() == "lifetime":
-        return None, True
-    parsed = _parse_window(value)
-    if parsed is None:
-        return None, False
-    number, unit = parsed
-    if unit == "h" and 1 <= number <= 36:
-        return timedelta(hours=number), False
-    if unit == "d" and 1 <= number <= 90:
-        return timedelta(days=number), False
-    return None, False
-
-
-def _parse_window(value: str | None) -> tuple[int, str] | None:
-    if value is None:
-        return None
-    match = _WINDOW_RE.match(value)
-    if match is None:
-        return None
-    return int(match.group(1)), match.group(2).lower()
 
 
 def _clean_id(value: str | None) -> str | None:
@@ -238,8 +201,8 @@ def click_facts_from_params(
         if (cleaned := _clean_id(params.get(name))) is not None
     )
     customer_user_id = _clean_id(params.get("customer_user_id")) or _clean_id(params.get("af_sub5"))
-    lookback = parse_click_lookback(params.get("af_click_lookback"))
-    window, lifetime = parse_reengagement_window(params.get("af_reengagement_window"))
+    lookback, _ = read_window(params.get("af_click_lookback"), CLICK_LOOKBACK)
+    window, lifetime = read_window(params.get("af_reengagement_window"), REENGAGEMENT_WINDOW)
     return ClickFacts(
         click_id=click_id,
         link_id=link_id,
@@ -326,6 +289,18 @@ class Source:
         """The organic source."""
         return cls(is_organic=True, media_source="organic")
 
+    @classmethod
+    def paid(cls, facts: ReengagementFacts | InstallFacts) -> Source:
+        """The non-organic source recorded on an install or re-engagement."""
+        return cls(
+            is_organic=False,
+            media_source=facts.media_source,
+            campaign=facts.campaign,
+            channel=facts.channel,
+            link_id=facts.link_id,
+            click_id=facts.click_id,
+        )
+
 
 @dataclass(frozen=True)
 class ReengagementFacts:
@@ -355,14 +330,7 @@ class ReengagementFacts:
     @property
     def source(self) -> Source:
         """The re-engagement's source."""
-        return Source(
-            is_organic=False,
-            media_source=self.media_source,
-            campaign=self.campaign,
-            channel=self.channel,
-            link_id=self.link_id,
-            click_id=self.click_id,
-        )
+        return Source.paid(self)
 
 
 @dataclass(frozen=True)
@@ -395,14 +363,7 @@ class InstallFacts:
         """The install's own (original) source."""
         if self.is_organic:
             return Source.organic()
-        return Source(
-            is_organic=False,
-            media_source=self.media_source,
-            campaign=self.campaign,
-            channel=self.channel,
-            link_id=self.link_id,
-            click_id=self.click_id,
-        )
+        return Source.paid(self)
 
 
 @dataclass(frozen=True)
@@ -871,7 +832,9 @@ def _open(
         # consumed or bot click cannot be revived through its URL); an unknown id is ignored.
         if _same_open(current, link_id, url_params["pid"], url_params.get("c"), at):
             return _from_install("open", existing, at, passed, injected, deep_link)
-        window, lifetime = parse_reengagement_window(url_params.get("af_reengagement_window"))
+        window, lifetime = read_window(
+            url_params.get("af_reengagement_window"), REENGAGEMENT_WINDOW
+        )
         until, lifetime = _window_end(at, window, lifetime, app)
         return LaunchDecision(
             type="reengagement",

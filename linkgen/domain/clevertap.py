@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 from urllib.parse import quote, quote_plus
@@ -283,20 +283,28 @@ def _window_days(value: Any, path: str) -> int:
     return days
 
 
-def _mappings(value: Any, path: str) -> tuple[EventMapping, ...]:
+def _object_list(
+    value: Any, path: str, keys: Collection[str], limit: int, noun: str
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(path, item) for each object of a list of at most `limit`, each with exactly `keys`."""
     if not isinstance(value, list):
         raise InvalidParameter("Must be a list.", field=path)
-    if len(value) > MAX_MAPPINGS:
-        raise InvalidParameter(f"At most {MAX_MAPPINGS} mappings.", field=path)
-    result: list[EventMapping] = []
-    seen: set[str] = set()
+    if len(value) > limit:
+        raise InvalidParameter(f"At most {limit} {noun}.", field=path)
     for index, raw in enumerate(value):
         item_path = f"{path}[{index}]"
         item = _require_object(raw, item_path)
-        _refuse_unknown_keys(item, _MAPPING_KEYS, item_path)
-        for key in _MAPPING_KEYS:
+        _refuse_unknown_keys(item, keys, item_path)
+        for key in keys:
             if key not in item:
                 raise InvalidParameter(f"{key} is required.", field=f"{item_path}.{key}")
+        yield item_path, item
+
+
+def _mappings(value: Any, path: str) -> tuple[EventMapping, ...]:
+    result: list[EventMapping] = []
+    seen: set[str] = set()
+    for item_path, item in _object_list(value, path, _MAPPING_KEYS, MAX_MAPPINGS, "mappings"):
         sdk_event = _name(item["sdk_event"], f"{item_path}.sdk_event")
         if sdk_event in seen:
             raise InvalidParameter(
@@ -327,19 +335,10 @@ def _mappings(value: Any, path: str) -> tuple[EventMapping, ...]:
 def _restricted(value: Any, path: str) -> tuple[RestrictedSource, ...]:
     if value is None:
         return DEFAULT_RESTRICTED
-    if not isinstance(value, list):
-        raise InvalidParameter("Must be a list.", field=path)
-    if len(value) > MAX_RESTRICTED:
-        raise InvalidParameter(f"At most {MAX_RESTRICTED} media sources.", field=path)
     result: list[RestrictedSource] = []
     seen: set[str] = set()
-    for index, raw in enumerate(value):
-        item_path = f"{path}[{index}]"
-        item = _require_object(raw, item_path)
-        _refuse_unknown_keys(item, _RESTRICTED_KEYS, item_path)
-        for key in _RESTRICTED_KEYS:
-            if key not in item:
-                raise InvalidParameter(f"{key} is required.", field=f"{item_path}.{key}")
+    items = _object_list(value, path, _RESTRICTED_KEYS, MAX_RESTRICTED, "media sources")
+    for item_path, item in items:
         source = _name(item["media_source"], f"{item_path}.media_source", MAX_MEDIA_SOURCE_CHARS)
         if source in seen:
             raise InvalidParameter(

@@ -50,3 +50,70 @@ def matched_text(match_type: str | None) -> str:
     if match_type is None:
         return "No click won: the launch counts as organic."
     return MATCHED.get(match_type, f"Matched by {match_type}.")
+
+
+# The words for a click's `bot_reason` (linkgen/clicks/detect.py): a family, then a name.
+BOT_FAMILIES: Final[dict[str, str]] = {
+    "preview": "Link-preview crawler ({name}): fetched the link to draw a preview card.",
+    "scanner": "Email security scanner ({name}): opened the link to check it before the "
+    "recipient could.",
+    "automation": "Automated tool ({name}): a script or headless browser, not a person.",
+}
+BOT_REASONS: Final[dict[str, str]] = {
+    "scanner:message": "Email security scanner: the same client opened several links of one "
+    "message within seconds, as scanners do and people do not.",
+    "crawler": "Web crawler: the user agent is on the crawler list (crawlerdetect).",
+    "empty_user_agent": "No user agent: browsers always send one, scripts often do not.",
+}
+_BOT_NAMES: Final[dict[str, str]] = {
+    "imessage": "iMessage",
+    "whatsapp": "WhatsApp",
+    "telegrambot": "Telegram",
+    "linkedinbot": "LinkedIn",
+    "microsoft_safelinks": "Microsoft Safe Links",
+    "trend_micro": "Trend Micro",
+    "check_point": "Check Point",
+    "palo_alto": "Palo Alto Networks",
+    "headless_chrome": "headless Chrome",
+    "python_requests": "Python requests",
+    "python_httpx": "Python httpx",
+    "python_urllib": "Python urllib",
+    "go_http_client": "Go HTTP client",
+    "apache_httpclient": "Apache HttpClient",
+    "libwww_perl": "libwww-perl",
+}
+
+# Where a click was sent (`clicks.outcome`, linkgen/domain/routing.py), in words.
+OUTCOMES: Final[dict[str, str]] = {
+    "ios_url": "iOS page (af_ios_url)",
+    "af_r": "Redirect (af_r)",
+    "app_store": "App Store",
+    "android_url": "Android page (af_android_url)",
+    "google_play": "Google Play",
+    "intent": "Android app, else Google Play",
+    "deeplink_scheme": "App (URI scheme)",
+    "web_dp": "Desktop page (af_web_dp)",
+    "web_fallback": "Website (fallback)",
+    "no_target": "Nowhere: no destination for this device",
+    "preview": "Preview card",
+}
+
+
+def bot_reason_text(reason: str | None) -> str:
+    """A click's bot reason in words; an unknown code is named as it is."""
+    if not reason:
+        return "A bot (no reason recorded)."
+    if reason in BOT_REASONS:
+        return BOT_REASONS[reason]
+    family, _, name = reason.partition(":")
+    if family in BOT_FAMILIES and name:
+        shown = _BOT_NAMES.get(name) or name.replace("_", " ").capitalize()
+        return BOT_FAMILIES[family].format(name=shown)
+    return f"A bot ({reason})."
+
+
+def outcome_text(outcome: str | None) -> str:
+    """Where a click was sent, in words."""
+    if not outcome:
+        return "—"
+    return OUTCOMES.get(outcome, outcome)

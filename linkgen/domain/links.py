@@ -19,11 +19,11 @@ import secrets
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 from linkgen.domain.errors import InvalidParameter
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, parse_window
 
 CHANNELS = ("email", "sms", "push", "qr", "custom")
 DEFAULT_MEDIA_SOURCE = {"email": "Email", "sms": "SMS", "push": "Push", "qr": "QR"}
@@ -152,7 +152,6 @@ SELF_REPORTING_NETWORKS = frozenset(
 )
 
 _PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-_WINDOW_RE = re.compile(r"\A([1-9][0-9]{0,3})([hd])\Z")
 _TTL_RE = re.compile(r"\A([1-9][0-9]{0,8})([mhd]?)\Z")
 _TTL_UNITS = {"m": 60, "h": 3600, "d": 86400, "": 86400}
 
@@ -456,52 +455,6 @@ def _ttl_message(field: str) -> str:
     return f"{field} must look like 10m, 20h, 14d or a number of days (1 minute to 365 days)"
 
 
-def parse_window_setting(
-    value: object, field: str, *, max_hours: int, max_days: int, allow_lifetime: bool = False
-) -> timedelta | None:
-    """A window like `12h` or `7d` within 1h..max_hours / 1d..max_days (None = `lifetime`)."""
-    allowed = f"1h..{max_hours}h or 1d..{max_days}d" + (" or lifetime" if allow_lifetime else "")
-    if not isinstance(value, str):
-        raise InvalidParameter(f"{field} must be {allowed}", field=field)
-    if allow_lifetime and value == "lifetime":
-        return None
-    match = _WINDOW_RE.match(value)
-    if match is None:
-        raise InvalidParameter(f"{field} must be {allowed}", field=field)
-    amount, unit = int(match.group(1)), match.group(2)
-    if unit == "h" and amount <= max_hours:
-        return timedelta(hours=amount)
-    if unit == "d" and amount <= max_days:
-        return timedelta(days=amount)
-    raise InvalidParameter(f"{field} must be {allowed}", field=field)
-
-
-CLICK_LOOKBACK_MAX_HOURS = 23
-CLICK_LOOKBACK_MAX_DAYS = 30
-REENGAGEMENT_MAX_HOURS = 36
-REENGAGEMENT_MAX_DAYS = 90
-
-
-def parse_click_lookback(value: str, field: str) -> timedelta:
-    """An `af_click_lookback` window: `1h`..`23h` or `1d`..`30d`."""
-    window = parse_window_setting(
-        value, field, max_hours=CLICK_LOOKBACK_MAX_HOURS, max_days=CLICK_LOOKBACK_MAX_DAYS
-    )
-    assert window is not None  # lifetime is not allowed here
-    return window
-
-
-def parse_reengagement_window(value: str, field: str) -> timedelta | None:
-    """An `af_reengagement_window`: `1h`..`36h`, `1d`..`90d` or `lifetime` (None)."""
-    return parse_window_setting(
-        value,
-        field,
-        max_hours=REENGAGEMENT_MAX_HOURS,
-        max_days=REENGAGEMENT_MAX_DAYS,
-        allow_lifetime=True,
-    )
-
-
 # --------------------------------------------------------------------------- redirects
 
 
@@ -688,9 +641,9 @@ def _parse_params(raw: object, channel: str, template: TemplateInfo) -> dict[str
         elif key == "af_og_image":
             _check_https_url(key, value)
         elif key == "af_click_lookback":
-            parse_click_lookback(value, field)
+            parse_window(value, field, CLICK_LOOKBACK)
         elif key == "af_reengagement_window":
-            parse_reengagement_window(value, field)
+            parse_window(value, field, REENGAGEMENT_WINDOW)
         params[key] = value
     if channel == "push":
         # Push reaches existing users: its clicks are re-engagement (domain.md, owned media).

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from linkgen.domain.errors import Conflict, InvalidParameter, NotFound
+from linkgen.domain.roles import ROLES, is_role
+from linkgen.storage.db import Database
 from linkgen.storage.epochs import API_KEYS, bump_epoch, read_epoch
 from linkgen.storage.models import ApiKey, User
 from linkgen.storage.types import utcnow
+
+log = logging.getLogger("linkgen")
 
 SCOPES = ("admin", "read")
 
@@ -42,15 +47,29 @@ class Principal:
         return f"{self.kind.replace('_', '-')}:{self.name}"
 
 
-def create_user(session: Session, email: str, password: str) -> User:
-    """Create a user with a hashed password."""
+def normalize_email(email: str) -> str:
+    """The email as stored (trimmed, lower case); refuses what is not an email address."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         raise InvalidParameter("email must be an email address", field="email")
+    return email
+
+
+def check_role(role: str) -> str:
+    """The role when it is one of admin, editor, viewer."""
+    if not is_role(role):
+        raise InvalidParameter(f"role must be one of {', '.join(ROLES)}", field="role")
+    return role
+
+
+def create_user(session: Session, email: str, password: str, *, role: str = "admin") -> User:
+    """Create a user with a hashed password and a role (admin, editor or viewer)."""
+    email = normalize_email(email)
+    check_role(role)
     _check_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} already exists", field="email")
-    user = User(email=email, password_hash=generate_password_hash(password))
+    user = User(email=email, password_hash=generate_password_hash(password), role=role)
     session.add(user)
     session.flush()
     return user
@@ -61,7 +80,7 @@ def _check_password(password: str) -> None:
         raise InvalidParameter("password must be at least 8 characters", field="password")
 
 
-def _user_by_email(session: Session, email: str) -> User:
+def user_by_email(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"no user {email.strip().lower()}", field="email")
@@ -80,15 +99,25 @@ def end_sessions(session: Session, user_id: int) -> None:
 def set_password(session: Session, email: str, password: str) -> User:
     """Give a user a new password; their sessions everywhere end."""
     _check_password(password)
-    user = _user_by_email(session, email)
+    user = user_by_email(session, email)
     user.password_hash = generate_password_hash(password)
     user.session_generation += 1
     return user
 
 
-def delete_user(session: Session, email: str) -> None:
-    """Remove a user; their sessions end with them."""
-    session.delete(_user_by_email(session, email))
+def change_password(session: Session, user_id: int, current: str, new: str) -> User:
+    """A user's own password change: the current password must match; every session of the
+    user ends (the caller re-issues its own session from the returned user)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    if not check_password_hash(user.password_hash, current):
+        raise InvalidParameter("the current password is not right", field="current_password")
+    _check_password(new)
+    user.password_hash = generate_password_hash(new)
+    user.session_generation += 1
+    session.flush()
+    return user
 
 
 def count_users(session: Session) -> int:
@@ -148,6 +177,26 @@ def ensure_initial_api_key(session: Session, raw: str) -> bool:
     return True
 
 
+def install_initial_key(db: Database, raw: str) -> None:
+    """`ensure_initial_api_key` in its own transaction, at start-up and after `db upgrade`.
+
+    Before the schema exists (or when a second process won the race) it does nothing: `linkgen
+    db upgrade` and `linkgen serve` call it again once the tables are there.
+    """
+    try:
+        with db.session() as session:
+            if ensure_initial_api_key(session, raw):
+                log.info("installed LINKGEN_INITIAL_API_KEY as the first admin API key")
+    except DBAPIError:
+        log.debug("initial API key not installed yet", exc_info=True)
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Active API keys, newest first (their hashes and prefixes, never a usable key)."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id.desc())
+    return list(session.scalars(query).all())
+
+
 def revoke_api_key(session: Session, name: str) -> int:
     """Revoke every active key with this name; returns how many.
 
@@ -160,11 +209,24 @@ def revoke_api_key(session: Session, name: str) -> int:
     ).all()
     if not keys:
         raise NotFound(f"no active API key named {name!r}", field="name")
+    _revoke(session, keys)
+    return len(keys)
+
+
+def revoke_api_key_id(session: Session, key_id: int) -> ApiKey:
+    """Revoke one active key by its id (the web app's list can hold two keys of one name)."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        raise NotFound("no such active API key")
+    _revoke(session, [key])
+    return key
+
+
+def _revoke(session: Session, keys: Sequence[ApiKey]) -> None:
     for key in keys:
         key.revoked_at = utcnow()
     bump_epoch(session, API_KEYS)
     session.info.setdefault("after_commit", []).append(_revoked_here)
-    return len(keys)
 
 
 # --------------------------------------------------------------------------- API key cache

@@ -76,8 +76,6 @@ from linkgen.domain.attribution import (
     attribute_launch,
     candidate_keys,
     click_facts_from_params,
-    parse_click_lookback,
-    parse_reengagement_window,
 )
 from linkgen.domain.clevertap import IntegrationSettings
 from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
@@ -90,6 +88,7 @@ from linkgen.domain.useragents import (
     parse_app_user_agent,
     resolve_launch_os,
 )
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, read_window
 from linkgen.services.accounts import hash_key
 from linkgen.services.launchsql import Dialect, Insert, Rows, Transaction, dialect
 from linkgen.services.outbox import (
@@ -182,8 +181,8 @@ class AppFields(Protocol):
 
 def app_rules(app: AppFields) -> AppRules:
     """The attribution settings of an app (bad stored values fall back to the defaults)."""
-    lookback = parse_click_lookback(app.click_lookback)
-    window, lifetime = parse_reengagement_window(app.reengagement_window)
+    lookback, _ = read_window(app.click_lookback, CLICK_LOOKBACK)
+    window, lifetime = read_window(app.reengagement_window, REENGAGEMENT_WINDOW)
     defaults = AppRules()
     return AppRules(
         click_lookback=lookback or defaults.click_lookback,

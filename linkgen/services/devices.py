@@ -10,7 +10,7 @@ the last `days` days through their time index, newest first, at most `limit` of 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,8 @@ from linkgen.domain.explain import matched_text, passed_over_text
 from linkgen.services import postbacks as postback_service
 from linkgen.services.catalog import get_app, iso
 from linkgen.storage.models import Click, Event, Install, Launch, Postback
+
+_Row = TypeVar("_Row", Launch, Event)
 
 DEFAULT_DAYS: Final = 30
 MAX_DAYS: Final = 90
@@ -68,15 +70,7 @@ def device_report(
     devices = {i.device_id for i in installs} | {q}
     customers = {i.customer_user_id for i in installs if i.customer_user_id} | {q}
     ad_ids = {v.lower() for i in installs for v in (i.gaid, i.idfa, i.idfv) if v} | {q.lower()}
-    launches = list(
-        session.scalars(
-            select(Launch)
-            .where(Launch.ts >= since, Launch.app_id == app_id)
-            .where(or_(Launch.device_id.in_(devices), Launch.customer_user_id.in_(customers)))
-            .order_by(Launch.ts.desc())
-            .limit(LIMIT)
-        )
-    )
+    launches = _recent(session, Launch, app_id, since, devices, customers)
     named = {lc.click_id for lc in launches if lc.click_id}
     for launch in launches:
         named |= {p["click_id"] for p in (launch.explain or {}).get("passed_over", [])}
@@ -94,15 +88,7 @@ def device_report(
             .limit(LIMIT)
         )
     )
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(Event.ts >= since, Event.app_id == app_id)
-            .where(or_(Event.device_id.in_(devices), Event.customer_user_id.in_(customers)))
-            .order_by(Event.ts.desc())
-            .limit(LIMIT)
-        )
-    )
+    events = _recent(session, Event, app_id, since, devices, customers)
     sources = {lc.launch_id for lc in launches} | {e.event_id for e in events}
     postbacks = list(
         session.scalars(
@@ -190,3 +176,23 @@ def _event(e: Event) -> dict[str, Any]:
         "media_source": e.media_source,
         "link_id": e.link_id,
     }
+
+
+def _recent(
+    session: Session,
+    model: type[_Row],
+    app_id: str,
+    since: datetime,
+    devices: set[str],
+    customers: set[str],
+) -> list[_Row]:
+    """The app's newest launches or events of these devices or customers since `since`."""
+    return list(
+        session.scalars(
+            select(model)
+            .where(model.ts >= since, model.app_id == app_id)
+            .where(or_(model.device_id.in_(devices), model.customer_user_id.in_(customers)))
+            .order_by(model.ts.desc())
+            .limit(LIMIT)
+        )
+    )

@@ -4,15 +4,18 @@ API's `GET /api/v1/stats` and the web app's reports page both read them here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from linkgen.domain.errors import InvalidParameter
-from linkgen.storage.models import StatCounter
+from linkgen.storage.models import Event, StatCounter
+
+USD: Final = "USD"  # what an event's revenue is taken to be in when it names no currency
 
 GROUPS: Final = {
     "link": ("link_id", StatCounter.link_id),
@@ -68,3 +71,103 @@ def summarise_counters(
         item["revenue"] = int(revenue) if micros % 1_000_000 == 0 else round(revenue, 6)
         items.append(item)
     return items
+
+
+DAY_SERIES: Final = ("human_clicks", "bot_clicks", "installs", "reengagements")
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """One day's summed counters, for the daily chart."""
+
+    day: date
+    human_clicks: int = 0
+    bot_clicks: int = 0
+    installs: int = 0
+    reengagements: int = 0
+
+
+def daily_totals(
+    session: Session, day_from: date, day_to: date, *, link_id: str | None = None
+) -> list[DayTotals]:
+    """Every day from `day_from` to `day_to` (zeros included), summed in one grouped query."""
+    sums = [func.sum(getattr(StatCounter, c)) for c in DAY_SERIES]
+    query = (
+        select(StatCounter.day, *sums)
+        .where(StatCounter.day >= day_from, StatCounter.day <= day_to)
+        .group_by(StatCounter.day)
+    )
+    if link_id is not None:
+        query = query.where(StatCounter.link_id == link_id)
+    found = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(query)}
+    out = []
+    for offset in range((day_to - day_from).days + 1):
+        day = day_from + timedelta(days=offset)
+        out.append(DayTotals(day, *found.get(day, (0, 0, 0, 0))))
+    return out
+
+
+def _credited(primary: Any, reengagement: Any) -> Any:
+    # An event counts under its re-engagement source while that window covers it (the row then
+    # has re_media_source), else under the install's source: as the counters do.
+    return case((Event.re_media_source.is_not(None), reengagement), else_=primary)
+
+
+def revenue_by_currency(
+    session: Session,
+    day_from: date | None = None,
+    day_to: date | None = None,
+    *,
+    link_ids: Sequence[str] | None = None,
+) -> dict[str, dict[str, int]]:
+    """Revenue in micros per currency, per credited link ("" = all links when not asked).
+
+    Counters sum amounts without their currency, so the currency comes from the events
+    themselves: each one's `af_currency` (USD when the app sent none), which is also the
+    currency its postback names."""
+    link = _credited(Event.link_id, Event.re_link_id)
+    key = link if link_ids is not None else literal("")
+    query = (
+        select(key.label("key"), Event.currency, func.sum(Event.revenue_micros))
+        .where(Event.revenue_micros.is_not(None))
+        .group_by(key, Event.currency)
+    )
+    if day_from is not None:
+        query = query.where(Event.ts >= _midnight(day_from))
+    if day_to is not None:
+        query = query.where(Event.ts < _midnight(day_to + timedelta(days=1)))
+    if link_ids is not None:
+        if not link_ids:
+            return {}
+        query = query.where(link.in_(list(link_ids)))
+    out: dict[str, dict[str, int]] = {}
+    for row in session.execute(query):
+        out.setdefault(row[0] or "", {})[row[1] or USD] = int(row[2] or 0)
+    return out
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def currency_label(currencies: Mapping[str, int] | None) -> str:
+    """The one currency revenue was reported in, "mixed" for several, "" for none."""
+    codes = [c for c, v in (currencies or {}).items() if v]
+    return codes[0] if len(codes) == 1 else "mixed" if codes else ""
+
+
+def format_revenue(micros: int, currencies: Mapping[str, int] | None) -> str:
+    """An amount with its currency when there is only one ("49.90 EUR"), else "mixed"."""
+    amount = f"{micros / 1_000_000:,.2f}"
+    codes = [c for c, v in (currencies or {}).items() if v]
+    if len(codes) == 1:
+        return f"{amount} {codes[0]}"
+    if len(codes) > 1:
+        return f"{amount} (mixed currencies)"
+    return amount
+
+
+def currency_breakdown(currencies: Mapping[str, int]) -> list[tuple[str, str]]:
+    """(currency, amount) pairs, largest first, for a "revenue by currency" list."""
+    ordered = sorted(currencies.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(code, f"{micros / 1_000_000:,.2f}") for code, micros in ordered if micros]

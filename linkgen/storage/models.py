@@ -58,6 +58,23 @@ class User(Base):
     # Written into each browser session at login; logout, a new password or ending sessions
     # adds one, so every session cookie issued before no longer logs anyone in.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # admin | editor | viewer (linkgen/web/ui/roles.py says what each may do in the web app).
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+
+
+class Invitation(Base):
+    """A one-time link that lets someone create their own login; only the token's hash is kept."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):
@@ -214,6 +231,23 @@ class Click(Base):
             postgresql_where=text("customer_user_id IS NOT NULL"),
         ),
         Index("ix_clicks_ts", "ts"),
+        # The click log pages a link's or a campaign's clicks newest first, by (ts, id).
+        Index(
+            "ix_clicks_link_ts",
+            "link_id",
+            "ts",
+            "id",
+            sqlite_where=text("link_id IS NOT NULL"),
+            postgresql_where=text("link_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_clicks_campaign_ts",
+            "campaign",
+            "ts",
+            "id",
+            sqlite_where=text("campaign IS NOT NULL"),
+            postgresql_where=text("campaign IS NOT NULL"),
+        ),
     )
 
 
@@ -318,7 +352,16 @@ class Event(Base):
     re_link_id: Mapped[str | None] = mapped_column(String(32))
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
-    __table_args__ = (UniqueConstraint("app_id", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "event_id"),
+        # Revenue per currency over a range of days reads only the events that carry revenue.
+        Index(
+            "ix_events_revenue_ts",
+            "ts",
+            sqlite_where=text("revenue_micros IS NOT NULL"),
+            postgresql_where=text("revenue_micros IS NOT NULL"),
+        ),
+    )
 
 
 class Postback(Base):

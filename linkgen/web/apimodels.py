@@ -23,6 +23,7 @@ from linkgen.domain import apps as app_rules
 from linkgen.domain import clevertap as ct
 from linkgen.domain import links as link_rules
 from linkgen.domain import templates as template_rules
+from linkgen.domain import windows
 from linkgen.domain.domains import MAX_DOMAIN_CHARS
 from linkgen.domain.validate import MAX_HTTPS_URL_CHARS
 from linkgen.services import attribution as sdk_rules
@@ -61,10 +62,12 @@ APP_ID_PATTERN = (
     f"^(?:{_anchored(app_rules.IOS_APP_ID_RE)}|{_anchored(app_rules.ANDROID_PACKAGE_RE)})$"
 )
 CLICK_LOOKBACK_PATTERN = _window_pattern(
-    link_rules.CLICK_LOOKBACK_MAX_HOURS, link_rules.CLICK_LOOKBACK_MAX_DAYS
+    windows.CLICK_LOOKBACK.max_hours, windows.CLICK_LOOKBACK.max_days
 )
 REENGAGEMENT_PATTERN = _window_pattern(
-    link_rules.REENGAGEMENT_MAX_HOURS, link_rules.REENGAGEMENT_MAX_DAYS, lifetime=True
+    windows.REENGAGEMENT_WINDOW.max_hours,
+    windows.REENGAGEMENT_WINDOW.max_days,
+    lifetime=windows.REENGAGEMENT_WINDOW.allow_lifetime,
 )
 # What validate.https_url accepts, as far as a pattern can say it: https, a host, no spaces,
 # control characters, backslashes, user name or #fragment.
@@ -172,7 +175,7 @@ class AppSettingsFields(RequestModel):
     ) = Field(
         default=None,
         description=f"how long a click may win an install: {WINDOW_DESCRIPTION} "
-        f"(1h..{link_rules.CLICK_LOOKBACK_MAX_HOURS}h, 1d..{link_rules.CLICK_LOOKBACK_MAX_DAYS}d);"
+        f"(1h..{windows.CLICK_LOOKBACK.max_hours}h, 1d..{windows.CLICK_LOOKBACK.max_days}d);"
         " default 7d",
         examples=["7d"],
     )
@@ -185,7 +188,8 @@ class AppSettingsFields(RequestModel):
     ) = Field(
         default=None,
         description=f"how long a re-engagement is credited: {WINDOW_DESCRIPTION} "
-        f"(1h..{link_rules.REENGAGEMENT_MAX_HOURS}h, 1d..{link_rules.REENGAGEMENT_MAX_DAYS}d) "
+        f"(1h..{windows.REENGAGEMENT_WINDOW.max_hours}h, "
+        f"1d..{windows.REENGAGEMENT_WINDOW.max_days}d) "
         "or `lifetime`; default 30d",
         examples=["30d"],
     )

@@ -297,7 +297,7 @@ def install(app: Flask) -> FastPath:
     fast = FastPath(app, app.wsgi_app, routes)
     app.wsgi_app = fast  # type: ignore[method-assign]
     app.before_request(_raise_handed_error)
-    runtime.extras["fast_path"] = fast
+    runtime.fast_path = fast
     return fast
 
 

@@ -50,7 +50,7 @@ THREADS = 40
 # their declared length (a chunked body counts as the largest allowed). A request whose body
 # does not fit waits, within its body deadline, until others are done. Bodies up to SMALL_BODY
 # (every SDK call, a single link) are not counted: with at most MAX_CONNECTIONS connections
-# (linkgen/server.py) they cannot add up to more than that many times SMALL_BODY.
+# (linkgen/cli/serve.py) they cannot add up to more than that many times SMALL_BODY.
 BODY_BUDGET = 256 * 1024 * 1024
 SMALL_BODY = 64 * 1024
 

@@ -1,15 +1,21 @@
-"""GET /metrics: Prometheus text format 0.0.4.
+"""GET /metrics: Prometheus text format 0.0.4, written by prometheus_client.
 
-Two kinds of numbers:
+Three kinds of numbers:
 
 * from the database, so they agree across processes: clicks (summed `stat_counters`), installs
   and re-engagements (the same counters), postbacks by status, the postback queue's depth and
   the age of its oldest entry. Three aggregate queries, cached for `DB_CACHE_SECONDS` so a
   scraper cannot turn /metrics into a load generator.
-* process-local: redirects by outcome (the click handler's own `outcomes` dict, read here, so
-  the click path does no extra work), the latency histogram of requests Flask dispatches (the
-  link domain's redirects never reach Flask and are not in it), and process info. With several
-  server processes each one reports its own, labelled with its `pid`.
+* counted where they happen: redirects by outcome (the click handler) and the latency histogram
+  of the requests Flask or the fast path answers (the link domain's redirects are not in it).
+  Under `linkgen serve` (`PROMETHEUS_MULTIPROC_DIR` set, linkgen/web/metrics_dir.py) each
+  process writes them to its own files in that directory and a scrape, whichever process
+  answers it, adds up every process's files, those of processes that have gone included (a
+  counter never goes back when granian replaces a process). Without it (tests, `flask run`,
+  one process of another WSGI server) they live in this process.
+* about the processes: `linkgen_info` (one series per live process, with its `pid`),
+  prometheus_client's process and platform metrics. Under `linkgen serve` the answering process
+  reads every live web process's /proc entry, so `process_*` carry a `pid` label there.
 
 Who may read it (the numbers name campaigns and volumes): with `LINKGEN_METRICS_TOKEN` set, only
 a request with `Authorization: Bearer <token>` (compared in constant time; anything else is a
@@ -24,14 +30,27 @@ import hmac
 import logging
 import math
 import os
-import resource
-import sys
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,124 +65,204 @@ bp = Blueprint("metrics", __name__)
 log = logging.getLogger("linkgen.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DB_CACHE_SECONDS = 5.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUED_STATUSES = ("queued", "sending", "in_doubt")
 POSTBACK_STATUSES = ("queued", "sending", "in_doubt", "sent", "failed", "skipped")
-PROCESS_STARTED = time.time()
-_EXTRAS_KEY = "metrics"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The file of `linkgen_info` (multiprocess mode "liveall") names each live process.
+_LIVE_FILE_PREFIX = "gauge_liveall_"
+
+# A `_created` series per counter and histogram: twice the text, and nothing here reads them
+# (multiprocess mode has none, so both modes now say the same).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+
+
+def multiprocess_dir() -> Path | None:
+    """The directory this process shares its counts through, if any (None: single process)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return None
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        # prometheus_client picks its value class once, when first imported. `linkgen serve`
+        # sets the directory after that (its app is built before the command runs) and forks
+        # its web processes from there: pick again, before this process makes its metrics.
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]  # untyped upstream
+    return Path(path)
 
 
 class LatencyHistogram:
-    """Request durations by endpoint, method and status class; one lock, a few additions."""
+    """Request durations by endpoint, method and status class."""
 
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.buckets = buckets
-        self._lock = threading.Lock()
-        # (endpoint, method, status class) -> [bucket counts..., +Inf count, sum]
-        self._series: dict[tuple[str, str, str], list[float]] = {}
+    def __init__(
+        self, registry: CollectorRegistry | None, buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> None:
+        self._histogram = Histogram(
+            "linkgen_http_request_duration_seconds",
+            "Time Flask (or the fast path) took to answer a request, by endpoint.",
+            ["endpoint", "method", "status"],
+            buckets=buckets,
+            registry=registry,
+        )
+        # labels() takes a lock and formats the values each time: keep the children.
+        self._children: dict[tuple[str, str, int], Histogram] = {}
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Count one request."""
-        key = (endpoint, method, f"{status // 100}xx")
+        key = (endpoint, method, status // 100)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._histogram.labels(
+                endpoint, method, f"{status // 100}xx"
+            )
+        child.observe(seconds)
+
+
+class RedirectCounter:
+    """Click answers by outcome (`linkgen_redirects_total`)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._counter = Counter(
+            "linkgen_redirects_total",
+            "Click answers by outcome (all processes).",
+            ["outcome"],
+            registry=registry,
+        )
+        self._children: dict[str, Counter] = {}
+
+    def count(self, outcome: str) -> None:
+        """Count one click answered with `outcome`."""
+        child = self._children.get(outcome)
+        if child is None:
+            child = self._children[outcome] = self._counter.labels(outcome)
+        child.inc()
+
+
+class DatabaseCollector(Collector):
+    """The database-derived families, recomputed at most every `max_age` seconds."""
+
+    def __init__(self, runtime: Runtime, max_age: float = DB_CACHE_SECONDS) -> None:
+        self.runtime = runtime
+        self.max_age = max_age
+        self._families: list[Metric] = []
+        self._at = -math.inf
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterable[Metric]:
+        """Collect."""
         with self._lock:
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = [0.0] * (len(self.buckets) + 2)
-            for i, bound in enumerate(self.buckets):
-                if seconds <= bound:
-                    series[i] += 1
-                    break
-            else:
-                series[len(self.buckets)] += 1
-            series[-1] += seconds
-
-    def lines(self, name: str) -> list[str]:
-        """Exposition lines (cumulative buckets)."""
-        with self._lock:
-            snapshot = {key: list(values) for key, values in self._series.items()}
-        out = [
-            f"# HELP {name} Time Flask took to answer a request, by endpoint.",
-            f"# TYPE {name} histogram",
-        ]
-        for (endpoint, method, status), values in sorted(snapshot.items()):
-            labels = f'endpoint="{_esc(endpoint)}",method="{method}",status="{status}"'
-            running = 0.0
-            for bound, count in zip(self.buckets, values, strict=False):
-                running += count
-                out.append(f'{name}_bucket{{{labels},le="{_num(bound)}"}} {_num(running)}')
-            running += values[len(self.buckets)]
-            out.append(f'{name}_bucket{{{labels},le="+Inf"}} {_num(running)}')
-            out.append(f"{name}_sum{{{labels}}} {values[-1]:.6f}")
-            out.append(f"{name}_count{{{labels}}} {_num(running)}")
-        return out
-
-
-class MetricsState:
-    """What one process keeps for /metrics."""
-
-    def __init__(self) -> None:
-        self.latency = LatencyHistogram()
-        self._db_lines: list[str] = []
-        self._db_at = -math.inf
-        self._db_lock = threading.Lock()
-
-    def db_lines(self, runtime: Runtime, max_age: float = DB_CACHE_SECONDS) -> list[str]:
-        """The database-derived lines, recomputed at most every `max_age` seconds."""
-        with self._db_lock:
-            if time.monotonic() - self._db_at >= max_age:
+            if time.monotonic() - self._at >= self.max_age:
                 try:
-                    lines = _database_lines(runtime)
+                    families = _database_families(self.runtime)
                 except SQLAlchemyError:
                     # Scrapes must still answer (and say so) while the database is away.
                     log.warning("metrics: the database did not answer", exc_info=True)
-                    return _database_up(False)
-                self._db_lines = [*_database_up(True), *lines]
-                self._db_at = time.monotonic()
-            return self._db_lines
+                    return [_database_up(False)]
+                self._families = [_database_up(True), *families]
+                self._at = time.monotonic()
+            return list(self._families)
 
     def invalidate(self) -> None:
-        """Recompute the database lines on the next scrape."""
-        with self._db_lock:
-            self._db_at = -math.inf
+        """Recompute on the next scrape."""
+        with self._lock:
+            self._at = -math.inf
+
+
+class LiveProcessesCollector(Collector):
+    """`process_*` of every live process sharing `path`, each series labelled with its pid."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._collectors: dict[int, ProcessCollector] = {}
+
+    def live_pids(self) -> list[int]:
+        """The processes whose live gauges are in the directory (not yet marked dead)."""
+        pids = []
+        for file in self.path.glob(f"{_LIVE_FILE_PREFIX}*.db"):
+            pid = file.name[len(_LIVE_FILE_PREFIX) : -len(".db")]
+            if pid.isdigit():
+                pids.append(int(pid))
+        return sorted(pids)
+
+    def collect(self) -> Iterator[Metric]:
+        """Collect."""
+        pids = self.live_pids()
+        for gone in set(self._collectors) - set(pids):
+            del self._collectors[gone]
+        merged: dict[str, Metric] = {}
+        for pid in pids:
+            collector = self._collectors.get(pid)
+            if collector is None:
+                collector = self._collectors[pid] = ProcessCollector(
+                    pid=_constant(pid), registry=None
+                )
+            # A process gone since the glob has no /proc entry: it yields nothing.
+            for family in collector.collect():
+                into = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    into.samples.append(sample._replace(labels={**sample.labels, "pid": str(pid)}))
+        yield from merged.values()
+
+
+def _constant(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
+class MetricsState:
+    """What one process keeps for /metrics: the counters, and the registry a scrape reads."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        path = multiprocess_dir()
+        self.multiprocess = path is not None
+        self.registry = CollectorRegistry()
+        # Multiprocess: the metrics below only write this process's files; the registry reads
+        # every process's.
+        own = None if path is not None else self.registry
+        self.latency = LatencyHistogram(own)
+        self.redirects = RedirectCounter(own)
+        info = Gauge(
+            "linkgen_info",
+            "linkgen version and this process's id.",
+            ["version"] if path is not None else ["version", "pid"],  # multiprocess adds pid
+            registry=own,
+            multiprocess_mode="liveall",
+        )
+        if path is not None:
+            info.labels(__version__).set(1)
+            MultiProcessCollector(self.registry, path=str(path))  # type: ignore[no-untyped-call]  # untyped upstream
+            self.registry.register(LiveProcessesCollector(path))
+        else:
+            info.labels(__version__, str(os.getpid())).set(1)
+            ProcessCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.database = DatabaseCollector(runtime)
+        self.registry.register(self.database)
+
+    def invalidate(self) -> None:
+        """Recompute the database numbers on the next scrape."""
+        self.database.invalidate()
 
 
 def metrics_state(runtime: Runtime) -> MetricsState:
-    """This process's metrics state."""
-    state = runtime.extras.get(_EXTRAS_KEY)
-    if state is None:
-        state = runtime.extras.setdefault(_EXTRAS_KEY, MetricsState())
-    assert isinstance(state, MetricsState)
-    return state
+    """This process's metrics state (made on first use)."""
+    if runtime.metrics is None:  # made during create_app, before any request thread runs
+        runtime.metrics = MetricsState(runtime)
+    return runtime.metrics
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _family(
-    name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]
-) -> list[str]:
-    out = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    out.extend(f"{name}{labels} {_num(value)}" for labels, value in samples)
-    return out
-
-
-def _database_up(up: bool) -> list[str]:
-    return _family(
-        "linkgen_database_up",
-        "gauge",
-        "1 when the database answered the last metrics query.",
-        [("", 1 if up else 0)],
+def _database_up(up: bool) -> Metric:
+    family = GaugeMetricFamily(
+        "linkgen_database_up", "1 when the database answered the last metrics query."
     )
+    family.add_metric([], 1 if up else 0)
+    return family
 
 
-def _database_lines(runtime: Runtime) -> list[str]:
+def _database_families(runtime: Runtime) -> list[Metric]:
     with runtime.db.session() as session:
         sums = session.execute(
             select(
@@ -185,123 +284,48 @@ def _database_lines(runtime: Runtime) -> list[str]:
     statuses = sorted(set(POSTBACK_STATUSES) | set(by_status))
     depth = sum(int(by_status.get(s, 0)) for s in QUEUED_STATUSES)
     age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
-    return [
-        *_family(
-            "linkgen_clicks_total",
-            "counter",
-            "Clicks recorded on the link domain (all processes), by kind.",
-            [('{kind="all"}', clicks), ('{kind="human"}', human), ('{kind="bot"}', bot)],
-        ),
-        *_family(
-            "linkgen_attribution_total",
-            "counter",
-            "Attributed launches: installs (reinstalls and re-attributions included) "
-            "and re-engagements.",
-            [('{type="install"}', installs), ('{type="reengagement"}', reengagements)],
-        ),
-        *_family(
-            "linkgen_events_total",
-            "counter",
-            "In-app events received from app SDKs.",
-            [("", events)],
-        ),
-        *_family(
-            "linkgen_postbacks",
-            "gauge",
-            "Postbacks by status.",
-            [(f'{{status="{_esc(s)}"}}', int(by_status.get(s, 0))) for s in statuses],
-        ),
-        *_family(
-            "linkgen_postback_queue_depth",
-            "gauge",
-            "Postbacks not yet settled (queued, being sent, or in doubt awaiting a check).",
-            [("", depth)],
-        ),
-        *_family(
-            "linkgen_postback_queue_oldest_seconds",
-            "gauge",
-            "Age of the oldest waiting postback (0 when none waits).",
-            [("", round(age, 3))],
-        ),
-    ]
 
-
-def _click_outcomes(app: Flask) -> dict[str, int]:
-    """The click handler's outcome counters, found by walking the WSGI middleware chain."""
-    from linkgen.clicks.handler import ClickHandler
-
-    layer: Any = app.wsgi_app
-    for _ in range(10):
-        if isinstance(layer, ClickHandler):
-            return dict(layer.outcomes)
-        layer = getattr(layer, "app", None)
-        if layer is None:
-            break
-    return {}
-
-
-def _process_lines() -> list[str]:
-    pid = os.getpid()
-    times = os.times()
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_bytes = rss if sys.platform == "darwin" else rss * 1024
-    py = sys.version_info
-    python = (
-        f'{{implementation="{sys.implementation.name}",version="{py.major}.{py.minor}.{py.micro}"}}'
+    clicks_family = CounterMetricFamily(
+        "linkgen_clicks_total",
+        "Clicks recorded on the link domain (all processes), by kind.",
+        labels=["kind"],
     )
+    for kind, n in (("all", clicks), ("human", human), ("bot", bot)):
+        clicks_family.add_metric([kind], n)
+    attribution = CounterMetricFamily(
+        "linkgen_attribution_total",
+        "Attributed launches: installs (reinstalls and re-attributions included) "
+        "and re-engagements.",
+        labels=["type"],
+    )
+    attribution.add_metric(["install"], installs)
+    attribution.add_metric(["reengagement"], reengagements)
+    postbacks = GaugeMetricFamily("linkgen_postbacks", "Postbacks by status.", labels=["status"])
+    for status in statuses:
+        postbacks.add_metric([status], int(by_status.get(status, 0)))
     return [
-        *_family(
-            "linkgen_info",
-            "gauge",
-            "linkgen version and this process's id.",
-            [(f'{{version="{__version__}",pid="{pid}"}}', 1)],
+        clicks_family,
+        attribution,
+        CounterMetricFamily(
+            "linkgen_events_total", "In-app events received from app SDKs.", value=events
         ),
-        *_family(
-            "python_info",
-            "gauge",
-            "Python version.",
-            [(python, 1)],
+        postbacks,
+        GaugeMetricFamily(
+            "linkgen_postback_queue_depth",
+            "Postbacks not yet settled (queued, being sent, or in doubt awaiting a check).",
+            value=depth,
         ),
-        *_family(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch.",
-            [("", round(PROCESS_STARTED, 3))],
-        ),
-        *_family(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent.",
-            [("", round(times.user + times.system, 3))],
-        ),
-        *_family(
-            "process_max_resident_memory_bytes",
-            "gauge",
-            "Peak resident memory of the process.",
-            [("", rss_bytes)],
+        GaugeMetricFamily(
+            "linkgen_postback_queue_oldest_seconds",
+            "Age of the oldest waiting postback (0 when none waits).",
+            value=round(age, 3),
         ),
     ]
 
 
 def render(app: Flask) -> str:
     """The whole exposition text."""
-    runtime = get_runtime(app)
-    state = metrics_state(runtime)
-    pid = os.getpid()
-    outcomes = _click_outcomes(app)
-    lines = [
-        *state.db_lines(runtime),
-        *_family(
-            "linkgen_redirects_total",
-            "counter",
-            "Click answers of this process by outcome (process-local).",
-            [(f'{{outcome="{_esc(o)}",pid="{pid}"}}', n) for o, n in sorted(outcomes.items())],
-        ),
-        *state.latency.lines("linkgen_http_request_duration_seconds"),
-        *_process_lines(),
-    ]
-    return "\n".join(lines) + "\n"
+    return generate_latest(metrics_state(get_runtime(app)).registry).decode()
 
 
 @bp.get("/metrics")

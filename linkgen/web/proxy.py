@@ -51,7 +51,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # The TCP peer's address, as the server gave it (before any rewrite here).
 PEER_ENVIRON_KEY = "linkgen.peer_addr"
 FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
-_EXTRAS_KEY = "trusted_proxies"
 MAX_HOPS = 32  # entries looked at, right to left: a longer chain is cut, not walked
 HOST_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
@@ -202,8 +201,8 @@ def is_local_client(
 
 def trusted_proxies(app: Flask | None = None) -> TrustedProxies:
     """The app's trusted proxies (empty when none are configured)."""
-    proxies = get_runtime(app).extras[_EXTRAS_KEY]
-    assert isinstance(proxies, TrustedProxies)
+    proxies = get_runtime(app).trusted_proxies
+    assert proxies is not None, "proxy.install(app) has not run"
     return proxies
 
 
@@ -219,6 +218,6 @@ def install(app: Flask) -> None:
     """
     runtime = get_runtime(app)
     proxies = TrustedProxies(runtime.settings.trusted_proxies)
-    runtime.extras[_EXTRAS_KEY] = proxies
+    runtime.trusted_proxies = proxies
     if proxies:
         app.wsgi_app = ClientAddress(app.wsgi_app, proxies)  # type: ignore[method-assign]

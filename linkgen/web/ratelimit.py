@@ -52,7 +52,6 @@ MAX_KEYS = 100_000  # buckets kept per limit before idle (full) ones are dropped
 # The environ key under which linkgen/web/fastpath.py leaves the (bucket, caller key, wait) of
 # the token it took for a request it then hands to Flask: Flask uses that one, takes no other.
 TAKEN_ENVIRON_KEY = "linkgen.ratelimit.taken"
-_EXTRAS_KEY = "rate_limiter"
 
 
 class RateLimiter:
@@ -114,8 +113,8 @@ class RateLimiter:
 
 def rate_limiter(app: Flask | None = None) -> RateLimiter:
     """The app's rate limiter."""
-    limiter = get_runtime(app).extras[_EXTRAS_KEY]
-    assert isinstance(limiter, RateLimiter)
+    limiter = get_runtime(app).rate_limiter
+    assert limiter is not None, "ratelimit.init_app(app) has not run"
     return limiter
 
 
@@ -144,7 +143,7 @@ def init_app(app: Flask) -> None:
     runtime = get_runtime(app)
     configured = runtime.settings.extra.get("rate_limits") or {}
     limiter = RateLimiter({name: Limit(*pair) for name, pair in configured.items()})
-    runtime.extras[_EXTRAS_KEY] = limiter
+    runtime.rate_limiter = limiter
 
     @app.before_request
     def _throttle() -> Response | None:

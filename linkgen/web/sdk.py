@@ -22,16 +22,11 @@ from linkgen.services.attribution import (
 
 bp = Blueprint("sdk", __name__, url_prefix="/api/v1/sdk")
 
-CACHE_KEY = "sdk_app_cache"
-
 
 def app_cache(runtime: Runtime) -> AppCache:
     """This process's cache of SDK apps (shared with linkgen/web/fastpath.py)."""
-    cache = runtime.extras.get(CACHE_KEY)
-    if cache is None:
-        cache = runtime.extras.setdefault(CACHE_KEY, AppCache())
-    assert isinstance(cache, AppCache)
-    return cache
+    assert runtime.sdk_apps is not None, "create_app builds it"
+    return runtime.sdk_apps
 
 
 def _authenticated(runtime: Runtime, app_id: str) -> SdkApp:

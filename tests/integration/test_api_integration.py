@@ -393,11 +393,10 @@ def test_credentials_check_unreachable_host(
 
 def test_credentials_check_times_out(make_app: Callable[..., Flask], fake: FakeCleverTap) -> None:
     from linkgen.delivery.clevertap_client import CleverTapClient
-    from linkgen.web.api.integrations import CLIENT_EXTRA
 
     application = make_app(clevertap_api_base=fake.base_url)
     with CleverTapClient(timeout=0.2) as client:
-        application.extensions["linkgen"].extras[CLIENT_EXTRA] = client
+        application.extensions["linkgen"].clevertap_client = client
         api = _api_for(application)
         _new_app(api)
         api.put(BASE, FULL)

@@ -347,3 +347,49 @@ def test_cli_export_qr_writes_decodable_pngs(
 
     result = runner.invoke(args=["export-qr", "--size", "5", "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1 and "size must be" in result.output
+
+
+def test_bulk_validates_and_answers_outside_the_write_lock(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite every click's commit needs the database's one write lock: while a bulk request
+    validates its rows (most of its time) the lock must be free, and only the inserts hold it."""
+    import sqlite3
+
+    from linkgen.services import links as service
+    from tests.integration.sqlite_only import make_sqlite_app
+    from tests.integration.test_api_integration import _api_for
+
+    app = make_sqlite_app(sqlite_template, tmp_path)
+    try:
+        api = _api_for(app)
+        made = api.post("/api/v1/templates", {"template_id": "AbCd", "domain": "go.example.com"})
+        assert made.status_code == 201, made.get_json()
+        path = str(tmp_path / "linkgen.db")
+        seen: list[bool] = []
+        parse = service.parse_link_request
+
+        def lock_is_free() -> bool:
+            probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")  # what a click's commit takes first
+                probe.execute("ROLLBACK")
+                return True
+            except sqlite3.OperationalError:  # database is locked
+                return False
+            finally:
+                probe.close()
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            seen.append(lock_is_free())
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(service, "parse_link_request", watched)
+        rows = [{"template_id": "AbCd", "channel": "sms", "campaign": f"c{i}"} for i in range(50)]
+        resp = api.post("/api/v1/links/bulk", rows)
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["created"] == 50
+        assert seen == [True] * 50
+        assert lock_is_free()
+    finally:
+        app.extensions["linkgen"].close()

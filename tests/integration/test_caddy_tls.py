@@ -6,6 +6,7 @@ GET /_linkgen/tls-ask."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -54,26 +55,15 @@ class Stack:
     data: Path
 
 
-CADDYFILE = """{{
-	admin off
-	skip_install_trust
-	auto_https disable_redirects
-	http_port {http}
-	https_port {https}
-	storage file_system {data}
-	on_demand_tls {{
-		ask http://127.0.0.1:{linkgen}/_linkgen/tls-ask
-	}}
-}}
-
-https:// {{
-	bind 127.0.0.1
-	tls internal {{
-		on_demand
-	}}
-	reverse_proxy 127.0.0.1:{linkgen}
-}}
-"""
+# The Caddyfile operators install (deploy/caddy), run as it is: the test only sets the
+# environment values it reads (its internal CA, 127.0.0.1 ports, a storage folder of its own).
+CADDYFILE = Path(__file__).resolve().parents[2] / "deploy" / "caddy" / "Caddyfile"
+TEST_GLOBAL_OPTIONS = """admin off
+skip_install_trust
+auto_https disable_redirects
+http_port {http}
+https_port {https}
+storage file_system {data}"""
 
 
 @pytest.fixture
@@ -86,12 +76,14 @@ def stack(sqlite_template: Path, tmp_path: Path) -> Iterator[Stack]:
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     https, data = _free_port(), tmp_path / "caddy"
-    config = tmp_path / "Caddyfile"
-    config.write_text(
-        CADDYFILE.format(http=_free_port(), https=https, data=data, linkgen=server.server_port)
-    )
     env = {
         **os.environ,
+        "CADDY_GLOBAL_OPTIONS": TEST_GLOBAL_OPTIONS.format(
+            http=_free_port(), https=https, data=data
+        ),
+        "CADDY_SITE_BIND": "bind 127.0.0.1",
+        "CADDY_TLS_ISSUER": "internal",
+        "LINKGEN_UPSTREAM": f"127.0.0.1:{server.server_port}",
         "HOME": str(tmp_path),
         "XDG_DATA_HOME": str(data),
         "XDG_CONFIG_HOME": str(tmp_path),
@@ -99,7 +91,7 @@ def stack(sqlite_template: Path, tmp_path: Path) -> Iterator[Stack]:
     log = (tmp_path / "caddy.log").open("wb")
     assert CADDY is not None
     caddy = subprocess.Popen(
-        [CADDY, "run", "--config", str(config), "--adapter", "caddyfile"],
+        [CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -186,3 +178,31 @@ def test_a_name_never_added_gets_no_certificate(stack: Stack) -> None:
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         _get(stack.https_port, "evil.brand.com", "/", _unverified())
     assert not [p for p in stack.data.rglob("*.crt") if "evil.brand.com" in str(p)]
+
+
+def test_the_installed_caddyfile_asks_linkgen_and_uses_public_certificates(tmp_path: Path) -> None:
+    """With nothing set (production), the file adapts to on-demand TLS from Caddy's default
+    public issuers, asking and proxying to linkgen serve's default address."""
+    assert CADDY is not None
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CADDY_GLOBAL_OPTIONS", "CADDY_SITE_BIND", "CADDY_TLS_ISSUER")
+        and k != "LINKGEN_UPSTREAM"
+    }
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
+    out = subprocess.run(
+        [CADDY, "adapt", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=DEADLINE,
+    )
+    config = json.loads(out.stdout)
+    tls = config["apps"]["tls"]["automation"]
+    assert tls["on_demand"]["ask"] == "http://127.0.0.1:8000/_linkgen/tls-ask"
+    assert tls["policies"] == [{"on_demand": True}]  # no issuer named: Caddy's public ACME ones
+    server = config["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"]
+    upstreams = server["routes"][0]["handle"][0]["upstreams"]
+    assert upstreams == [{"dial": "127.0.0.1:8000"}]

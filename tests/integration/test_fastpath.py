@@ -43,7 +43,7 @@ def sdk(app: Flask, client: FlaskClient, api: Api) -> Sdk:
 
 @pytest.fixture
 def fast(app: Flask) -> FastPath:
-    path = app.extensions["linkgen"].extras["fast_path"]
+    path = app.extensions["linkgen"].fast_path
     assert isinstance(path, FastPath) and path.enabled
     return path
 
@@ -218,7 +218,7 @@ def test_request_id_access_log_and_metrics(
         if line.startswith("linkgen_http_request_duration_seconds_count")
         and 'endpoint="sdk.post_launch"' in line
     )
-    assert count.endswith(" 2")
+    assert float(count.rsplit(" ", 1)[1]) == 2
 
 
 # ---- everything else goes to Flask ------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy.exc import OperationalError
 
 from linkgen.storage.models import Postback, StatCounter
@@ -24,6 +25,13 @@ SAMPLE_RE = re.compile(
     r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})? (?P<value>[-+]?(?:\d+(?:\.\d+)?(?:e[-+]?\d+)?|\+Inf|NaN))$'
 )
+
+LABEL_RE = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"')
+
+
+def series(name: str, **labels: str) -> str:
+    """The key `parse_exposition` gives a series."""
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
 def parse_exposition(text: str) -> dict[str, float]:
@@ -45,7 +53,9 @@ def parse_exposition(text: str) -> dict[str, float]:
         name = match["name"]
         family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in typed else name
         assert family in typed, f"{name} has no TYPE line before it"
-        key = f"{name}{{{match['labels'] or ''}}}"
+        # Label order carries no meaning: the key lists them sorted.
+        labels = ",".join(sorted(LABEL_RE.findall(match["labels"] or "")))
+        key = f"{name}{{{labels}}}"
         assert key not in samples, f"duplicate series {key}"
         samples[key] = float(match["value"])
     return samples
@@ -147,7 +157,11 @@ def test_request_latency_histogram(app: Flask, client: FlaskClient, api: Api) ->
     ok = 'endpoint="api.list_apps",method="GET",status="2xx"'
     refused = 'endpoint="api.list_apps",method="GET",status="4xx"'
     assert samples[f"linkgen_http_request_duration_seconds_count{{{ok}}}"] == 3
-    assert samples[f'linkgen_http_request_duration_seconds_bucket{{{ok},le="+Inf"}}'] == 3
+    bucket = "linkgen_http_request_duration_seconds_bucket"
+    assert (
+        samples[series(bucket, endpoint="api.list_apps", method="GET", status="2xx", le="+Inf")]
+        == 3
+    )
     assert samples[f"linkgen_http_request_duration_seconds_count{{{refused}}}"] == 1
     assert samples[f"linkgen_http_request_duration_seconds_sum{{{ok}}}"] > 0
     buckets = [
@@ -159,26 +173,28 @@ def test_request_latency_histogram(app: Flask, client: FlaskClient, api: Api) ->
 
 
 def test_histogram_buckets_are_cumulative() -> None:
-    hist = LatencyHistogram(buckets=(0.1, 1.0))
+    registry = CollectorRegistry()
+    hist = LatencyHistogram(registry, buckets=(0.1, 1.0))
     for seconds in (0.05, 0.5, 0.5, 5.0):
         hist.observe("x", "GET", 200, seconds)
-    text = "\n".join(hist.lines("h")) + "\n"
-    samples = parse_exposition(text)
+    samples = parse_exposition(generate_latest(registry).decode())
+    name = "linkgen_http_request_duration_seconds"
     labels = 'endpoint="x",method="GET",status="2xx"'
-    assert samples[f'h_bucket{{{labels},le="0.1"}}'] == 1
-    assert samples[f'h_bucket{{{labels},le="1"}}'] == 3
-    assert samples[f'h_bucket{{{labels},le="+Inf"}}'] == 4
-    assert samples[f"h_count{{{labels}}}"] == 4
-    assert samples[f"h_sum{{{labels}}}"] == pytest.approx(6.05)
+    x = {"endpoint": "x", "method": "GET", "status": "2xx"}
+    assert samples[series(f"{name}_bucket", **x, le="0.1")] == 1
+    assert samples[series(f"{name}_bucket", **x, le="1.0")] == 3
+    assert samples[series(f"{name}_bucket", **x, le="+Inf")] == 4
+    assert samples[f"{name}_count{{{labels}}}"] == 4
+    assert samples[f"{name}_sum{{{labels}}}"] == pytest.approx(6.05)
 
 
 def test_metrics_answer_when_the_database_does_not(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreachable(runtime: Any) -> list[str]:
+    def unreachable(runtime: Any) -> list[Any]:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(metrics, "_database_lines", unreachable)
+    monkeypatch.setattr(metrics, "_database_families", unreachable)
     samples = scrape(app, client)
     assert samples["linkgen_database_up{}"] == 0
     assert "linkgen_clicks_total" not in "".join(samples)

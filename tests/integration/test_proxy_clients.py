@@ -122,7 +122,7 @@ def test_hsts_follows_the_forwarded_scheme_on_flask_and_the_fast_path(
     )
     make_setup(proxied, client, api)
     body = {"template_id": TEMPLATE, "campaign": "x", "channel": "sms"}
-    fast_path = proxied.extensions["linkgen"].extras["fast_path"]
+    fast_path = proxied.extensions["linkgen"].fast_path
     before = fast_path.answered
     for peer, secure in ((PROXY, True), (OUTSIDER, False)):
         kwargs = via(peer, CLIENT, **api.headers, **https)

@@ -45,7 +45,6 @@ from schemathesis.specs.openapi.checks import (
 from linkgen.delivery.clevertap_client import CleverTapClient
 from linkgen.services.accounts import create_api_key
 from linkgen.storage.models import Postback
-from linkgen.web.api.integrations import CLIENT_EXTRA
 from linkgen.web.openapi import build_document
 from tests.integration.sqlite_only import make_sqlite_app
 
@@ -60,7 +59,7 @@ class Seeded:
     def __init__(self, app: Flask) -> None:
         self.app = app
         # The integration check must not leave the machine: CleverTap answers from a mock.
-        app.extensions["linkgen"].extras[CLIENT_EXTRA] = CleverTapClient(
+        app.extensions["linkgen"].clevertap_client = CleverTapClient(
             transport=httpx.MockTransport(lambda request: httpx.Response(200, json={}))
         )
         with app.extensions["linkgen"].db.session() as session:
@@ -203,7 +202,7 @@ def seeded(sqlite_template: Path, tmp_path: Path) -> Iterator[Seeded]:
     app = make_sqlite_app(sqlite_template, tmp_path)
     seeded = Seeded(app)
     yield seeded
-    app.extensions["linkgen"].extras[CLIENT_EXTRA].close()
+    app.extensions["linkgen"].clevertap_client.close()
     app.extensions["linkgen"].close()
 
 

@@ -167,7 +167,7 @@ def test_a_key_revoked_by_another_process_is_refused_within_the_epoch_interval(
         _, raw = create_api_key(session, "elsewhere")
     auth = {"Authorization": f"Bearer {raw}"}
     assert client.get("/api/v1/apps", headers=auth).status_code == 200  # now remembered
-    cache = app.extensions["linkgen"].extras["api_key_cache"]
+    cache = app.extensions["linkgen"].api_keys
 
     # `linkgen revoke-api-key` is a process of its own: only the database tells this one.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKGEN_")}

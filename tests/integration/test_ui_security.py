@@ -430,6 +430,11 @@ def test_a_new_password_or_removing_the_user_ends_their_sessions(
         "/login", data={"csrf_token": token, "email": EMAIL, "password": "new long password"}
     )
     assert ok.status_code == 302 and client.get("/links").status_code == 200
+    # The last admin cannot be removed (the team must stay manageable): another admin first.
+    last = runner.invoke(args=["delete-user", EMAIL])
+    assert last.exit_code != 0 and "last admin" in last.output
+    with app.extensions["linkgen"].db.session() as db:
+        create_user(db, "second-admin@example.com", PASSWORD)
     result = runner.invoke(args=["delete-user", EMAIL])
     assert result.exit_code == 0, result.output
     assert client.get("/links").status_code == 302

@@ -21,9 +21,8 @@ from linkgen.domain.attribution import (
     candidate_keys,
     click_facts_from_params,
     click_ids_from_query,
-    parse_click_lookback,
-    parse_reengagement_window,
 )
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, read_window
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
 GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -1229,7 +1228,7 @@ def test_open_starts_no_reengagement() -> None:
     ],
 )
 def test_parse_click_lookback(value: str | None, expected: timedelta | None) -> None:
-    assert parse_click_lookback(value) == expected
+    assert read_window(value, CLICK_LOOKBACK)[0] == expected
 
 
 @pytest.mark.parametrize(
@@ -1249,7 +1248,7 @@ def test_parse_click_lookback(value: str | None, expected: timedelta | None) -> 
 def test_parse_reengagement_window(
     value: str | None, expected: tuple[timedelta | None, bool]
 ) -> None:
-    assert parse_reengagement_window(value) == expected
+    assert read_window(value, REENGAGEMENT_WINDOW) == expected
 
 
 def test_click_ids_from_query() -> None:

@@ -28,13 +28,11 @@ from linkgen.domain.links import (
     has_placeholder,
     is_allowed_host,
     ordered_params,
-    parse_click_lookback,
     parse_link_request,
-    parse_reengagement_window,
     parse_ttl,
-    parse_window_setting,
     with_qr_flag,
 )
+from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, parse_window
 
 TEMPLATE = TemplateInfo("AbCd", "go.example.com", "https", ("example.com", "shop.example.org"))
 ALLOW = ["example.com"]
@@ -508,13 +506,13 @@ def test_parse_ttl_refuses(value: object) -> None:
     [("1h", timedelta(hours=1)), ("23h", timedelta(hours=23)), ("7d", timedelta(days=7))],
 )
 def test_parse_click_lookback(value: str, expected: timedelta) -> None:
-    assert parse_click_lookback(value, "click_lookback") == expected
+    assert parse_window(value, "click_lookback", CLICK_LOOKBACK) == expected
 
 
 @pytest.mark.parametrize("value", ["0h", "24h", "0d", "31d", "07d", "7D", "7", "lifetime", ""])
 def test_parse_click_lookback_refuses(value: str) -> None:
     with pytest.raises(InvalidParameter) as info:
-        parse_click_lookback(value, "click_lookback")
+        parse_window(value, "click_lookback", CLICK_LOOKBACK)
     assert info.value.field == "click_lookback"
 
 
@@ -523,19 +521,19 @@ def test_parse_click_lookback_refuses(value: str) -> None:
     [("36h", timedelta(hours=36)), ("90d", timedelta(days=90)), ("lifetime", None)],
 )
 def test_parse_reengagement_window(value: str, expected: timedelta | None) -> None:
-    assert parse_reengagement_window(value, "reengagement_window") == expected
+    assert parse_window(value, "reengagement_window", REENGAGEMENT_WINDOW) == expected
 
 
 @pytest.mark.parametrize("value", ["37h", "91d", "forever", "Lifetime", "1 d"])
 def test_parse_reengagement_window_refuses(value: str) -> None:
     with pytest.raises(InvalidParameter) as info:
-        parse_reengagement_window(value, "reengagement_window")
+        parse_window(value, "reengagement_window", REENGAGEMENT_WINDOW)
     assert info.value.field == "reengagement_window"
 
 
 def test_parse_window_setting_refuses_non_strings() -> None:
     with pytest.raises(InvalidParameter):
-        parse_window_setting(7, "x", max_hours=23, max_days=30)
+        parse_window(7, "x", CLICK_LOOKBACK)
 
 
 # --------------------------------------------------------------------------- allow-list

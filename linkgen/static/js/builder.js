@@ -54,6 +54,7 @@
   }
 
   function setText(id, text) { document.getElementById(id).textContent = text; }
+  var channel = form.querySelector('[name="channel"]');
 
   function render(data) {
     clearErrors();
@@ -85,6 +86,7 @@
     var expiry = document.getElementById("pv-expiry");
     expiry.textContent = data.expiry_note;
     expiry.className = data.qr_expires ? "notice notice-warn" : "hint";
+    showChannel();
     var img = document.getElementById("pv-qr");
     if (data.qr) { img.src = data.qr; img.hidden = false; } else { img.hidden = true; }
     setText("pv-length", "Long URL: " + data.length + " of 2000 characters. Media source: " + data.media_source + ".");
@@ -119,13 +121,30 @@
     timer = window.setTimeout(refresh, 200);
   }
 
+  // Only what the chosen channel needs (custom: everything); the other formats stay folded.
+  var channelNotes = {
+    email: "For an email: paste the link into CleverTap's editor, or the HTML link into the HTML.",
+    sms: "For an SMS: paste the text (or the link) into the message; CleverTap fills its placeholders.",
+    push: "For a push: the link opens the app (wzrk_dl); paste the payload as the notification's deep link.",
+    qr: "For a QR code: download the code from the link's page after saving.",
+    custom: "Every format of the link."
+  };
+  function showChannel() {
+    var picked = channel ? channel.value : "custom";
+    document.querySelectorAll("#preview-body [data-channels]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-channels").split(" ").indexOf(picked) < 0;
+    });
+    setText("pv-channel-note", channelNotes[picked] || channelNotes.custom);
+  }
+  var linkText = document.getElementById("f-link_text");
+  if (linkText) { linkText.addEventListener("input", schedule); }
+
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
   form.addEventListener("rows-changed", schedule);
 
   // Media source placeholder follows the channel's default.
   var defaults = { email: "Email", sms: "SMS", push: "Push", qr: "QR", custom: "required for custom" };
-  var channel = form.querySelector('[name="channel"]');
   var media = form.querySelector('[name="media_source"]');
   function syncMedia() { if (channel && media) { media.placeholder = defaults[channel.value] || ""; } }
   if (channel) { channel.addEventListener("change", syncMedia); syncMedia(); }

@@ -15,7 +15,6 @@ from linkgen.services.accounts import ApiKeyCache, Principal
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_KEY_CACHE = "api_key_cache"  # Runtime.extras: this process's ApiKeyCache (see accounts.py)
 
 
 @bp.before_request
@@ -37,11 +36,8 @@ def _principal(raw: str) -> Principal | None:
 
 def api_key_cache(rt: Runtime) -> ApiKeyCache:
     """This process's cache of valid API keys."""
-    cache = rt.extras.get(_KEY_CACHE)
-    if cache is None:
-        cache = rt.extras.setdefault(_KEY_CACHE, ApiKeyCache(rt.db.engine))
-    assert isinstance(cache, ApiKeyCache)
-    return cache
+    assert rt.api_keys is not None, "create_app builds it"
+    return rt.api_keys
 
 
 def current_principal() -> Principal:

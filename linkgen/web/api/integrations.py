@@ -7,15 +7,11 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from linkgen.delivery.clevertap_client import CleverTapClient, check_integration
+from linkgen.delivery.clevertap_client import check_integration
 from linkgen.runtime import get_runtime
 from linkgen.services import integrations as service
 from linkgen.web.api import bp, current_principal, json_body
 from linkgen.web.pagination import decode_int_cursor, encode_cursor, parse_limit
-
-# `runtime.extras[CLIENT_EXTRA]`: a CleverTapClient to use instead of a fresh one per check
-# (tests inject one with their own timeout or transport).
-CLIENT_EXTRA = "clevertap_client"
 
 BASE = "/apps/<app_id>/integrations/clevertap"
 
@@ -60,11 +56,8 @@ def check_connection(app_id: str, body: Mapping[str, Any] | None) -> dict[str, A
     with rt.db.session() as session:
         settings = service.settings_to_test(session, app_id, body)
     # The database session is closed before the outbound call, which has its own timeout.
-    injected = rt.extras.get(CLIENT_EXTRA)
     ok, status, message = check_integration(
-        settings,
-        api_base=rt.settings.clevertap_api_base,
-        client=injected if isinstance(injected, CleverTapClient) else None,
+        settings, api_base=rt.settings.clevertap_api_base, client=rt.clevertap_client
     )
     return {"ok": ok, "status": status, "message": message}
 

@@ -37,14 +37,13 @@ def create_link() -> Response:
 def create_links_bulk() -> tuple[Response, int]:
     rows = _bulk_rows()
     rt = get_runtime()
-    with service.write_transaction(rt.db) as session:
-        result = service.create_links_bulk(
-            session,
-            rows,
-            scheme_for=rt.settings.scheme_for,
-            created_by=current_principal().label,
-            default_template_id=request.args.get("template_id") or None,
-        )
+    result = service.create_links_bulk(
+        rt.db,
+        rows,
+        scheme_for=rt.settings.scheme_for,
+        created_by=current_principal().label,
+        default_template_id=request.args.get("template_id") or None,
+    )
     return jsonify(result.to_dict()), 200 if result.failed == 0 else 207
 
 

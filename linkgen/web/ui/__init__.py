@@ -17,12 +17,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from linkgen.domain.errors import Unauthorized
 from linkgen.runtime import get_runtime
+from linkgen.web.ui.roles import enforce_role, may
 
 bp = Blueprint("ui", __name__)
 csrf = CSRFProtect()
 
 # Pages anyone may open: the login form and the first-run page (static files are not ours).
-PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.setup"})
+PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.setup", "ui.invite_page", "ui.invite_accept"})
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -69,6 +70,7 @@ def init_app(app: Flask) -> None:
         postbacks,
         reports,
         settings,
+        team,
     )
 
     app.register_blueprint(bp)
@@ -86,6 +88,7 @@ def _require_login() -> BaseResponse | None:
         if request.method == "GET":
             return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
         return redirect(url_for("ui.login"))
+    enforce_role()
     return None
 
 
@@ -99,7 +102,11 @@ def _no_store(resp: Response) -> Response:
 
 @bp.app_context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"current_user": g.get("user"), "nav_active": request.blueprint and _nav_section()}
+    return {
+        "current_user": g.get("user"),
+        "nav_active": request.blueprint and _nav_section(),
+        "may": may,
+    }
 
 
 @bp.app_template_filter("when")
@@ -129,6 +136,9 @@ def _nav_section() -> str:
         "/postbacks",
         "/devices",
         "/reports",
+        "/team",
+        "/api-keys",
+        "/account",
     ):
         if path.startswith(prefix):
             return prefix.strip("/")

@@ -24,7 +24,13 @@ from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.domain.validate import is_same_site_path
 from linkgen.runtime import get_runtime
 from linkgen.services import setup_code
-from linkgen.services.accounts import authenticate_user, count_users, create_user, end_sessions
+from linkgen.services.accounts import (
+    authenticate_user,
+    count_users,
+    create_user,
+    end_sessions,
+    hash_key,
+)
 from linkgen.storage.models import LoginAttempt, User
 from linkgen.storage.types import utcnow
 from linkgen.web.proxy import request_is_local
@@ -44,16 +50,29 @@ def load_current_user() -> User | None:
         return None
     with get_runtime().db.session() as db:
         user = db.get(User, user_id)
-    if user is None or session.get("generation") != user.session_generation:
+    if (
+        user is None
+        or session.get("generation") != user.session_generation
+        or session.get("account") != _account_stamp(user)
+    ):
         session.clear()
         return None
     return user
 
 
-def _start_session(user: User) -> None:
-    session.clear()  # a fresh session: no fixation across the login
+def _account_stamp(user: User) -> str:
+    # SQLite hands the id of the newest user, once removed, to the next one made: the stamp
+    # (from the password hash, whose salt is random per account) tells the two apart, so a
+    # removed user's session never logs in as whoever got their id.
+    return hash_key(user.password_hash)[:16]
+
+
+def start_session(user: User) -> None:
+    """Log this browser in as the user (a fresh session: no fixation across the login)."""
+    session.clear()
     session["user_id"] = user.id
     session["generation"] = user.session_generation
+    session["account"] = _account_stamp(user)
     session.permanent = False
 
 
@@ -64,11 +83,13 @@ def safe_next(target: str | None) -> str:
     return url_for("ui.links_list")
 
 
-def _attempt_key(email: str) -> str:
+def attempt_key(email: str) -> str:
+    """The throttle's key for password tries: the email and the client address."""
     return f"{email.strip().lower()[:254]}|{request.remote_addr or '-'}"
 
 
-def _recent_failures(db: Session, key: str) -> int:
+def recent_failures(db: Session, key: str) -> int:
+    """Wrong passwords under this key within WINDOW."""
     since = utcnow() - WINDOW
     query = select(func.count(LoginAttempt.id)).where(
         LoginAttempt.key == key, LoginAttempt.at >= since
@@ -76,9 +97,15 @@ def _recent_failures(db: Session, key: str) -> int:
     return int(db.scalar(query) or 0)
 
 
-def _record_failure(db: Session, key: str) -> None:
+def record_failure(db: Session, key: str) -> None:
+    """Count one wrong password (and prune old counts)."""
     db.execute(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - KEEP_ATTEMPTS))
     db.add(LoginAttempt(key=key))
+
+
+def clear_failures(db: Session, key: str) -> None:
+    """Forget the wrong passwords under this key (after a right one)."""
+    db.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -94,18 +121,18 @@ def login() -> Response | tuple[str, int] | str:
         return render_template("auth/login.html", email="", error=None, next=next_path)
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
-    key = _attempt_key(email)
+    key = attempt_key(email)
     with rt.db.session() as db:
-        if _recent_failures(db, key) >= MAX_FAILURES:
+        if recent_failures(db, key) >= MAX_FAILURES:
             message = "Too many failed logins. Wait 15 minutes and try again."
             page = render_template("auth/login.html", email=email, error=message, next=next_path)
             return page, 429
         user = authenticate_user(db, email, password)
         if user is None:
-            _record_failure(db, key)
+            record_failure(db, key)
         else:
-            db.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
-            _start_session(user)
+            clear_failures(db, key)
+            start_session(user)
     if user is None:
         message = "The email or password is not right."
         page = render_template("auth/login.html", email=email, error=message, next=next_path)
@@ -149,8 +176,8 @@ def setup() -> Response | tuple[str, int] | str:
             with rt.db.session() as db:
                 if count_users(db) > 0:  # someone else finished first-run meanwhile
                     return redirect(url_for("ui.login"))
-                user = create_user(db, email, password)
-                _start_session(user)
+                user = create_user(db, email, password, role="admin")
+                start_session(user)
         except InvalidParameter as exc:
             errors[exc.field or "email"] = exc.message
         except LinkgenError as exc:

@@ -47,10 +47,9 @@ def _parse() -> list[tuple[int, dict[str, Any]]]:
 
 def _create(rows: list[tuple[int, Any]]) -> dict[str, Any]:
     rt = get_runtime()
-    with rt.db.session() as db:
-        result = service.create_links_bulk(
-            db, rows, scheme_for=rt.settings.scheme_for, created_by=current_actor()
-        )
+    result = service.create_links_bulk(
+        rt.db, rows, scheme_for=rt.settings.scheme_for, created_by=current_actor()
+    )
     return result.to_dict()
 
 

@@ -29,6 +29,12 @@ from linkgen.runtime import get_runtime
 from linkgen.services import links as service
 from linkgen.services.catalog import list_templates
 from linkgen.services.qr import QrOptions, parse_qr_options, render_png, render_svg
+from linkgen.services.stats import (
+    currency_label,
+    format_revenue,
+    parse_report,
+    revenue_by_currency,
+)
 from linkgen.storage.models import Link, Template
 from linkgen.storage.types import utcnow
 from linkgen.web.pagination import decode_cursor, encode_cursor
@@ -39,7 +45,8 @@ from linkgen.web.ui.forms import (
     LinkForm,
     channel_choices,
 )
-from linkgen.web.ui.stats import Totals, daily_chart, daily_series, sum_totals, totals_by_link
+from linkgen.web.ui.reports import PRESETS, chart_range, charts, with_range
+from linkgen.web.ui.stats import Totals, sum_totals, totals_by_link
 
 PAGE_SIZE = 25
 PENDING_SHORT_ID = "XXXXXXXX"  # stands in for the id a short link gets when it is saved
@@ -94,6 +101,8 @@ def links_list() -> str:
             db, filters, cursor=cursor, limit=PAGE_SIZE, scheme_for=rt.settings.scheme_for
         )
         totals = totals_by_link(db, [item["id"] for item in items])
+        earning = [link_id for link_id, t in totals.items() if t.revenue_micros]
+        currencies = revenue_by_currency(db, link_ids=earning) if earning else {}
         templates = _templates(db)
         campaigns = _campaigns(db)
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v}
@@ -104,6 +113,10 @@ def links_list() -> str:
         items=items,
         totals=totals,
         page_total=sum_totals(totals.values()),
+        revenue_text={
+            link_id: format_revenue(totals[link_id].revenue_micros, currencies.get(link_id))
+            for link_id in earning
+        },
         empty=Totals(),
         filters=filters,
         templates=templates,
@@ -214,18 +227,32 @@ def links_preview() -> tuple[FlaskResponse, int]:
         "qr_expires": qr_expires,
         "media_source": spec.media_source,
         "length": len(long_url),
-        "clevertap": clevertap_block(shared, spec.channel),
+        "clevertap": clevertap_block(
+            shared, spec.channel, text=request.form.get("link_text", "").strip()[:200] or None
+        ),
         "qr": qr,
     }
     return jsonify(out), 200
 
 
 def _chart_range(created_day: Any) -> tuple[Any, Any]:
+    """The default: the last 30 days, or since the link was made (at least 7 days)."""
     last = utcnow().date()
     first = max(created_day, last - timedelta(days=CHART_DAYS - 1))
     if (last - first).days < MIN_CHART_DAYS - 1:
         first = last - timedelta(days=MIN_CHART_DAYS - 1)
     return first, last
+
+
+def _asked_range(created_day: Any) -> tuple[Any, Any, bool, dict[str, str]]:
+    """The chart's days from `days=7|30|90` or `from` / `to` (checked), else the default."""
+    args = {k: v for k, v in request.args.items() if k in ("days", "from", "to") and v}
+    if not args:
+        first, last = _chart_range(created_day)
+        return first, last, False, {}
+    _, day_from, day_to = parse_report(with_range(args))
+    first, last, cut = chart_range(day_from, day_to)
+    return first, last, cut, args
 
 
 @bp.get("/links/<link_id>")
@@ -235,8 +262,9 @@ def link_detail(link_id: str) -> str:
         link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
         stored = service.get_link(db, link_id)
         totals = totals_by_link(db, [link_id]).get(link_id, Totals())
-        first, last = _chart_range(stored.created_at.date())
-        series = daily_series(db, link_id, first, last)
+        first, last, cut, asked = _asked_range(stored.created_at.date())
+        wide, narrow = charts(db, first, last, link_id=link_id)
+        currencies = revenue_by_currency(db, link_ids=[link_id]).get(link_id, {})
     note, qr_expires = expiry_note(
         short=link["short"], ttl=link["ttl"], renew_ttl=link["renew_ttl"]
     )
@@ -246,8 +274,13 @@ def link_detail(link_id: str) -> str:
         plain=plain_url(link["short_url"] or link["long_url"]),
         push_payload=json.dumps(link["clevertap"]["push_payload"], indent=2, ensure_ascii=False),
         totals=totals,
-        chart=daily_chart(series),
-        chart_narrow=daily_chart(series, width=360, height=220, ticks=3),
+        revenue=format_revenue(totals.revenue_micros, currencies),
+        currency=currency_label(currencies),
+        chart=wide,
+        chart_narrow=narrow,
+        chart_cut=cut,
+        asked=asked,
+        presets=PRESETS,
         created=request.args.get("created") == "1",
         updated=request.args.get("updated") == "1",
         expiry_note=note,

@@ -1,21 +1,35 @@
 """The reports page: clicks (people and bots), installs, re-engagements, events and revenue by
-campaign, channel, media source or link over a range of days, and the same as CSV."""
+campaign, channel, media source or link over a range of days, a daily chart of the range, the
+same as CSV; and the click log (`/reports/clicks`), each raw click with why it was a bot."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Final
 
 from flask import Response, render_template, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from linkgen.domain.bulk import table_to_csv
-from linkgen.domain.errors import LinkgenError
+from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.runtime import get_runtime
-from linkgen.services.stats import COUNTS, parse_report, summarise_counters
+from linkgen.services.clicklog import WHO, ClickPage, ClickQuery, click_page, parse_click_query
+from linkgen.services.stats import (
+    COUNTS,
+    currency_breakdown,
+    currency_label,
+    daily_totals,
+    format_revenue,
+    parse_report,
+    revenue_by_currency,
+    summarise_counters,
+)
 from linkgen.storage.models import Link
 from linkgen.storage.types import utcnow
 from linkgen.web.ui import bp
+from linkgen.web.ui.stats import Chart, daily_chart
 
 GROUP_LABELS = {
     "campaign": "Campaign",
@@ -25,22 +39,48 @@ GROUP_LABELS = {
 }
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
+MAX_CHART_DAYS: Final = 400  # a longer range charts its last 400 days (one point a day)
 CSV_COLUMNS = (*COUNTS, "revenue")
+
+
+def with_range(args: Mapping[str, str], default_days: int = DEFAULT_DAYS) -> dict[str, str]:
+    """`args` with `from` / `to` filled from a preset (`days=7|30|90`) or the default range."""
+    today = utcnow().date()
+    preset = args.get("days", "")
+    if args.get("from") or args.get("to"):
+        return dict(args)
+    if preset and not (preset.isdigit() and int(preset) in PRESETS):
+        raise InvalidParameter(f"days must be one of {', '.join(map(str, PRESETS))}", field="days")
+    days = int(preset) if preset else default_days
+    return {**args, "from": str(today - timedelta(days=days - 1)), "to": str(today)}
+
+
+def chart_range(day_from: date | None, day_to: date | None) -> tuple[date, date, bool]:
+    """The days the chart draws and whether the range was cut to its last MAX_CHART_DAYS."""
+    last = day_to or utcnow().date()
+    first = day_from or last - timedelta(days=DEFAULT_DAYS - 1)
+    if (last - first).days >= MAX_CHART_DAYS:
+        return last - timedelta(days=MAX_CHART_DAYS - 1), last, True
+    return first, last, False
+
+
+def charts(db: Session, first: date, last: date, link_id: str | None = None) -> tuple[Chart, Chart]:
+    """The wide and narrow drawings of the daily chart (one grouped query)."""
+    days = daily_totals(db, first, last, link_id=link_id)
+    return daily_chart(days), daily_chart(days, width=360, height=220, ticks=3)
 
 
 def _report(args: dict[str, str]) -> dict[str, Any]:
     """The report the query asks for: last 30 days by campaign unless it says otherwise."""
-    today = utcnow().date()
-    preset = args.get("days", "")
-    if preset.isdigit() and int(preset) in PRESETS and not (args.get("from") or args.get("to")):
-        args = {**args, "from": str(today - timedelta(days=int(preset) - 1)), "to": str(today)}
-    elif not (args.get("from") or args.get("to")):
-        args = {**args, "from": str(today - timedelta(days=DEFAULT_DAYS - 1)), "to": str(today)}
+    args = with_range(args)
     args.setdefault("group_by", "campaign")
     group_by, day_from, day_to = parse_report(args)
+    first, last, cut = chart_range(day_from, day_to)
     with get_runtime().db.session() as db:
         items = summarise_counters(db, group_by, day_from, day_to)
         names = _link_names(db, [i["link_id"] for i in items if i.get("link_id")])
+        currencies = revenue_by_currency(db, day_from, day_to).get("", {})
+        wide, narrow = charts(db, first, last)
     key = "link_id" if group_by == "link" else group_by
     rows = []
     for item in items:
@@ -51,18 +91,29 @@ def _report(args: dict[str, str]) -> dict[str, Any]:
                 "key": value,
                 "label": names.get(value, value) if group_by == "link" else value,
                 "install_rate": _rate(item["installs"], item["human_clicks"]),
+                "revenue_text": format_revenue(_micros(item["revenue"]), currencies),
             }
         )
     rows.sort(key=lambda r: (-r["human_clicks"], str(r["label"] or "")))
-    total = {c: sum(r[c] for r in rows) for c in CSV_COLUMNS}
+    total: dict[str, Any] = {c: sum(r[c] for r in rows) for c in CSV_COLUMNS}
     total["install_rate"] = _rate(total["installs"], total["human_clicks"])
+    total["revenue_text"] = format_revenue(_micros(total["revenue"]), currencies)
     return {
         "group_by": group_by,
         "day_from": day_from,
         "day_to": day_to,
         "rows": rows,
         "total": total,
+        "chart": wide,
+        "chart_narrow": narrow,
+        "chart_cut": cut,
+        "currency": currency_label(currencies),
+        "by_currency": currency_breakdown(currencies),
     }
+
+
+def _micros(revenue: float) -> int:
+    return round(revenue * 1_000_000)
 
 
 def _rate(installs: int, clicks: int) -> str:
@@ -73,7 +124,9 @@ def _link_names(db: Any, link_ids: list[str]) -> dict[str, str]:
     if not link_ids:
         return {}
     found = db.execute(
-        select(Link.id, Link.campaign, Link.channel, Link.shortlink_id).where(Link.id.in_(link_ids))
+        select(Link.id, Link.campaign, Link.channel, Link.shortlink_id).where(
+            Link.id.in_(sorted(set(link_ids)))
+        )
     )
     return {
         row.id: " · ".join(v for v in (row.campaign, row.channel, row.shortlink_id) if v)
@@ -108,7 +161,13 @@ def reports_csv() -> Response | tuple[str, int]:
     except LinkgenError as exc:
         return exc.message, 400
     group = report["group_by"]
-    header = [group, *(["link"] if group == "link" else []), *CSV_COLUMNS, "install_rate"]
+    header = [
+        group,
+        *(["link"] if group == "link" else []),
+        *CSV_COLUMNS,
+        "revenue_currency",
+        "install_rate",
+    ]
     body = table_to_csv(
         header,
         (
@@ -116,6 +175,7 @@ def reports_csv() -> Response | tuple[str, int]:
                 r["key"] or "",
                 *([r["label"] or ""] if group == "link" else []),
                 *(r[c] for c in CSV_COLUMNS),
+                report["currency"],
                 r["install_rate"],
             ]
             for r in report["rows"]
@@ -126,4 +186,96 @@ def reports_csv() -> Response | tuple[str, int]:
     day_to: date | None = report["day_to"]
     name = f"report-{group}-{day_from or 'start'}-{day_to or 'today'}.csv"
     resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
+
+
+# ---- the click log ---------------------------------------------------------------------------
+
+
+def _click_log(args: Mapping[str, str]) -> tuple[ClickQuery, ClickPage, dict[str, str]]:
+    query = parse_click_query(args)
+    with get_runtime().db.session() as db:
+        page = click_page(db, query)
+        names = _link_names(db, [e.link_id for e in page.entries if e.link_id])
+    return query, page, names
+
+
+@bp.get("/reports/clicks")
+def click_log_page() -> tuple[str, int]:
+    args = {k: v for k, v in request.args.items() if v}
+    try:
+        query, page, names = _click_log(args)
+        error = None
+    except LinkgenError as exc:
+        query, page, names, error = ClickQuery(), ClickPage([], None), {}, exc
+    html = render_template(
+        "reports/clicks.html",
+        q=query,
+        page=page,
+        names=names,
+        error=error,
+        args=args,
+        who=WHO,
+    )
+    return html, 400 if error else 200
+
+
+CLICK_CSV_HEADER: Final = (
+    "click_number",
+    "time_utc",
+    "link_id",
+    "link",
+    "template_id",
+    "campaign",
+    "channel",
+    "media_source",
+    "platform",
+    "os_version",
+    "referrer_host",
+    "sent_to",
+    "bot",
+    "bot_reason",
+    "bot_reason_text",
+    "attributable",
+    "not_attributable_reason",
+    "won_attribution",
+)
+
+
+@bp.get("/reports/clicks.csv")
+def click_log_csv() -> Response | tuple[str, int]:
+    args = {k: v for k, v in request.args.items() if v}
+    try:
+        _, page, names = _click_log(args)
+    except LinkgenError as exc:
+        return f"{exc.message} (field: {exc.field})" if exc.field else exc.message, 400
+    body = table_to_csv(
+        CLICK_CSV_HEADER,
+        (
+            [
+                e.id,
+                e.ts.isoformat(),
+                e.link_id or "",
+                names.get(e.link_id or "", ""),
+                e.template_id,
+                e.campaign or "",
+                e.channel or "",
+                e.media_source or "",
+                e.platform,
+                e.os_version or "",
+                e.referrer_host or "",
+                e.outcome,
+                "yes" if e.is_bot else "no",
+                e.bot_reason or "",
+                e.bot_text or "",
+                "yes" if e.attributable else "no",
+                e.not_attributable_reason or "",
+                "yes" if e.consumed else "no",
+            ]
+            for e in page.entries
+        ),
+    )
+    resp = Response(body, mimetype="text/csv")
+    first = page.entries[0].id if page.entries else 0
+    resp.headers["Content-Disposition"] = f'attachment; filename="clicks-from-{first}.csv"'
     return resp

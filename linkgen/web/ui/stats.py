@@ -1,19 +1,20 @@
-"""Per-link totals and daily series from `stat_counters`, and the chart geometry the pages draw.
+"""Per-link totals from `stat_counters`, and the geometry of the daily chart the pages draw.
 
-The chart is server-rendered SVG (no CDN, no JavaScript): `daily_chart` turns a series into
-coordinates and tick labels; the template only places them, so every text stays escaped.
+The chart is server-rendered SVG (no CDN, no JavaScript): `daily_chart` turns the days of
+`services.stats.daily_totals` into coordinates and tick labels; the template only places them,
+so every text stays escaped, and draws the same days as a table for those who cannot see it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from linkgen.services.stats import COUNTS
+from linkgen.services.stats import COUNTS, DayTotals
 from linkgen.storage.models import StatCounter
 
 
@@ -52,26 +53,19 @@ def totals_by_link(db: Session, link_ids: Sequence[str]) -> dict[str, Totals]:
     return out
 
 
-def daily_series(db: Session, link_id: str, first: date, last: date) -> list[tuple[date, int, int]]:
-    """(day, clicks, installs) for every day from first to last, zeros included."""
-    query = (
-        select(StatCounter.day, func.sum(StatCounter.clicks), func.sum(StatCounter.installs))
-        .where(StatCounter.link_id == link_id, StatCounter.day >= first, StatCounter.day <= last)
-        .group_by(StatCounter.day)
-    )
-    found = {row[0]: (int(row[1] or 0), int(row[2] or 0)) for row in db.execute(query)}
-    days = (last - first).days + 1
-    series = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
-        clicks, installs = found.get(day, (0, 0))
-        series.append((day, clicks, installs))
-    return series
+@dataclass(frozen=True)
+class Series:
+    """One line of the chart: its name, CSS class and points."""
+
+    name: str
+    css: str
+    points: str
+    total: int
 
 
 @dataclass
 class Chart:
-    """Coordinates for the clicks-vs-installs chart (viewBox units)."""
+    """Coordinates for the daily chart (viewBox units) and the rows of its table alternative."""
 
     width: int
     height: int
@@ -79,15 +73,26 @@ class Chart:
     top: int
     plot_w: int
     plot_h: int
-    clicks_points: str
-    installs_points: str
-    dots: list[tuple[float, float, float, str]] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    # x, then per series y, and the hover label of the day
+    dots: list[tuple[float, list[float], str]] = field(default_factory=list)
     y_ticks: list[tuple[float, int]] = field(default_factory=list)
     x_ticks: list[tuple[float, str, str]] = field(default_factory=list)  # x, label, anchor
-    total_clicks: int = 0
-    total_installs: int = 0
+    rows: list[DayTotals] = field(default_factory=list)
     first: str = ""
     last: str = ""
+    summary: str = ""
+
+
+# (field of DayTotals, what the legend calls it, CSS class); bots dashed so colour is not the
+# only difference.
+CHART_SERIES: Final = (
+    ("human_clicks", "People's clicks", "human"),
+    ("bot_clicks", "Bot clicks", "bot"),
+    ("installs", "Installs", "installs"),
+    ("reengagements", "Re-engagements", "reengagements"),
+)
+MAX_DOTS = 120  # beyond this many days a dot per day is noise: the line alone is drawn
 
 
 def _nice_max(value: int) -> int:
@@ -101,13 +106,14 @@ def _nice_max(value: int) -> int:
 
 
 def daily_chart(
-    series: Sequence[tuple[date, int, int]], width: int = 720, height: int = 240, ticks: int = 6
+    days: Sequence[DayTotals], width: int = 720, height: int = 240, ticks: int = 6
 ) -> Chart:
-    """Lay out two lines (clicks, installs) over the days of the series."""
-    left, right, top, bottom = 44, 16, 12, 30
+    """Lay out one line per series (people's and bots' clicks, installs, re-engagements)."""
+    left, right, top, bottom = 52, 16, 12, 30
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = _nice_max(max((max(c, i) for _, c, i in series), default=0))
-    n = max(1, len(series) - 1)
+    names = [name for name, _, _ in CHART_SERIES]
+    peak = _nice_max(max((getattr(d, n) for d in days for n in names), default=0))
+    n = max(1, len(days) - 1)
 
     def x(index: int) -> float:
         return round(left + plot_w * index / n, 1)
@@ -115,22 +121,38 @@ def daily_chart(
     def y(value: int) -> float:
         return round(top + plot_h - plot_h * value / peak, 1)
 
-    clicks = " ".join(f"{x(k)},{y(c)}" for k, (_, c, _i) in enumerate(series))
-    installs = " ".join(f"{x(k)},{y(i)}" for k, (_, _c, i) in enumerate(series))
-    dots: list[tuple[float, float, float, str]] = []
-    for k, (day, c, i) in enumerate(series):
-        label = f"{day.isoformat()}: {c} clicks, {i} installs"
-        dots.append((x(k), y(c), y(i), label))
+    series = [
+        Series(
+            name=label,
+            css=css,
+            points=" ".join(f"{x(k)},{y(getattr(d, name))}" for k, d in enumerate(days)),
+            total=sum(getattr(d, name) for d in days),
+        )
+        for name, label, css in CHART_SERIES
+    ]
+    dots: list[tuple[float, list[float], str]] = []
+    if len(days) <= MAX_DOTS:
+        for k, d in enumerate(days):
+            label = (
+                f"{d.day.isoformat()}: {d.human_clicks} people's clicks, {d.bot_clicks} bot "
+                f"clicks, {d.installs} installs, {d.reengagements} re-engagements"
+            )
+            dots.append((x(k), [y(getattr(d, name)) for name in names], label))
     y_ticks = [(y(peak * q // 4), peak * q // 4) for q in range(5)]
-    step = max(1, -(-len(series) // ticks))
-    last = len(series) - 1
+    step = max(1, -(-len(days) // ticks))
+    last = len(days) - 1
     x_ticks = [
-        (x(k), d.strftime("%b %d"), "start" if k == 0 else "end" if k == last else "middle")
-        for k, (d, _, _) in enumerate(series)
+        (x(k), d.day.strftime("%b %d"), "start" if k == 0 else "end" if k == last else "middle")
+        for k, d in enumerate(days)
         if k % step == 0 or k == last
     ]
     if len(x_ticks) > 2 and x_ticks[-1][0] - x_ticks[-2][0] < plot_w / (ticks * 1.5):
         del x_ticks[-2]  # too close to the last label
+    first_day = days[0].day.isoformat() if days else ""
+    last_day = days[-1].day.isoformat() if days else ""
+    summary = f"From {first_day} to {last_day}: " + ", ".join(
+        f"{s.total} {s.name.lower()}" for s in series
+    )
     return Chart(
         width=width,
         height=height,
@@ -138,15 +160,14 @@ def daily_chart(
         top=top,
         plot_w=plot_w,
         plot_h=plot_h,
-        clicks_points=clicks,
-        installs_points=installs,
+        series=series,
         dots=dots,
         y_ticks=y_ticks,
         x_ticks=x_ticks,
-        total_clicks=sum(c for _, c, _ in series),
-        total_installs=sum(i for _, _, i in series),
-        first=series[0][0].isoformat() if series else "",
-        last=series[-1][0].isoformat() if series else "",
+        rows=list(days),
+        first=first_day,
+        last=last_day,
+        summary=summary + ".",
     )
 
 

@@ -11,6 +11,9 @@ after a pause that doubles with each death in a row (RESTART_DELAY up to RESTART
 worker that ran RESTART_RESET seconds counts as healthy again), each death and restart logged.
 The dead worker's heartbeat is removed at once, so /healthz says "degraded" until the new one
 beats. See docs/operations.md.
+
+Metrics: the web processes share a fresh directory for prometheus_client's multiprocess mode,
+made before they start and removed when this command exits (linkgen/web/metrics_dir.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import click
 from flask.cli import with_appcontext
 
 from linkgen.runtime import Runtime, get_runtime
+from linkgen.web import metrics_dir
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); with ~40
 # request threads that is tens of MB of fragmented heap per worker. Two arenas are plenty for
@@ -100,12 +104,12 @@ def serve_cmd(
     settings = rt.settings
     configure_logging(settings)
     if not no_migrate:
-        from linkgen.factory import _install_initial_key
+        from linkgen.services.accounts import install_initial_key
         from linkgen.storage.migrate import upgrade
 
         upgrade(settings.database_url)
         if settings.initial_api_key:
-            _install_initial_key(rt, settings.initial_api_key)
+            install_initial_key(rt.db, settings.initial_api_key)
     _offer_setup_code(rt)
     rt.db.dispose()  # workers open their own connections after the fork
     supervisor: WorkerSupervisor | None = None
@@ -145,11 +149,17 @@ def serve_cmd(
         # Granian installs its SIGTERM / SIGINT handlers when it starts; chain ours after them
         # so the postback worker drains its batch while the web workers drain theirs.
         server.on_startup(lambda: _forward_stop_signals(supervisor))
+    # The web processes add up their metrics through this directory (linkgen/web/metrics_dir.py).
+    metrics_path = metrics_dir.create()
+    sweeper = metrics_dir.DeadProcessSweeper(metrics_path)
+    sweeper.start()
     try:
         server.serve()
     finally:
         if supervisor is not None:
             supervisor.stop()
+        sweeper.stop()
+        metrics_dir.remove(metrics_path)
 
 
 def _offer_setup_code(rt: Runtime) -> None:
@@ -210,7 +220,10 @@ class WorkerSupervisor:
     def _spawn(self) -> None:
         with self.lock:
             if not self.stopping.is_set():
-                self.process = subprocess.Popen([sys.executable, "-m", "linkgen", "worker"])
+                # The postback worker reports no metrics of its own: no metrics directory.
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "linkgen", "worker"], env=metrics_dir.environ_without()
+                )
 
     def _watch(self) -> None:
         delay = RESTART_DELAY

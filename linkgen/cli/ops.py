@@ -1,4 +1,4 @@
-"""Operations commands: serve, worker, import/export, retention, backup (on the app's CLI)."""
+"""Operations commands: retention, backup and restore."""
 
 from __future__ import annotations
 
@@ -6,33 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
-
-
-def register(app: Flask) -> None:
-    """Attach the operations commands."""
-    from linkgen.server import serve_cmd
-
-    app.cli.add_command(serve_cmd)
-
-    from linkgen.cli_links import COMMANDS as link_commands
-
-    for command in link_commands:
-        app.cli.add_command(command)
-
-    from linkgen.delivery.worker import COMMANDS as delivery_commands
-
-    for command in delivery_commands:
-        app.cli.add_command(command)
-
-    app.cli.add_command(retention_cmd)
-    app.cli.add_command(backup_cmd)
-    app.cli.add_command(restore_cmd)
-
-    from linkgen.cli_check import check_cmd
-
-    app.cli.add_command(check_cmd)
 
 
 @click.command("retention")
@@ -106,3 +80,6 @@ def restore_cmd(path: Path) -> None:
             click.echo(f"restored {path} into the PostgreSQL database (pg_restore)")
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+COMMANDS = [retention_cmd, backup_cmd, restore_cmd]

@@ -29,12 +29,9 @@ def import_links_cmd(file: Path, template_id: str | None) -> None:
     try:
         rows = parse_links_csv_with_lines(text)
         service.check_bulk_size(len(rows))
-        with (
-            click.progressbar(length=len(rows), label="Importing links", file=sys.stderr) as bar,
-            rt.db.session() as session,
-        ):
+        with click.progressbar(length=len(rows), label="Importing links", file=sys.stderr) as bar:
             result = service.create_links_bulk(
-                session,
+                rt.db,
                 rows,
                 scheme_for=rt.settings.scheme_for,
                 created_by="cli",
