@@ -99,6 +99,7 @@ def _list_of(item: str) -> Schema:
     }
 
 
+QR_COLOUR: Schema = {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"}
 WINDOW = _string(16, description="a window: `Nh` or `Nd` (re-engagement also `lifetime`)")
 
 SCHEMAS: dict[str, Schema] = {
@@ -490,6 +491,8 @@ SCHEMAS: dict[str, Schema] = {
             "size": {"type": "integer", "minimum": 64, "maximum": 4000},
             "margin": {"type": "integer", "minimum": 0, "maximum": 40},
             "ec": {"type": "string", "enum": ["L", "M", "Q", "H"]},
+            "fg": {**QR_COLOUR, "default": "#000000"},
+            "bg": {**QR_COLOUR, "default": "#ffffff"},
         },
     },
     "Postback": {
@@ -695,6 +698,19 @@ PARAMETERS: dict[str, Schema] = {
         "in": "query",
         "schema": {"type": "string", "enum": ["L", "M", "Q", "H"], "default": "M"},
     },
+    "fg": {
+        "name": "fg",
+        "in": "query",
+        "description": "colour of the modules, #rrggbb (`%23` in a URL) or rrggbb; darker than "
+        "`bg` with a WCAG contrast of at least 3:1, else 400 naming `fg`",
+        "schema": {**QR_COLOUR, "default": "#000000"},
+    },
+    "bg": {
+        "name": "bg",
+        "in": "query",
+        "description": "background colour, #rrggbb or rrggbb",
+        "schema": {**QR_COLOUR, "default": "#ffffff"},
+    },
 }
 
 LINK_FILTERS = [
@@ -736,7 +752,14 @@ def _paths() -> dict[str, Any]:
         },
         **READ_ONE,
     }
-    qr_params = [_param("link_id"), _param("size"), _param("margin"), _param("ec")]
+    qr_params = [
+        _param("link_id"),
+        _param("size"),
+        _param("margin"),
+        _param("ec"),
+        _param("fg"),
+        _param("bg"),
+    ]
     return {
         "/api/v1/openapi.json": {
             "get": _op(
