@@ -38,7 +38,10 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrf ? csrf.content : "", "X-Requested-With": "fetch" }
     }).then(function (resp) {
-      if (resp.ok) { return resp.blob().then(function (blob) { return { blob: blob, resp: resp }; }); }
+      var type = resp.headers.get("Content-Type") || "";
+      if (resp.ok && type.indexOf("application/json") === -1) {
+        return resp.blob().then(function (blob) { return { blob: blob, resp: resp }; });
+      }
       return resp.json().then(function (body) { throw body.error || {}; }, function () {
         throw { message: "The server answered " + resp.status + "." };
       });

@@ -320,10 +320,11 @@ def qr_style() -> QrOptions:
 
 
 def _qr_refusal(exc: LinkgenError) -> tuple[FlaskResponse, int]:
-    """A refused style: JSON naming the field for the page's script, else the error page."""
+    """A refused style: the error page (400 naming the field), or for the page's script, like
+    the builder's preview, 200 `{"ok": false, "error": ...}` (a 4xx is a console error)."""
     if request.headers.get("X-Requested-With") != "fetch":
         raise exc
-    return jsonify(exc.to_dict()), exc.status
+    return jsonify({"ok": False, "status": exc.status, **exc.to_dict()}), 200
 
 
 @bp.route("/links/<link_id>/qr.<fmt>", methods=["GET", "POST"])
