@@ -693,6 +693,18 @@ class QrZipRequest(RequestModel):
     size: int = Field(default=600, ge=qr_rules.MIN_SIZE, le=qr_rules.MAX_SIZE)
     margin: int = Field(default=4, ge=qr_rules.MIN_MARGIN, le=qr_rules.MAX_MARGIN)
     ec: Literal["L", "M", "Q", "H"] = Field(default="M", description="error correction")
+    fg: str = Field(
+        default="#000000",
+        pattern=qr_rules.COLOUR_PATTERN,
+        description="colour of the modules, `#rrggbb`: darker than `bg`, contrast at least 3:1",
+        examples=["#1a1a6e"],
+    )
+    bg: str = Field(
+        default="#ffffff",
+        pattern=qr_rules.COLOUR_PATTERN,
+        description="background colour, `#rrggbb`",
+        examples=["#ffffff"],
+    )
 
 
 # ---- postbacks and stats ---------------------------------------------------------------------

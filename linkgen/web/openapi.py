@@ -154,6 +154,19 @@ QR_PARAMS = (
         {"type": "string", "enum": ["L", "M", "Q", "H"], "default": "M"},
         "error correction",
     ),
+    Param(
+        "fg",
+        "query",
+        {"type": "string", "pattern": qr_rules.COLOUR_PATTERN, "default": "#000000"},
+        "colour of the modules, `#rrggbb` (`%23` in a URL) or `rrggbb`: darker than `bg`, with "
+        "a WCAG contrast of at least 3:1, else 400 naming `fg`",
+    ),
+    Param(
+        "bg",
+        "query",
+        {"type": "string", "pattern": qr_rules.COLOUR_PATTERN, "default": "#ffffff"},
+        "background colour, `#rrggbb` or `rrggbb`",
+    ),
 )
 
 

@@ -135,6 +135,7 @@ SEMANTIC_FIELDS: dict[str, str] = {
     "campaign": "the link's URL must stay within 2000 characters",
     "params": "OneLink parameter rules (redirects allow-listed, windows, lengths)",
     "ttl": "1 minute to 365 days",
+    "fg": "QR colours: darker than the background, WCAG contrast at least 3:1",
     "shortlink_id": "must be free on the template; on PATCH, the link's own value",
     "short": "on PATCH, the link's own value (a sent link must not change)",
     "ts": "at most 5 minutes ahead, at most 366 days back",

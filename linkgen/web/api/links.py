@@ -140,7 +140,7 @@ def link_qr(link_id: str, fmt: str) -> Response:
 def links_qr_zip() -> Response:
     body = json_body()
     for key in body:
-        if key not in ("ids", "campaign", "format", "size", "margin", "ec"):
+        if key not in ("ids", "campaign", "format", "size", "margin", "ec", "fg", "bg"):
             raise InvalidParameter(f"unknown field {key!r}", field=str(key))
     ids, campaign = _zip_selection(body)
     fmt = body.get("format", "png")
@@ -177,10 +177,12 @@ def _zip_selection(body: dict[str, Any]) -> tuple[list[str] | None, str | None]:
 
 def _option_args(body: dict[str, Any]) -> dict[str, str]:
     args: dict[str, str] = {}
-    for name in ("size", "margin", "ec"):
+    for name in ("size", "margin", "ec", "fg", "bg"):
         value = body.get(name)
         if value is None:
             continue
+        if name in ("fg", "bg") and not isinstance(value, str):
+            raise InvalidParameter(f"{name} must be a colour as #rrggbb", field=name)
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)  # JSON has one number type: 4.0 is the integer 4
         if isinstance(value, bool) or not isinstance(value, str | int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,15 @@ from linkgen.domain.links import (
 from linkgen.runtime import get_runtime
 from linkgen.services import links as service
 from linkgen.services.catalog import list_templates
-from linkgen.services.qr import QrOptions, parse_qr_options, render_png, render_svg
+from linkgen.services.qr import (
+    FORMATS,
+    MAX_LOGO_BYTES,
+    QrOptions,
+    parse_qr_options,
+    qr_zip,
+    render_png,
+    render_svg,
+)
 from linkgen.services.stats import (
     currency_label,
     format_revenue,
@@ -327,22 +336,76 @@ def link_delete(link_id: str) -> WerkzeugResponse:
     return redirect(url_for("ui.links_list", deleted=1))
 
 
-@bp.get("/links/<link_id>/qr.<fmt>")
-def link_qr(link_id: str, fmt: str) -> FlaskResponse:
-    if fmt not in ("png", "svg"):
+QR_STYLE_FIELDS = ("size", "margin", "ec", "fg", "bg")
+_UNSAFE_FILE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def qr_style() -> QrOptions:
+    """The QR style a page asks for: the query of a GET, or a POST form with an optional logo."""
+    if request.method != "POST":
+        return parse_qr_options(request.args)
+    args = {name: request.form.get(name, "") for name in QR_STYLE_FIELDS}
+    upload = request.files.get("logo")
+    logo = None
+    if upload is not None and upload.filename:
+        logo = upload.read(MAX_LOGO_BYTES + 1)  # one byte more is enough to say "too big"
+    return parse_qr_options(args, logo=logo)
+
+
+def _qr_refusal(exc: LinkgenError) -> tuple[FlaskResponse, int]:
+    """A refused style: the error page (400 naming the field), or for the page's script, like
+    the builder's preview, 200 `{"ok": false, "error": ...}` (a 4xx is a console error)."""
+    if request.headers.get("X-Requested-With") != "fetch":
+        raise exc
+    return jsonify({"ok": False, "status": exc.status, **exc.to_dict()}), 200
+
+
+@bp.route("/links/<link_id>/qr.<fmt>", methods=["GET", "POST"])
+def link_qr(link_id: str, fmt: str) -> FlaskResponse | tuple[FlaskResponse, int]:
+    """One link's QR code; POST carries the QR panel's form (colours, margin, EC, logo)."""
+    if fmt not in FORMATS:
         abort(404)
-    opts = parse_qr_options(request.args)
     rt = get_runtime()
     with rt.db.session() as db:
         data = service.link_qr_data(db, link_id, scheme_for=rt.settings.scheme_for)
         stored = service.get_link(db, link_id)
-    image = render_png(data, opts) if fmt == "png" else render_svg(data, opts)
+    try:
+        opts = qr_style()
+        image = render_png(data, opts) if fmt == "png" else render_svg(data, opts)
+    except LinkgenError as exc:
+        return _qr_refusal(exc)
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
     resp = Response(image, mimetype=mimetype)
     if request.args.get("download"):
         name = f"qr-{stored.shortlink_id or stored.id}.{fmt}"
         resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    resp.headers["Cache-Control"] = "private, max-age=60"
+    resp.headers["Cache-Control"] = "private, max-age=60" if request.method == "GET" else "no-store"
+    return resp
+
+
+@bp.post("/links/qr-codes.zip")
+def links_qr_zip() -> FlaskResponse | tuple[FlaskResponse, int]:
+    """A campaign's QR codes, one file per link, in the style of the form."""
+    rt = get_runtime()
+    campaign = (request.form.get("campaign") or "").strip()
+    fmt = request.form.get("format") or "png"
+    try:
+        if not campaign:
+            raise InvalidParameter("choose a campaign", field="campaign")
+        if fmt not in FORMATS:
+            raise InvalidParameter("format must be png or svg", field="format")
+        opts = qr_style()
+        with rt.db.session() as db:
+            targets = service.qr_targets(
+                db, ids=None, campaign=campaign, scheme_for=rt.settings.scheme_for
+            )
+        body = qr_zip(targets, fmt, opts)
+    except LinkgenError as exc:
+        return _qr_refusal(exc)
+    resp = Response(body, mimetype="application/zip")
+    stem = _UNSAFE_FILE_RE.sub("_", campaign).strip("._")[:80] or "campaign"
+    resp.headers["Content-Disposition"] = f'attachment; filename="qr-{stem}.zip"'
+    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 

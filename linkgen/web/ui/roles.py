@@ -37,6 +37,9 @@ EDITOR_CHANGES = frozenset(
         "ui.template_update",
         "ui.template_check",
         "ui.postback_retry",
+        # Styled QR codes: a POST only because it may carry a logo; nothing is stored.
+        "ui.link_qr",
+        "ui.links_qr_zip",
     }
 )
 
