@@ -22,9 +22,9 @@ non-empty pair passes) and, when an account is bound to a region, against the re
 Behaviour: upload and connect answers are taken from a queue (`enqueue(Behaviour...)`); when it
 is empty, a fault is drawn with probability `fault_ratio` (seeded, reproducible) from
 `fault_statuses`, otherwise the upload succeeds. A fault is an HTTP status, `"timeout"` (the
-records are stored, then the answer comes only after `timeout_delay` seconds: the client has
-given up by then, as when CleverTap's answer is lost) or `"hang"` (nothing is stored and the
-answer comes as late). A slow behaviour sleeps before answering; records of a slow success count
+records are stored and no answer comes, as when CleverTap's answer is lost) or `"hang"` (nothing
+is stored and no answer comes). Both wait `timeout_delay` seconds (past the client's timeout) and
+then until the client hangs up, so the client times out however slowly it runs. A slow behaviour sleeps before answering; records of a slow success count
 as received even if the client gave up (CleverTap would have stored them too). Get Events
 requests have their own queue (`enqueue_events`) and fault ratio (`events_fault_ratio`).
 
@@ -37,6 +37,8 @@ import argparse
 import json
 import random
 import secrets
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -50,6 +52,8 @@ from urllib.parse import parse_qs, urlsplit
 
 RecordPredicate = Callable[[Mapping[str, Any]], bool]
 Fault = int | str  # an HTTP status, "timeout" or "hang"
+# The longest a lost answer or a hang waits for its client to hang up.
+HANG_UP_DEADLINE = 60.0
 UPLOAD, CONNECT, EVENTS = "1/upload", "v1/connect", "1/events.json"
 MAX_EVENTS_BATCH = 5000
 
@@ -65,6 +69,9 @@ class Behaviour:
     error: str = "Identity not set"
     body: Any = None
     store_first: bool = False  # store the records, then wait `delay` before answering
+    # Meant to outlast the client's timeout: after `delay`, hold the answer until the client
+    # hangs up (bounded by HANG_UP_DEADLINE), whatever the machine's speed; it never arrives.
+    outlasts_client: bool = False
 
     @classmethod
     def success(cls) -> Behaviour:
@@ -90,10 +97,18 @@ class Behaviour:
         return cls(base.status, seconds, base.unprocessed_when, base.code, base.error, base.body)
 
     @classmethod
+    def hang(cls, seconds: float, then: Behaviour | None = None) -> Behaviour:
+        """Store nothing and give no answer: wait `seconds` (past the client's timeout), then
+        until the client has hung up; `then` is what the request is recorded as answering."""
+        base = then or cls()
+        return cls(base.status, seconds, body=base.body, outlasts_client=True)
+
+    @classmethod
     def lost_answer(cls, seconds: float) -> Behaviour:
-        """Store the records at once, answer 200 only after `seconds` (past the client's
-        timeout: CleverTap has the records, the client never learns it)."""
-        return cls(delay=seconds, store_first=True)
+        """Store the records at once, then give no answer: wait `seconds` (past the client's
+        timeout), then until the client has hung up. CleverTap has the records, the client
+        never learns it."""
+        return cls(delay=seconds, store_first=True, outlasts_client=True)
 
 
 @dataclass
@@ -323,7 +338,7 @@ class FakeCleverTap:
         if fault == "timeout":
             return Behaviour.lost_answer(delay)
         if fault == "hang":
-            return Behaviour.slow(delay, then=Behaviour.http_error(504))
+            return Behaviour.hang(delay, then=Behaviour.http_error(504))
         return Behaviour.http_error(int(fault))
 
     def _next_events_behaviour(self) -> Behaviour:
@@ -464,6 +479,23 @@ class FakeCleverTap:
             def _headers_dict(self) -> dict[str, str]:
                 return {k.lower(): v for k, v in self.headers.items()}
 
+            def _wait_for_hang_up(self) -> None:
+                """Until the client closes the connection (or the fake stops, or at most
+                HANG_UP_DEADLINE seconds): a client that was slow to start its timeout clock
+                still times out, and nothing is answered to a client still listening."""
+                sock = self.connection
+                deadline = time.monotonic() + HANG_UP_DEADLINE
+                while time.monotonic() < deadline and not fake._stopping.is_set():
+                    readable, _, _ = select.select([sock], [], [], 0.05)
+                    if not readable:
+                        continue
+                    try:
+                        if not sock.recv(1, socket.MSG_PEEK):
+                            return  # EOF: the client hung up
+                    except OSError:
+                        return  # reset: the client hung up
+                    time.sleep(0.05)  # it sent more: still connected
+
             def _answer(self, recorded: RecordedRequest, status: int, body: Any) -> None:
                 recorded.status = status
                 self._send_json(status, body)
@@ -491,6 +523,11 @@ class FakeCleverTap:
                 recorded.delay = behaviour.delay
                 if behaviour.delay and fake._stopping.wait(behaviour.delay):
                     return  # shutting down: drop the answer
+                if behaviour.outlasts_client:
+                    self._wait_for_hang_up()
+                    recorded.status = behaviour.status  # what it would have answered
+                    self.close_connection = True
+                    return
                 if not authorised:
                     self._answer(
                         recorded,

@@ -400,7 +400,7 @@ def test_credentials_check_times_out(make_app: Callable[..., Flask], fake: FakeC
         api = _api_for(application)
         _new_app(api)
         api.put(BASE, FULL)
-        fake.enqueue(Behaviour.slow(1.0))
+        fake.enqueue(Behaviour.hang(1.0))
         body = api.post(f"{BASE}/test").get_json()
     assert body["ok"] is False and body["status"] is None
     assert "did not answer" in body["message"]

@@ -327,7 +327,7 @@ def test_answer_slower_than_the_timeout_is_in_doubt_then_resent_when_clevertap_l
     db: Database, fake: FakeCleverTap, make_worker: Callable[..., OutboxWorker]
 ) -> None:
     (lid,) = insert(db, 1)
-    fake.enqueue(Behaviour.slow(LATE, then=Behaviour.http_error(500)))  # stores nothing
+    fake.enqueue(Behaviour.hang(LATE, then=Behaviour.http_error(500)))  # stores nothing
     clock = Clock()
     worker = make_worker(clock=clock)
     began = time.monotonic()
@@ -684,7 +684,7 @@ def test_two_workers_with_timeouts_and_lost_answers_never_send_a_record_twice(
     # first), then at random: an answer lost after the records were stored, a call that stored
     # nothing and got no answer, and a failed look-up in the events API.
     late = 0.6  # past the workers' 0.4 s timeout
-    fake.enqueue(Behaviour.lost_answer(late), Behaviour.slow(late, then=Behaviour.http_error(504)))
+    fake.enqueue(Behaviour.lost_answer(late), Behaviour.hang(late, then=Behaviour.http_error(504)))
     fake.enqueue_events(Behaviour.http_error(500))
     fake.set_fault_ratio(
         0.3, seed=11, statuses=(429, 500, 503, "timeout", "hang"), timeout_delay=late
