@@ -244,16 +244,16 @@ campaign). Server CPU per link is the robust figure on this shared machine: link
 +-25% with the other work on the two cores, CPU per link much less (but it still rises with
 contention: compare runs made at similar load averages).
 
-What a creation costs: a single creation in its usual case is answered by the fast path
-(`linkgen/web/fastpath.py`), which does what Flask's hooks do and calls the same service
-function without Flask's request context, routing and response object; Flask answers every
-refusal. Before it, py-spy put a third of a creation in Flask. What is left is the database
-(SQLAlchemy Core execution of one insert and the `routes` epoch bump, BEGIN IMMEDIATE and
-COMMIT), validation, URL building and JSON. Concurrent creations share a transaction (group
-commit in `linkgen/services/links.py`), so under load the database part is paid once per group.
+What a creation costs: a single creation is answered by the edge (`linkgen/web/edge.py`),
+which calls the same plain functions Flask's hooks call, without Flask's request context,
+routing and response object. Before it, py-spy put a third of a creation in Flask. What is left
+is the database (SQLAlchemy Core execution of one insert and the `routes` epoch bump, BEGIN
+IMMEDIATE and COMMIT), validation, URL building and JSON. Concurrent creations share a
+transaction (group commit in `linkgen/services/links.py`), so under load the database part is
+paid once per group.
 
-A/B on 2026-11-29 (same machine, one after the other): before the fast path (commit 73c1321)
-942 links/s at 1.07 ms of server CPU per link, with it 1,306 links/s at 0.75 ms (0.70x the CPU).
+A/B on 2026-11-29 (same machine, one after the other): before the first fast path (commit
+73c1321) 942 links/s at 1.07 ms of server CPU per link, with it 1,306 links/s at 0.75 ms.
 """
 
 

@@ -1,7 +1,7 @@
 """What the metrics cost a click and a request: the counting call before and after prometheus_client
 
 In-process A/B of the calls on the hot paths, nothing else: a click's outcome count (the click
-handler's last step) and one latency observation (every request Flask or the fast path answers,
+handler's last step) and one latency observation (every request Flask or the edge answers,
 SDK launches included). "before" is the code of `--before` (a git revision; default: main before
 prometheus_client came in) loaded from git, "after" this tree's, in single-process mode and in
 the multiprocess mode `linkgen serve` runs (files in a temporary directory). Best of `--rounds`

@@ -64,13 +64,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     ui.init_app(app)  # the pages; also CSRF protection (the API and SDK blueprints exempt)
 
-    from linkgen.web import fastpath
+    from linkgen.web import edge
 
-    fastpath.install(app)  # the hot API calls' usual case without Flask's dispatch
+    edge.install(app)  # the hot API calls, answered whole without Flask's dispatch
 
     from linkgen.web import proxy
 
-    proxy.install(app)  # outermost: who the client is, before the fast path or a click sees it
+    proxy.install(app)  # outermost: who the client is, before the edge or a click sees it
 
     from linkgen import cli
     from linkgen.services.accounts import install_initial_key

@@ -37,9 +37,6 @@ from linkgen.config import Settings
 ACCESS_LOGGER = "linkgen.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_ID_HEADER = "X-Request-Id"
-# The environ key of the id linkgen/web/fastpath.py gave a request it then hands to Flask (the
-# records it logged carry that id): Flask keeps it rather than drawing a new one.
-REQUEST_ID_ENVIRON_KEY = "linkgen.request_id"
 # What a proxy's or client's request id may look like (UUIDs, hex, trace ids); anything else is
 # replaced, so a header cannot inject text into the logs.
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
@@ -87,7 +84,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-# The id of the request this thread is answering outside Flask (linkgen/web/fastpath.py); inside
+# The id of the request this thread is answering outside Flask (linkgen/web/edge.py); inside
 # Flask it is `g.request_id`.
 CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("linkgen_request_id", default=None)
 
@@ -183,8 +180,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_request() -> None:
-        given = request.environ.get(REQUEST_ID_ENVIRON_KEY)
-        g.request_id = given or request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         g.access_started = time.perf_counter()
 
     @app.after_request

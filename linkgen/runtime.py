@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from linkgen.delivery.clevertap_client import CleverTapClient
     from linkgen.services.accounts import ApiKeyCache
     from linkgen.services.attribution import AppCache
-    from linkgen.web.fastpath import FastPath
+    from linkgen.web.edge import Edge
     from linkgen.web.metrics import MetricsState
     from linkgen.web.proxy import TrustedProxies
     from linkgen.web.ratelimit import RateLimiter
@@ -48,7 +48,7 @@ class Runtime:
     sdk_apps: AppCache | None = None  # SDK apps and their settings (linkgen/web/sdk.py)
     trusted_proxies: TrustedProxies | None = None  # linkgen/web/proxy.py
     rate_limiter: RateLimiter | None = None  # linkgen/web/ratelimit.py
-    fast_path: FastPath | None = None  # linkgen/web/fastpath.py
+    edge: Edge | None = None  # linkgen/web/edge.py
     # The client the CleverTap connection check uses instead of a fresh one per check (tests
     # inject one with their own timeout or transport).
     clevertap_client: CleverTapClient | None = None

@@ -62,5 +62,11 @@ class Conflict(LinkgenError):
 
 
 class Throttled(LinkgenError):
+    """A caller over its rate limit; `retry_after` is the whole seconds until a token is back."""
+
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

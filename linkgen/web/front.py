@@ -16,7 +16,7 @@ So `linkgen serve` runs granian's RSGI interface with this front in the worker's
 - the threads come from two pools: the link domain's (clicks, the app association files,
   `/healthz`) and everyone else's (API, SDK, pages), so whatever keeps the API side busy,
   clicks and health checks still have their threads;
-- the WSGI app (Flask behind the click handler and the fast path) runs unchanged: a click is
+- the WSGI app (Flask behind the click handler and the edge) runs unchanged: a click is
   still committed before its answer leaves, because the answer is sent only once the app has
   returned it. A streamed answer (the CSV export) is sent chunk by chunk from its thread.
 """

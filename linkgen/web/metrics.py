@@ -7,7 +7,7 @@ Three kinds of numbers:
   the age of its oldest entry. Three aggregate queries, cached for `DB_CACHE_SECONDS` so a
   scraper cannot turn /metrics into a load generator.
 * counted where they happen: redirects by outcome (the click handler) and the latency histogram
-  of the requests Flask or the fast path answers (the link domain's redirects are not in it).
+  of the requests Flask or the edge answers (the link domain's redirects are not in it).
   Under `linkgen serve` (`PROMETHEUS_MULTIPROC_DIR` set, linkgen/web/metrics_dir.py) each
   process writes them to its own files in that directory and a scrape, whichever process
   answers it, adds up every process's files, those of processes that have gone included (a
@@ -100,7 +100,7 @@ class LatencyHistogram:
     ) -> None:
         self._histogram = Histogram(
             "linkgen_http_request_duration_seconds",
-            "Time Flask (or the fast path) took to answer a request, by endpoint.",
+            "Time Flask (or the edge) took to answer a request, by endpoint.",
             ["endpoint", "method", "status"],
             buckets=buckets,
             registry=registry,

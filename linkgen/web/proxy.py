@@ -1,7 +1,7 @@
 """Who the client is behind a reverse proxy: the one place linkgen decides it.
 
 `ClientAddress` is the outermost WSGI layer (installed by linkgen/factory.py in front of the
-fast path and the click handler). When the TCP peer (`REMOTE_ADDR`) is one of
+edge and the click handler). When the TCP peer (`REMOTE_ADDR`) is one of
 `LINKGEN_TRUSTED_PROXIES`, it rewrites the environ before anything else looks at it:
 
 * `REMOTE_ADDR`: the right-most address of `X-Forwarded-For` (every header line, comma lists)
@@ -212,7 +212,7 @@ def request_is_local(*, or_proxy: bool = False) -> bool:
 
 
 def install(app: Flask) -> None:
-    """Put `ClientAddress` outermost (call last, after the fast path and the click handler).
+    """Put `ClientAddress` outermost (call last, after the edge and the click handler).
 
     With no trusted proxy nothing is installed: every forwarding header is ignored anyway.
     """

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from flask import Flask, Response, request
+from flask import Flask, request
 
+from linkgen.domain.errors import Throttled
 from linkgen.domain.validate import bearer_token
 from linkgen.runtime import get_runtime
-from linkgen.web.errors import error_response
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,6 @@ ENDPOINT_BUCKETS: dict[str, str] = {
 }
 
 MAX_KEYS = 100_000  # buckets kept per limit before idle (full) ones are dropped
-# The environ key under which linkgen/web/fastpath.py leaves the (bucket, caller key, wait) of
-# the token it took for a request it then hands to Flask: Flask uses that one, takes no other.
-TAKEN_ENVIRON_KEY = "linkgen.ratelimit.taken"
 
 
 class RateLimiter:
@@ -146,18 +143,17 @@ def init_app(app: Flask) -> None:
     runtime.rate_limiter = limiter
 
     @app.before_request
-    def _throttle() -> Response | None:
+    def _throttle() -> None:
         bucket = ENDPOINT_BUCKETS.get(request.endpoint or "")
-        if bucket is None:
-            return None
-        key = _caller_key(bucket)
-        taken = request.environ.get(TAKEN_ENVIRON_KEY)
-        if taken is not None and taken[:2] == (bucket, key):
-            wait = float(taken[2])
-        else:
-            wait = limiter.take(bucket, key)
-        if wait <= 0.0:
-            return None
-        resp = error_response(429, "rate_limited", "Too many requests; slow down and retry.")
-        resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-        return resp
+        if bucket is not None:
+            throttle(limiter, bucket, _caller_key(bucket))
+
+
+def throttle(limiter: RateLimiter, bucket: str, key: str) -> None:
+    """Take a token from `key`'s bucket, or raise `Throttled` with the seconds to wait (the
+    Flask hook above and linkgen/web/edge.py both call it)."""
+    wait = limiter.take(bucket, key)
+    if wait > 0.0:
+        raise Throttled(
+            "Too many requests; slow down and retry.", retry_after=max(1, math.ceil(wait))
+        )

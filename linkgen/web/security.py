@@ -18,12 +18,14 @@ Two input guards sit here too, because they protect every view at once:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 
-from linkgen.web.errors import error_response
+from linkgen.domain.errors import InvalidParameter, NotFound
 
 PAGE_CSP = "; ".join(
     (
@@ -50,40 +52,38 @@ COMMON_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
-# What `add_security_headers` gives a JSON answer that set none of them (linkgen/web/fastpath.py).
-JSON_HEADERS: tuple[tuple[str, str], ...] = (
-    *COMMON_HEADERS.items(),
-    ("Content-Security-Policy", RESOURCE_CSP),
-)
+
+@functools.cache
+def security_headers(html: bool, https: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every answer carries: a page's CSP or a resource's, HSTS over https (Flask's
+    answers get them from `add_security_headers`, the edge's from here directly)."""
+    return (
+        *COMMON_HEADERS.items(),
+        ("Content-Security-Policy", PAGE_CSP if html else RESOURCE_CSP),
+        *((("Strict-Transport-Security", HSTS),) if https else ()),
+    )
 
 
 def add_security_headers(response: Response) -> Response:
     """Add the headers a view has not set itself."""
     headers = response.headers
-    for name, value in COMMON_HEADERS.items():
+    for name, value in security_headers(response.mimetype == "text/html", request.is_secure):
         headers.setdefault(name, value)
-    if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", PAGE_CSP)
-    else:
-        headers.setdefault("Content-Security-Policy", RESOURCE_CSP)
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
-def refuse_nul_bytes() -> Response | None:
+def check_nul_bytes(path: str, query: bytes) -> None:
     """A NUL byte in the path names nothing (404); in the query it is a bad value (400)."""
-    if "\x00" in request.path:
-        return error_response(404, "not_found", "Not found.")
-    query = request.query_string
+    if "\x00" in path:
+        raise NotFound("Not found.")
     if b"%00" in query or b"\x00" in query:
-        field = next(
-            (k for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v), "query"
-        )
-        return error_response(
-            400, "invalid_parameter", f"{field} must not contain a NUL byte", field.strip("\x00")
-        )
-    return None
+        pairs = parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True)
+        field = next((k for k, v in pairs if "\x00" in k or "\x00" in v), "query")
+        raise InvalidParameter(f"{field} must not contain a NUL byte", field=field.strip("\x00"))
+
+
+def _refuse_nul_bytes() -> None:
+    check_nul_bytes(request.path, request.query_string)
 
 
 class GuardedJSONProvider(DefaultJSONProvider):
@@ -100,7 +100,7 @@ class GuardedJSONProvider(DefaultJSONProvider):
 def init_app(app: Flask) -> None:
     """Add the headers to every Flask answer and install the input guards."""
     app.after_request(add_security_headers)
-    app.before_request(refuse_nul_bytes)
+    app.before_request(_refuse_nul_bytes)
     guarded = GuardedJSONProvider(app)
     guarded.__dict__.update(vars(app.json))  # keep the app's settings (sort_keys=False, ...)
     app.json = guarded

@@ -1,5 +1,5 @@
 """Every consumer of the client's address, scheme and host behind a trusted proxy (SQLite and
-PostgreSQL): click rows, burst detection, attribution's request ip (fast path and Flask), the SDK
+PostgreSQL): click rows, burst detection, attribution's request ip, the SDK
 rate limit, the login throttle, the access log, HSTS, the preview's og:url, /metrics and /setup.
 
 The app trusts 10.0.0.0/8. A request from 10.0.0.2 (the proxy) carrying `X-Forwarded-For` is
@@ -108,9 +108,7 @@ def test_forwarded_proto_and_host_reach_the_click_handler(s: Setup) -> None:
     assert len(s.clicks()) == 1
 
 
-def test_hsts_follows_the_forwarded_scheme_on_flask_and_the_fast_path(
-    proxied: Flask, api: Api
-) -> None:
+def test_hsts_follows_the_forwarded_scheme_on_flask_and_the_edge(proxied: Flask, api: Api) -> None:
     client = proxied.test_client()
     https = {"X-Forwarded-Proto": "https"}
     assert (
@@ -122,14 +120,14 @@ def test_hsts_follows_the_forwarded_scheme_on_flask_and_the_fast_path(
     )
     make_setup(proxied, client, api)
     body = {"template_id": TEMPLATE, "campaign": "x", "channel": "sms"}
-    fast_path = proxied.extensions["linkgen"].fast_path
-    before = fast_path.answered
+    edge = proxied.extensions["linkgen"].edge
+    before = edge.answered
     for peer, secure in ((PROXY, True), (OUTSIDER, False)):
         kwargs = via(peer, CLIENT, **api.headers, **https)
         resp = client.post("/api/v1/links", json=body, **kwargs)
         assert resp.status_code == 201
         assert ("Strict-Transport-Security" in resp.headers) is secure
-    assert fast_path.answered == before + 2
+    assert edge.answered == before + 2
 
 
 # -- SDK: attribution and the rate limit --------------------------------------------------------
@@ -149,7 +147,7 @@ def _launch(sdk: Sdk, peer: str, client: str | None, query: str = "") -> dict[st
     return out
 
 
-@pytest.mark.parametrize("query", ["", "?via=flask"])  # the fast path, then Flask's view
+@pytest.mark.parametrize("query", ["", "?via=query"])  # a query string changes nothing
 def test_a_launch_matches_the_click_of_the_same_forwarded_client(sdk: Sdk, query: str) -> None:
     for client in (CLIENT, OTHER):
         resp = sdk.client.get(

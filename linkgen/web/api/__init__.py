@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, current_app, g, request
 
 from linkgen.domain.errors import Forbidden, InvalidParameter, Unauthorized
 from linkgen.domain.validate import bearer_token
@@ -19,19 +19,23 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @bp.before_request
 def _authenticate() -> None:
-    raw = bearer_token(request.headers.get("Authorization", ""))
+    g.principal = authenticate(
+        api_key_cache(get_runtime()), request.headers.get("Authorization", ""), request.method
+    )
+
+
+def authenticate(keys: ApiKeyCache, authorization: str, method: str) -> Principal:
+    """The caller of an API request, or a 401 (no key, an unknown or revoked one) or a 403 (a
+    read-only key on a write); the blueprint's hook and linkgen/web/edge.py's handlers call it."""
+    raw = bearer_token(authorization)
     if raw is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    principal = _principal(raw)
+    principal = keys.principal(raw)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
-    if principal.scope != "admin" and request.method not in READ_METHODS:
+    if principal.scope != "admin" and method not in READ_METHODS:
         raise Forbidden("this API key is read-only")
-    g.principal = principal
-
-
-def _principal(raw: str) -> Principal | None:
-    return api_key_cache(get_runtime()).principal(raw)
+    return principal
 
 
 def api_key_cache(rt: Runtime) -> ApiKeyCache:
@@ -49,22 +53,20 @@ def current_principal() -> Principal:
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400 naming the body."""
     # get_data, not request.data: that one would first try to parse the body as a form.
-    if not request.get_data(cache=True):
+    return json_object(request.get_data(cache=True), current_app.json.loads)
+
+
+def json_object(raw: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any]:
+    """A body that must be a JSON object (any Content-Type), or a 400 naming the body."""
+    if not raw:
         raise InvalidParameter("a JSON object body is required", field="body")
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = loads(raw)
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         raise InvalidParameter("the body must be a JSON object", field="body")
     return data
-
-
-# What `jsonify` sends outside debug mode (compact, ASCII only, keys in insertion order), from an
-# encoder built once: jsonify builds a new one per call, a measurable part of a link creation.
-JSON_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
-
-
-def json_response(data: dict[str, Any], status: int = 200) -> Response:
-    """A JSON answer for the hot paths: the same bytes as `jsonify` for plain JSON values."""
-    return Response(JSON_ENCODER.encode(data) + "\n", status=status, mimetype="application/json")
 
 
 def register_views() -> None:
