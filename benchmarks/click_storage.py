@@ -59,12 +59,12 @@ from linkgen.clicks.handler import new_click_id
 from linkgen.clicks.recorder import ClickRecorder
 from linkgen.domain.attribution import AppRules, LaunchFacts
 from linkgen.services import attribution
-from linkgen.services.launchsql import Transaction
 from linkgen.services.retention import delete_batch, delete_before
 from linkgen.services.stats import daily_totals, summarise_counters
 from linkgen.storage.counters import CounterKey
 from linkgen.storage.db import Database
 from linkgen.storage.models import Base, Click, Launch
+from linkgen.storage.rawsql import Transaction
 from linkgen.web.ui.stats import totals_by_link
 
 SECTION = "click_storage"

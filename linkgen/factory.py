@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
 
     from linkgen.services.accounts import ApiKeyCache
-    from linkgen.services.attribution import AppCache
+    from linkgen.services.sdk_apps import AppCache
 
     db = Database(settings.database_url)
     runtime = Runtime(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from linkgen.clicks.recorder import ClickRecorder
     from linkgen.delivery.clevertap_client import CleverTapClient
     from linkgen.services.accounts import ApiKeyCache
-    from linkgen.services.attribution import AppCache
+    from linkgen.services.sdk_apps import AppCache
     from linkgen.web.edge import Edge
     from linkgen.web.metrics import MetricsState
     from linkgen.web.proxy import TrustedProxies

@@ -85,6 +85,7 @@ from linkgen.services import postbacks as store
 from linkgen.services.outbox import load_integration
 from linkgen.services.retention import RetentionSchedule
 from linkgen.storage.db import Database
+from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
 
 log = logging.getLogger("linkgen.worker")
@@ -432,7 +433,8 @@ class OutboxWorker:
     def _settings(self, app_ids: Iterable[str]) -> dict[str, IntegrationSettings]:
         """Each app's integration as it is now."""
         with self.db.session() as session:
-            return {app_id: load_integration(session, app_id=app_id) for app_id in app_ids}
+            tx = OnSession(session)
+            return {app_id: load_integration(tx, app_id=app_id) for app_id in app_ids}
 
     def _plan(
         self,

@@ -4,24 +4,6 @@
 `handle_event` run them in their own transaction, commit before returning and retry once on a
 lost race, which is what the SDK views call.
 
-Request rules (our choices where the contract is silent):
-
-* Unknown body fields are ignored, not refused: SDKs in the field add fields across versions and
-  cannot be updated in lockstep with the server, and refusing would lose the launch.
-* `ts` is ISO 8601 with an offset (or `Z`); a naive time is refused. A `ts` up to 5 minutes
-  ahead of the server clock is clock skew and is clamped to now; further ahead is refused, as is
-  a `ts` more than 366 days old. A late `ts` is honoured: attribution runs as of that instant.
-* An empty `customer_user_id` (or ids such as `idfa`) reads as absent: SDKs send "" before the
-  id is known.
-* The launch's platform and OS version: the body's `os` ("ios" | "android", any case) and
-  `os_version` ("17.4") first, else its user agent (`user_agent`, else the request's), read
-  as an app HTTP client's (CFNetwork/Darwin, Dalvik, okhttp: linkgen/domain/useragents.py)
-  or else as a browser's; when none names a mobile platform, the app's own platform is used.
-  An `os` other than the app's platform is refused. `app_version` and `sdk` (at most 64
-  characters) are kept on the launch row as sent.
-* Launches answer 200, also for a retried first launch (the stored answer, byte for byte).
-  Events answer 201 the first time and 200 with the stored body for a known `event_id`.
-
 Storage rules:
 
 * A first launch creates the device's `installs` row (install, reinstall or re-attribution),
@@ -43,27 +25,21 @@ Storage rules:
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, select
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from linkgen.clicks.detect import classify_user_agent
 from linkgen.domain.attribution import (
-    DEEP_LINK_KEYS,
     AppRules,
     ClickFacts,
     InstallFacts,
@@ -77,429 +53,48 @@ from linkgen.domain.attribution import (
     candidate_keys,
     click_facts_from_params,
 )
-from linkgen.domain.clevertap import IntegrationSettings
-from linkgen.domain.errors import InvalidParameter, NotFound, Unauthorized
 from linkgen.domain.postbacks import EventOutcome, InstallOutcome
-from linkgen.domain.privacy import FULL, StoragePolicy, stored_address, stored_user_agent
+from linkgen.domain.privacy import FULL, StoragePolicy, stored_address
+from linkgen.domain.sdk_requests import (
+    EventRequest,
+    LaunchRequest,
+    event_response,
+    iso_time,
+    launch_response,
+    parse_event,
+    parse_launch,
+)
 from linkgen.domain.useragents import (
     OsInfo,
     Platform,
-    check_os_version,
     parse_app_user_agent,
     resolve_launch_os,
 )
-from linkgen.domain.windows import CLICK_LOOKBACK, REENGAGEMENT_WINDOW, read_window
-from linkgen.services.accounts import hash_key
-from linkgen.services.launchsql import Dialect, Insert, Rows, Transaction, dialect
 from linkgen.services.outbox import (
     enqueue_postback,
-    enqueue_postback_raw,
     load_integration,
-    load_integration_raw,
     postback_linkgen_id,
 )
-from linkgen.storage.counters import COUNTER_FIELDS, KEY_COLUMNS, CounterBatch, CounterKey
+from linkgen.services.sdk_apps import AppCache, AppFields, SdkApp, sdk_app
+from linkgen.storage.counters import COUNTER_FIELDS, KEY_COLUMNS, CounterKey
 from linkgen.storage.db import Database
-from linkgen.storage.epochs import APPS, read_epoch
+from linkgen.storage.epochs import APPS
 from linkgen.storage.models import App, Click, Event, Install, Launch, Link, StatCounter
+from linkgen.storage.rawsql import Dialect, Insert, Rows, Transaction, dialect
 from linkgen.storage.types import utcnow
 
 T = TypeVar("T")
 S = TypeVar("S")
-# An installs row: SQLAlchemy's Row on the event path, a launchsql named tuple on the launch path.
+# An installs row: a named tuple of `_LaunchSql.installs`.
 _InstallRow = Any
 
-CLOCK_SKEW = timedelta(minutes=5)
-MAX_TS_AGE = timedelta(days=366)
-# "lifetime" as an app-wide re-engagement window: long enough to never end.
-LIFETIME = timedelta(days=36500)
 # Per key, at most this many of the newest clicks are considered (a carrier NAT address can
 # carry thousands of clicks a day; the newest ones are the ones that can win).
 MAX_CLICKS_PER_KEY = 50
-MAX_URL_CHARS = 4096
-MAX_USER_AGENT_CHARS = 1024
-MAX_EVENT_VALUES = 200
-# Field limits of the SDK bodies: the validators below and the API's models use these.
-MAX_DEVICE_ID_CHARS = 100
-MAX_CUSTOMER_USER_ID_CHARS = 200
-MAX_DEVICE_KEY_CHARS = 64  # idfa, idfv, gaid
-MAX_TS_CHARS = 64
-MAX_OS_CHARS = 16
-MAX_OS_VERSION_CHARS = 32
-MAX_APP_VERSION_CHARS = 64  # app_version and sdk
-MAX_EVENT_ID_CHARS = 200
-MAX_SDK_EVENT_NAME_CHARS = 200
-MAX_REVENUE_TEXT_CHARS = 40
-MAX_REVENUE = Decimal(10) ** 12  # micros must fit a signed 64-bit integer
 ORGANIC = "organic"
-USD = "USD"
-
-LAUNCH_FIELDS = (
-    "device_id",
-    "customer_user_id",
-    "first_launch",
-    "install_referrer",
-    "deep_link_url",
-    "idfa",
-    "idfv",
-    "gaid",
-    "ip",
-    "user_agent",
-    "ts",
-    "os",
-    "os_version",
-    "app_version",
-    "sdk",
-)
 
 
-# ---- apps and SDK keys ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SdkApp:
-    """What the SDK endpoints need to know about an app (cached by SDK key hash)."""
-
-    pk: int
-    app_id: str
-    platform: str
-    rules: AppRules
-    key_hash: str  # the hash of the SDK key it was found by (the cache key; never the key)
-
-
-class AppFields(Protocol):
-    """The app columns attribution reads (an ORM `App` or a row of them)."""
-
-    id: int
-    app_id: str
-    platform: str
-    click_lookback: str
-    reengagement_window: str
-    reattribution_window_days: int
-    probabilistic_matching: bool
-
-
-def app_rules(app: AppFields) -> AppRules:
-    """The attribution settings of an app (bad stored values fall back to the defaults)."""
-    lookback, _ = read_window(app.click_lookback, CLICK_LOOKBACK)
-    window, lifetime = read_window(app.reengagement_window, REENGAGEMENT_WINDOW)
-    defaults = AppRules()
-    return AppRules(
-        click_lookback=lookback or defaults.click_lookback,
-        reengagement_window=LIFETIME if lifetime else (window or defaults.reengagement_window),
-        reattribution_window=timedelta(days=app.reattribution_window_days),
-        probabilistic_matching=bool(app.probabilistic_matching),
-    )
-
-
-def _sdk_app(app: AppFields | None, key_hash: str) -> SdkApp | None:
-    if app is None:
-        return None
-    return SdkApp(
-        pk=app.id, app_id=app.app_id, platform=app.platform, rules=app_rules(app), key_hash=key_hash
-    )
-
-
-class AppCache:
-    """Per process: SDK key hash -> app, and app id -> CleverTap integration settings.
-
-    Every app PATCH and integration PUT bumps the `apps` cache epoch (linkgen/storage/epochs.py)
-    in its own transaction. An entry remembers the epoch read before it was loaded; each launch
-    and event transaction reads the epoch once and uses an entry only when the epoch has not
-    moved since, else reloads it in that transaction. So an edit made in any process is seen by
-    the next launch everywhere (a rotated key is refused at once, new settings apply at once),
-    while a launch costs one primary-key read instead of the app and settings look-ups.
-
-    The first look at a key (`get`, before any transaction, to answer 401 / 404 without one)
-    takes any entry; an app loaded there carries no epoch, so its first transaction reloads it.
-    Unknown keys are remembered for `negative_ttl` seconds (no transaction checks them), so
-    guessing keys costs no query. Past `max_entries` a table is cleared whole.
-    """
-
-    def __init__(self, negative_ttl: float = 5.0, max_entries: int = 10_000) -> None:
-        self.negative_ttl = negative_ttl
-        self.max_entries = max_entries
-        # key hash -> (epoch or None, app or None, expiry of a negative entry)
-        self._apps: dict[str, tuple[int | None, SdkApp | None, float]] = {}
-        self._settings: dict[str, tuple[int, IntegrationSettings]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key_hash: str, load: Callable[[str], SdkApp | None]) -> SdkApp | None:
-        """The app of a key hash as last seen, loading it on a miss."""
-        entry = self._apps.get(key_hash)
-        if entry is not None and (entry[1] is not None or entry[2] > time.monotonic()):
-            return entry[1]
-        app = load(key_hash)
-        self._put(self._apps, key_hash, (None, app, time.monotonic() + self.negative_ttl))
-        return app
-
-    def confirm(self, app: SdkApp, epoch: int, load: Callable[[str], SdkApp | None]) -> SdkApp:
-        """`app` as of `epoch` (read in the caller's transaction); 401 when its key is gone."""
-        entry = self._apps.get(app.key_hash)
-        if entry is not None and entry[0] == epoch and entry[1] is not None:
-            current: SdkApp | None = entry[1]
-        else:
-            current = load(app.key_hash)
-            expiry = time.monotonic() + self.negative_ttl
-            self._put(self._apps, app.key_hash, (epoch, current, expiry))
-        if current is None or current.app_id != app.app_id:
-            raise Unauthorized("unknown SDK key")  # rotated since the request's first look
-        return current
-
-    def settings(
-        self, app_id: str, epoch: int, load: Callable[[], IntegrationSettings]
-    ) -> IntegrationSettings:
-        """The app's CleverTap settings as of `epoch`, loading them when the epoch moved."""
-        entry = self._settings.get(app_id)
-        if entry is not None and entry[0] == epoch:
-            return entry[1]
-        settings = load()
-        self._put(self._settings, app_id, (epoch, settings))
-        return settings
-
-    def _put(self, table: dict[str, Any], key: str, value: Any) -> None:
-        with self._lock:
-            if len(table) >= self.max_entries:
-                table.clear()
-            table[key] = value
-
-    def clear(self) -> None:
-        """Forget everything (tests)."""
-        with self._lock:
-            self._apps.clear()
-            self._settings.clear()
-
-
-def _load_app(db: Database, key_hash: str) -> SdkApp | None:
-    with db.sessions() as session:
-        return _load_app_in(session, key_hash)
-
-
-def _load_app_in(session: Session, key_hash: str) -> SdkApp | None:
-    app = session.scalar(select(App).where(App.sdk_key_hash == key_hash))
-    return _sdk_app(app, key_hash)
-
-
-def authenticate_sdk(db: Database, cache: AppCache, app_id: str, raw_key: str | None) -> SdkApp:
-    """The app an SDK request is for, checked against its `X-SDK-Key`.
-
-    Order: no key, or a key no app has -> 401, whatever the app id (a caller without a key
-    learns nothing about which apps exist); a valid key of another app -> 404 when `app_id`
-    names no app, else 401. The transaction that follows confirms the app (`AppCache.confirm`).
-    """
-    if raw_key is None or not raw_key.strip():
-        raise Unauthorized("send the app's SDK key in the X-SDK-Key header")
-    app = cache.get(hash_key(raw_key.strip()), lambda h: _load_app(db, h))
-    if app is None:
-        raise Unauthorized("unknown SDK key")
-    if app.app_id != app_id:
-        with db.sessions() as session:
-            exists = session.scalar(select(App.id).where(App.app_id == app_id)) is not None
-        if not exists:
-            raise NotFound(f"no app {app_id!r}", field="app_id")
-        raise Unauthorized("this SDK key belongs to another app")
-    return app
-
-
-# ---- request validation ---------------------------------------------------------------------
-
-
-def _string(
-    body: Mapping[str, Any],
-    key: str,
-    max_length: int,
-    *,
-    required: bool = False,
-    field: str | None = None,
-) -> str | None:
-    field = field or key
-    value = body.get(key)
-    if value is None or (isinstance(value, str) and not value.strip() and not required):
-        if required:
-            raise InvalidParameter(f"{field} is required", field=field)
-        return None
-    if not isinstance(value, str):
-        raise InvalidParameter(f"{field} must be a string", field=field)
-    value = value.strip()
-    if not value:
-        raise InvalidParameter(f"{field} must not be empty", field=field)
-    if len(value) > max_length:
-        raise InvalidParameter(f"{field} is longer than {max_length} characters", field=field)
-    if not value.isprintable():
-        raise InvalidParameter(f"{field} must not contain control characters", field=field)
-    return value
-
-
-def _device_key(body: Mapping[str, Any], key: str) -> str | None:
-    """An advertising / vendor id: lower-cased; all-zero (limit ad tracking) reads as absent."""
-    value = _string(body, key, MAX_DEVICE_KEY_CHARS)
-    if value is None or not value.replace("0", "").replace("-", ""):
-        return None
-    return value.lower()
-
-
-def parse_ts(value: Any, now: datetime, field: str = "ts") -> tuple[datetime, bool]:
-    """An ISO 8601 time with an offset: (UTC time, clamped?). See the module rules."""
-    if value is None:
-        return now, False
-    if not isinstance(value, str) or len(value) > MAX_TS_CHARS:
-        raise InvalidParameter(f"{field} must be an ISO 8601 string", field=field)
-    try:
-        ts = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InvalidParameter(
-            f"{field} must be ISO 8601, e.g. 2026-11-29T10:00:00Z", field=field
-        ) from exc
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise InvalidParameter(f"{field} must carry a time zone (Z or +hh:mm)", field=field)
-    ts = ts.astimezone(now.tzinfo)
-    if ts > now + CLOCK_SKEW:
-        raise InvalidParameter(f"{field} is more than 5 minutes in the future", field=field)
-    if ts < now - MAX_TS_AGE:
-        raise InvalidParameter(f"{field} is more than 366 days in the past", field=field)
-    if ts > now:
-        return now, True
-    return ts, False
-
-
-def _ip(value: Any, default: str | None) -> str | None:
-    if value is None:
-        # The request's own address: a proxy's odd remote address must not fail the request.
-        try:
-            return str(ipaddress.ip_address(default.strip())) if default else None
-        except ValueError:
-            return None
-    if not isinstance(value, str):
-        raise InvalidParameter("ip must be a string", field="ip")
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError as exc:
-        raise InvalidParameter("ip must be an IPv4 or IPv6 address", field="ip") from exc
-
-
-def _body(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidParameter("the body must be a JSON object", field="body")
-    return cast(Mapping[str, Any], body)
-
-
-# Fields a LaunchRequest hands to LaunchFacts as they are (the rest is decided per launch).
-_SHARED_WITH_FACTS = tuple(
-    f.name for f in fields(LaunchFacts) if f.name not in ("first_launch", "platform", "os_version")
-)
-
-
-@dataclass(frozen=True)
-class LaunchRequest:
-    """A validated launch body (request defaults applied)."""
-
-    device_id: str
-    customer_user_id: str | None
-    first_launch: bool
-    install_referrer: str | None
-    deep_link_url: str | None
-    idfa: str | None
-    idfv: str | None
-    gaid: str | None
-    ip: str | None
-    user_agent: str | None
-    ts: datetime
-    ts_clamped: bool
-    os: str | None = None  # as declared by the body: "ios" | "android"
-    os_version: str | None = None
-    app_version: str | None = None
-    sdk: str | None = None
-
-    def facts(
-        self, *, first_launch: bool, platform: Platform, os_version: str | None
-    ) -> LaunchFacts:
-        """The launch as the attribution rules see it: these fields, plus what the request's
-        user agent and the stored install say."""
-        shared = {name: getattr(self, name) for name in _SHARED_WITH_FACTS}
-        return LaunchFacts(
-            **shared, first_launch=first_launch, platform=platform, os_version=os_version
-        )
-
-    def as_stored(
-        self, privacy: StoragePolicy, *, platform: str, os_version: str | None
-    ) -> dict[str, Any]:
-        """The request as kept on the launch row (address and user agent as `privacy` allows;
-        `platform` and `os_version` as the launch was classified)."""
-        info = classify_user_agent(self.user_agent) if self.user_agent else None
-        return {
-            "device_id": self.device_id,
-            "customer_user_id": self.customer_user_id,
-            "first_launch": self.first_launch,
-            "install_referrer": self.install_referrer,
-            "deep_link_url": self.deep_link_url,
-            "idfa": self.idfa,
-            "idfv": self.idfv,
-            "gaid": self.gaid,
-            "ip": stored_address(self.ip, privacy),
-            "user_agent": stored_user_agent(
-                self.user_agent,
-                privacy,
-                platform=platform,
-                os_family=info.os_family if info is not None else None,
-                os_version=os_version,
-                browser=info.browser if info is not None else None,
-            ),
-            "ts": _iso(self.ts),
-            "os": self.os,
-            "os_version": self.os_version,
-            "app_version": self.app_version,
-            "sdk": self.sdk,
-        }
-
-
-def parse_launch(
-    body: Any, *, request_ip: str | None, request_ua: str | None, now: datetime
-) -> LaunchRequest:
-    """Validate a launch body; each refusal names its field."""
-    data = _body(body)
-    device_id = _string(data, "device_id", MAX_DEVICE_ID_CHARS, required=True)
-    assert device_id is not None
-    first_launch = data.get("first_launch", False)
-    if first_launch is None:
-        first_launch = False
-    if not isinstance(first_launch, bool):
-        raise InvalidParameter("first_launch must be true or false", field="first_launch")
-    user_agent = _string(data, "user_agent", MAX_USER_AGENT_CHARS)
-    if user_agent is None and request_ua:
-        user_agent = request_ua[:MAX_USER_AGENT_CHARS]
-    ts, clamped = parse_ts(data.get("ts"), now)
-    return LaunchRequest(
-        device_id=device_id,
-        customer_user_id=_string(data, "customer_user_id", MAX_CUSTOMER_USER_ID_CHARS),
-        first_launch=first_launch,
-        install_referrer=_string(data, "install_referrer", MAX_URL_CHARS),
-        deep_link_url=_string(data, "deep_link_url", MAX_URL_CHARS),
-        idfa=_device_key(data, "idfa"),
-        idfv=_device_key(data, "idfv"),
-        gaid=_device_key(data, "gaid"),
-        ip=_ip(data.get("ip"), request_ip),
-        user_agent=user_agent,
-        ts=ts,
-        ts_clamped=clamped,
-        os=_declared_os(data),
-        os_version=_declared_os_version(data),
-        app_version=_string(data, "app_version", MAX_APP_VERSION_CHARS),
-        sdk=_string(data, "sdk", MAX_APP_VERSION_CHARS),
-    )
-
-
-def _declared_os(data: Mapping[str, Any]) -> str | None:
-    value = _string(data, "os", MAX_OS_CHARS)
-    if value is None:
-        return None
-    if value.lower() not in ("ios", "android"):
-        raise InvalidParameter('os must be "ios" or "android"', field="os")
-    return value.lower()
-
-
-def _declared_os_version(data: Mapping[str, Any]) -> str | None:
-    value = _string(data, "os_version", MAX_OS_VERSION_CHARS)
-    return check_os_version(value) if value is not None else None
+# ---- helpers --------------------------------------------------------------------------------
 
 
 def launch_os(req: LaunchRequest, app_platform: str) -> tuple[OsInfo, dict[str, str | None]]:
@@ -514,149 +109,6 @@ def launch_os(req: LaunchRequest, app_platform: str) -> tuple[OsInfo, dict[str, 
         user_agent_os=ua_os,
         app_platform=app_platform,
     )
-
-
-@dataclass(frozen=True)
-class EventRequest:
-    """A validated event body."""
-
-    event_id: str
-    device_id: str | None
-    customer_user_id: str | None
-    event_name: str
-    event_values: dict[str, Any]
-    revenue: Decimal | None
-    currency: str | None
-    ts: datetime
-    ts_clamped: bool
-
-    @property
-    def revenue_micros(self) -> int | None:
-        """Revenue in millionths of the currency unit."""
-        if self.revenue is None:
-            return None
-        return int((self.revenue * 1_000_000).to_integral_value())
-
-
-def _revenue(value: Any) -> Decimal | None:
-    field = "event_values.af_revenue"
-    numeric = f"{field} must be a number or a numeric string"
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidParameter(numeric, field=field)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidParameter(f"{field} must be a finite number", field=field)
-    text = str(value).strip()
-    if isinstance(value, str) and (not text or len(text) > MAX_REVENUE_TEXT_CHARS):
-        raise InvalidParameter(numeric, field=field)
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as exc:
-        raise InvalidParameter(numeric, field=field) from exc
-    if not amount.is_finite():
-        raise InvalidParameter(f"{field} must be a finite number", field=field)
-    if abs(amount) >= MAX_REVENUE:
-        raise InvalidParameter(f"{field} is too large", field=field)
-    return amount
-
-
-def parse_event(body: Any, *, now: datetime) -> EventRequest:
-    """Validate an event body; each refusal names its field."""
-    data = _body(body)
-    event_id = _string(data, "event_id", MAX_EVENT_ID_CHARS, required=True)
-    event_name = _string(data, "event_name", MAX_SDK_EVENT_NAME_CHARS, required=True)
-    device_id = _string(data, "device_id", MAX_DEVICE_ID_CHARS)
-    customer_user_id = _string(data, "customer_user_id", MAX_CUSTOMER_USER_ID_CHARS)
-    if device_id is None and customer_user_id is None:
-        raise InvalidParameter(
-            "device_id (or customer_user_id) is required to attribute the event", field="device_id"
-        )
-    raw_values = data.get("event_values")
-    if raw_values is None:
-        raw_values = {}
-    if not isinstance(raw_values, dict):
-        raise InvalidParameter("event_values must be a JSON object", field="event_values")
-    if len(raw_values) > MAX_EVENT_VALUES:
-        raise InvalidParameter(
-            f"event_values has more than {MAX_EVENT_VALUES} entries", field="event_values"
-        )
-    values = cast(dict[str, Any], raw_values)
-    revenue = _revenue(values.get("af_revenue"))
-    currency = values.get("af_currency")
-    if currency is not None and (
-        not isinstance(currency, str)
-        or len(currency) != 3
-        or not currency.isascii()
-        or not currency.isupper()
-        or not currency.isalpha()
-    ):
-        raise InvalidParameter(
-            "event_values.af_currency must be an ISO 4217 code (3 capital letters)",
-            field="event_values.af_currency",
-        )
-    if revenue is not None and currency is None:
-        currency = USD
-    ts, clamped = parse_ts(data.get("ts"), now)
-    assert event_id is not None and event_name is not None
-    return EventRequest(
-        event_id=event_id,
-        device_id=device_id,
-        customer_user_id=customer_user_id,
-        event_name=event_name,
-        event_values=values,
-        revenue=revenue,
-        currency=currency,
-        ts=ts,
-        ts_clamped=clamped,
-    )
-
-
-# ---- helpers --------------------------------------------------------------------------------
-
-
-def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    return ts.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-_ATTRIBUTION_ORDER = (
-    "is_organic",
-    "media_source",
-    "campaign",
-    "channel",
-    "match_type",
-    "click_id",
-    "click_time",
-    "link_id",
-)
-_SOURCE_ORDER = ("is_organic", "media_source", "campaign", "channel", "link_id", "click_id")
-
-
-def _ordered(data: Mapping[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
-    """`first` keys in that order, then the others sorted."""
-    out = {k: data[k] for k in first if k in data}
-    out.update((k, data[k]) for k in sorted(data) if k not in out)
-    return out
-
-
-def launch_response(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A launch answer in the contract's key order: PostgreSQL's JSONB does not keep key order,
-    so fresh and stored answers both go through this and a retry gets the very same bytes."""
-    out = _ordered(data, ("launch_id", "type", "attribution", "deep_link"))
-    out["attribution"] = _ordered(out["attribution"], _ATTRIBUTION_ORDER)
-    out["deep_link"] = _ordered(out["deep_link"], ("status", *DEEP_LINK_KEYS))
-    return out
-
-
-def event_response(data: Mapping[str, Any]) -> dict[str, Any]:
-    """An event answer in a fixed key order (see `launch_response`)."""
-    out = _ordered(data, ("event_id", "event_name", "attribution", "reengagement"))
-    for key in ("attribution", "reengagement"):
-        if out.get(key) is not None:
-            out[key] = _ordered(out[key], _SOURCE_ORDER)
-    return out
 
 
 _SORTABLE = "0123456789abcdefghijklmnopqrstuv"  # base 32 whose ASCII order is its value order
@@ -727,7 +179,7 @@ def _install_facts(row: _InstallRow) -> InstallFacts:
 
 
 # ---- statements -----------------------------------------------------------------------------
-# The launch path runs on the database driver (see linkgen/services/launchsql.py); its
+# The launch path runs on the database driver (see linkgen/storage/rawsql.py); its
 # statements are built once per dialect from the tables. Events still go through SQLAlchemy.
 
 _CLICKS = cast(Table, Click.__table__)
@@ -782,6 +234,14 @@ class _LaunchSql:
             f" WHERE app_id = {p} AND device_id = {p}"
         )
         self.launch_response = f"SELECT response FROM launches WHERE launch_id = {p}"  # noqa: S608 - names from the models
+        self.event_response = f"SELECT response FROM events WHERE app_id = {p} AND event_id = {p}"  # noqa: S608 - names from the models
+        self.read_event_response = d.reader(_EVENTS.c.response)
+        self.install_by_cuid = (
+            f"SELECT {self.installs.sql_columns} FROM installs"  # noqa: S608 - names from the models
+            f" WHERE app_id = {p} AND customer_user_id = {p}"
+            " ORDER BY installed_at DESC, id DESC LIMIT 1"
+        )
+        self.insert_event = Insert(d, _EVENTS, tuple(c.name for c in _EVENTS.c)[1:])
         self.link_by_short_id = (
             f"SELECT {self.links.sql_columns} FROM links"  # noqa: S608 - names from the models
             f" WHERE template_id = {p} AND shortlink_id = {p}"
@@ -879,25 +339,6 @@ def _prior_query(dialect_name: str, flags: tuple[bool, bool, bool]) -> str:
 @lru_cache(maxsize=64)
 def _update_install(dialect_name: str, names: tuple[str, ...]) -> str:
     return _launch_sql(dialect_name).update_install(names)
-
-
-# Statements of the event path (SQLAlchemy, on the session's connection).
-_INSTALL_BY_DEVICE = select(*_INSTALLS.c).where(
-    _INSTALLS.c.app_id == bindparam("app_id"), _INSTALLS.c.device_id == bindparam("device_id")
-)
-_INSTALL_BY_CUID = (
-    select(*_INSTALLS.c)
-    .where(
-        _INSTALLS.c.app_id == bindparam("app_id"),
-        _INSTALLS.c.customer_user_id == bindparam("cuid"),
-    )
-    .order_by(_INSTALLS.c.installed_at.desc(), _INSTALLS.c.id.desc())
-    .limit(1)
-)
-_EVENT_RESPONSE = select(_EVENTS.c.response).where(
-    _EVENTS.c.app_id == bindparam("app_id"), _EVENTS.c.event_id == bindparam("event_id")
-)
-_INSERT_EVENT = insert(_EVENTS)
 
 
 def _fetch_clicks(tx: Transaction, app_id: str, launch: LaunchFacts, rules: AppRules) -> list[Any]:
@@ -1017,17 +458,15 @@ def current_epoch(tx: Transaction) -> int:
 def _load_app_raw(tx: Transaction, key_hash: str) -> SdkApp | None:
     sql = _launch_sql(tx.d.name)
     row = tx.fetchone(sql.app_by_key, (key_hash,))
-    return _sdk_app(sql.apps.one(row) if row is not None else None, key_hash)
+    return sdk_app(sql.apps.one(row) if row is not None else None, key_hash)
 
 
 def record_launch(
     tx: Transaction,
     app: SdkApp,
-    body: Any,
+    req: LaunchRequest,
     *,
     cache: AppCache,
-    request_ip: str | None,
-    request_ua: str | None,
     now: datetime,
     api_base: str | None = None,
     privacy: StoragePolicy = FULL,
@@ -1038,7 +477,6 @@ def record_launch(
     key was rotated meanwhile)."""
     epoch = current_epoch(tx)
     app = cache.confirm(app, epoch, lambda key_hash: _load_app_raw(tx, key_hash))
-    req = parse_launch(body, request_ip=request_ip, request_ua=request_ua, now=now)
     device_os, os_sources = launch_os(req, app.platform)
     sql = _launch_sql(tx.d.name)
     raw_install = tx.fetchone(sql.install_by_device, (app.app_id, req.device_id))
@@ -1115,6 +553,7 @@ def record_launch(
         tx.execute(sql.consume_click, (True, click_id, False))
 
     _count_launch(tx, decision, template_id)
+    ua_info = classify_user_agent(req.user_agent) if req.user_agent else None
     launch = {
         "launch_id": launch_id,
         "app_id": app.app_id,
@@ -1133,7 +572,11 @@ def record_launch(
         "link_id": decision.link_id,
         "explain": _explain(decision, req, device_os, os_sources, prior, len(clicks)),
         "request": req.as_stored(
-            privacy, platform=device_os.platform, os_version=device_os.version
+            privacy,
+            platform=device_os.platform,
+            os_version=device_os.version,
+            os_family=ua_info.os_family if ua_info is not None else None,
+            browser=ua_info.browser if ua_info is not None else None,
         ),
         "response": response,
     }
@@ -1142,9 +585,9 @@ def record_launch(
     outcome = _launch_outcome(app, req, decision, install, prior, link_params, launch_id)
     if outcome is not None:
         settings = cache.settings(
-            app.app_id, epoch, lambda: load_integration_raw(tx, app_id=app.app_id)
+            app.app_id, epoch, lambda: load_integration(tx, app_id=app.app_id)
         )
-        enqueue_postback_raw(
+        enqueue_postback(
             tx,
             settings,
             outcome,
@@ -1158,12 +601,20 @@ def record_launch(
 
 def _count_launch(tx: Transaction, decision: LaunchDecision, template_id: str | None) -> None:
     """Bump the day's installs / re-engagements counter row of the launch's source."""
-    counts = dict.fromkeys(COUNTER_FIELDS, 0)
-    counts["installs"] = int(decision.counts_as_install)
-    counts["reengagements"] = int(decision.counts_as_reengagement)
-    if not any(counts.values()):
+    _bump(
+        tx,
+        _counter_key(decision.ts, decision, template_id),
+        installs=int(decision.counts_as_install),
+        reengagements=int(decision.counts_as_reengagement),
+    )
+
+
+def _bump(tx: Transaction, key: CounterKey, **deltas: int) -> None:
+    """Add to one counter row (created as needed): the SDK paths' one counter upsert."""
+    if not any(deltas.values()):
         return
-    key = _counter_key(decision.ts, decision, template_id)
+    counts = dict.fromkeys(COUNTER_FIELDS, 0)
+    counts.update(deltas)
     bump = _launch_sql(tx.d.name).bump_counter
     row = {name: getattr(key, name) for name in KEY_COLUMNS}
     tx.execute(bump.sql, bump.params({**row, **counts}))
@@ -1202,7 +653,7 @@ def _explain(
         "os_source": os_sources,
         "ts_clamped": req.ts_clamped,
         "prior_device_id": prior.device_id if prior is not None else None,
-        "reengagement_until": _iso(decision.reengagement_until),
+        "reengagement_until": iso_time(decision.reengagement_until),
         "reengagement_lifetime": decision.reengagement_lifetime,
     }
 
@@ -1365,24 +816,21 @@ def _launch_outcome(
 # ---- events ---------------------------------------------------------------------------------
 
 
-def _event_install(conn: Connection, app_id: str, req: EventRequest) -> Row[Any] | None:
+def _event_install(tx: Transaction, app_id: str, req: EventRequest) -> Any | None:
+    """The install an event belongs to: by device, else the newest of its customer user id."""
+    sql = _launch_sql(tx.d.name)
+    raw = None
     if req.device_id is not None:
-        install = conn.execute(
-            _INSTALL_BY_DEVICE, {"app_id": app_id, "device_id": req.device_id}
-        ).first()
-        if install is not None:
-            return install
-    if req.customer_user_id is not None:
-        return conn.execute(
-            _INSTALL_BY_CUID, {"app_id": app_id, "cuid": req.customer_user_id}
-        ).first()
-    return None
+        raw = tx.fetchone(sql.install_by_device, (app_id, req.device_id))
+    if raw is None and req.customer_user_id is not None:
+        raw = tx.fetchone(sql.install_by_cuid, (app_id, req.customer_user_id))
+    return sql.installs.one(raw) if raw is not None else None
 
 
 def record_event(
-    session: Session,
+    tx: Transaction,
     app: SdkApp,
-    body: Any,
+    req: EventRequest,
     *,
     cache: AppCache,
     now: datetime,
@@ -1391,16 +839,13 @@ def record_event(
     """Store one in-app event with its attribution, counters and postback in the caller's
     transaction; (201, response), or (200, the stored response) for a known event_id. `app` is
     confirmed against the cache epoch first, as for launches."""
-    epoch = read_epoch(session, APPS)
-    app = cache.confirm(app, epoch, lambda key_hash: _load_app_in(session, key_hash))
-    req = parse_event(body, now=now)
-    conn = session.connection()
-    stored = conn.execute(
-        _EVENT_RESPONSE, {"app_id": app.app_id, "event_id": req.event_id}
-    ).scalar()
+    epoch = current_epoch(tx)
+    app = cache.confirm(app, epoch, lambda key_hash: _load_app_raw(tx, key_hash))
+    sql = _launch_sql(tx.d.name)
+    stored = tx.fetchone(sql.event_response, (app.app_id, req.event_id))
     if stored is not None:
-        return 200, event_response(stored)
-    install = _event_install(conn, app.app_id, req)
+        return 200, event_response(sql.read_event_response(stored[0]))
+    install = _event_install(tx, app.app_id, req)
     attribution = attribute_event(req.ts, _install_facts(install) if install else None)
     primary, reengagement = attribution.primary, attribution.reengagement
     credited = reengagement or primary
@@ -1418,36 +863,33 @@ def record_event(
             "reengagement": _source_dict(reengagement) if reengagement is not None else None,
         }
     )
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "app_id": app.app_id,
-            "event_id": req.event_id,
-            "device_id": req.device_id,
-            "customer_user_id": req.customer_user_id,
-            "event_name": req.event_name,
-            "event_values": req.event_values,
-            "revenue_micros": req.revenue_micros,
-            "currency": req.currency,
-            "ts": req.ts,
-            "received_at": now,
-            "media_source": primary.media_source,
-            "campaign": primary.campaign,
-            "channel": primary.channel,
-            "link_id": primary.link_id,
-            "re_media_source": reengagement.media_source if reengagement else None,
-            "re_campaign": reengagement.campaign if reengagement else None,
-            "re_link_id": reengagement.link_id if reengagement else None,
-            "response": response,
-        },
-    )
-    counters = CounterBatch()
-    counters.add(
+    event = {
+        "app_id": app.app_id,
+        "event_id": req.event_id,
+        "device_id": req.device_id,
+        "customer_user_id": req.customer_user_id,
+        "event_name": req.event_name,
+        "event_values": req.event_values,
+        "revenue_micros": req.revenue_micros,
+        "currency": req.currency,
+        "ts": req.ts,
+        "received_at": now,
+        "media_source": primary.media_source,
+        "campaign": primary.campaign,
+        "channel": primary.channel,
+        "link_id": primary.link_id,
+        "re_media_source": reengagement.media_source if reengagement else None,
+        "re_campaign": reengagement.campaign if reengagement else None,
+        "re_link_id": reengagement.link_id if reengagement else None,
+        "response": response,
+    }
+    tx.execute(sql.insert_event.sql, sql.insert_event.params(event))
+    _bump(
+        tx,
         _counter_key(req.ts, credited, template_id),
         events=1,
         revenue_micros=req.revenue_micros or 0,
     )
-    counters.write(conn)
     outcome = EventOutcome(
         linkgen_id=postback_linkgen_id("event", app.app_id, req.event_id),
         customer_user_id=req.customer_user_id
@@ -1466,15 +908,13 @@ def record_event(
         made_for_clevertap=credited.link_id is not None,
     )
     enqueue_postback(
-        session,
+        tx,
+        cache.settings(app.app_id, epoch, lambda: load_integration(tx, app_id=app.app_id)),
+        outcome,
         app_id=app.app_id,
-        outcome=outcome,
         source_id=req.event_id,
         api_base=api_base,
         now=now,
-        settings=cache.settings(
-            app.app_id, epoch, lambda: load_integration(session, app_id=app.app_id)
-        ),
     )
     return 201, response
 
@@ -1512,21 +952,15 @@ def handle_launch(
     api_base: str | None = None,
     privacy: StoragePolicy = FULL,
 ) -> tuple[int, dict[str, Any]]:
-    """`record_launch` in its own transaction (on the driver), committed before the answer."""
+    """`record_launch` in its own transaction (on the driver), committed before the answer. The
+    body is validated first: a malformed launch never takes the writer's turn."""
     at = now or utcnow()
+    req = parse_launch(body, request_ip=request_ip, request_ua=request_ua, now=at)
     return _transact(
         db,
         lambda: Transaction(db),
         lambda tx: record_launch(
-            tx,
-            app,
-            body,
-            cache=cache,
-            request_ip=request_ip,
-            request_ua=request_ua,
-            now=at,
-            api_base=api_base,
-            privacy=privacy,
+            tx, app, req, cache=cache, now=at, api_base=api_base, privacy=privacy
         ),
     )
 
@@ -1540,26 +974,21 @@ def handle_event(
     now: datetime | None = None,
     api_base: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """`record_event` in its own transaction, committed before the answer."""
+    """`record_event` in its own transaction (on the driver), committed before the answer.
+    The body is validated first: a malformed event never takes the writer's turn."""
     at = now or utcnow()
+    req = parse_event(body, now=at)
     return _transact(
         db,
-        db.session,
-        lambda session: record_event(session, app, body, cache=cache, now=at, api_base=api_base),
+        lambda: Transaction(db),
+        lambda tx: record_event(tx, app, req, cache=cache, now=at, api_base=api_base),
     )
 
 
 __all__ = [
-    "AppCache",
-    "EventRequest",
-    "LaunchRequest",
-    "SdkApp",
-    "app_rules",
-    "authenticate_sdk",
     "handle_event",
     "handle_launch",
-    "parse_event",
-    "parse_launch",
+    "launch_os",
     "record_event",
     "record_launch",
 ]

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from linkgen.domain.clevertap import (
@@ -29,8 +29,8 @@ from linkgen.domain.clevertap import (
     upload_endpoint,
 )
 from linkgen.domain.postbacks import Outcome, Send, decide_postback
-from linkgen.services.launchsql import Insert, Transaction, dialect
-from linkgen.storage.models import App, ClevertapIntegration, Postback
+from linkgen.storage.models import ClevertapIntegration, Postback
+from linkgen.storage.rawsql import Executor, Insert, OnSession, dialect
 from linkgen.storage.types import utcnow
 
 # No integration row: the partner was never set up, which reads as "inactive".
@@ -45,21 +45,47 @@ def postback_linkgen_id(kind: str, app_id: str, source_id: str) -> str:
 
 _POSTBACKS = cast(Table, Postback.__table__)
 _INTEGRATIONS = cast(Table, ClevertapIntegration.__table__)
-_APPS = cast(Table, App.__table__)
-# Built once: these run on every launch and event.
-_POSTBACK_ID = select(_POSTBACKS.c.id).where(_POSTBACKS.c.linkgen_id == bindparam("linkgen_id"))
-_INTEGRATION_SETTINGS = (
-    select(_INTEGRATIONS.c.settings)
-    .join(_APPS, _APPS.c.id == _INTEGRATIONS.c.app_pk)
-    .where(_APPS.c.app_id == bindparam("app_id"))
+_POSTBACK_COLUMNS = (
+    "linkgen_id",
+    "app_id",
+    "kind",
+    "source_id",
+    "status",
+    "reason",
+    "record",
+    "account_id",
+    "region",
+    "endpoint",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
 )
-_INSERT_POSTBACK = insert(_POSTBACKS)
 
 
-def load_integration(session: Session, *, app_id: str) -> IntegrationSettings:
+@lru_cache(maxsize=4)
+def _statements(dialect_name: str) -> tuple[Insert, str]:
+    """The postback insert and the settings query of one dialect: the only ones (on the
+    driver in a launch or event, through `OnSession` elsewhere)."""
+    d = dialect(dialect_name)
+    # A row with this linkgen_id already there is the same outcome asked for twice: keep it.
+    insert_postback = Insert(
+        d, _POSTBACKS, _POSTBACK_COLUMNS, " ON CONFLICT (linkgen_id) DO NOTHING"
+    )
+    integration = (
+        "SELECT clevertap_integrations.settings FROM clevertap_integrations"  # noqa: S608 - constant names
+        " JOIN apps ON apps.id = clevertap_integrations.app_pk"
+        f" WHERE apps.app_id = {d.p}"
+    )
+    return insert_postback, integration
+
+
+def load_integration(tx: Executor, *, app_id: str) -> IntegrationSettings:
     """The app's CleverTap settings; inactive defaults when none are stored."""
-    stored = session.connection().execute(_INTEGRATION_SETTINGS, {"app_id": app_id}).scalar()
-    return settings_from_json(stored) if stored is not None else INACTIVE
+    _, sql = _statements(tx.d.name)
+    row = tx.fetchone(sql, (app_id,))
+    if row is None:
+        return INACTIVE
+    return settings_from_json(tx.d.reader(_INTEGRATIONS.c.settings)(row[0]))
 
 
 def postback_values(
@@ -104,87 +130,7 @@ def postback_values(
 
 
 def enqueue_postback(
-    session: Session,
-    *,
-    app_id: str,
-    outcome: Outcome,
-    source_id: str | None = None,
-    api_base: str | None = None,
-    now: datetime | None = None,
-    settings: IntegrationSettings | None = None,
-) -> Postback:
-    """Decide whether an outcome goes to CleverTap and write its outbox row (queued or skipped).
-
-    `outcome.linkgen_id` is the row's unique id (see `postback_linkgen_id`); when a row with it
-    exists already, that row is returned unchanged. `settings` may be passed when the caller has
-    loaded them; `api_base` is `Settings.clevertap_api_base`. The row is written with a plain
-    INSERT; the returned object is not attached to the session.
-    """
-    conn = session.connection()
-    existing_id = conn.execute(_POSTBACK_ID, {"linkgen_id": outcome.linkgen_id}).scalar()
-    if existing_id is not None:
-        found = session.get(Postback, existing_id)
-        assert found is not None
-        return found
-    if settings is None:
-        settings = load_integration(session, app_id=app_id)
-    values = postback_values(
-        settings,
-        outcome,
-        app_id=app_id,
-        source_id=source_id,
-        api_base=api_base,
-        now=now or utcnow(),
-    )
-    result = conn.execute(_INSERT_POSTBACK, values)
-    row = Postback(**values)
-    key = result.inserted_primary_key
-    row.id = int(key[0]) if key is not None else 0
-    return row
-
-
-# ---- the launch path (on the driver, see linkgen/services/launchsql.py) ----------------------
-
-
-@lru_cache(maxsize=4)
-def _raw_statements(dialect_name: str) -> tuple[Insert, str]:
-    d = dialect(dialect_name)
-    names = (
-        "linkgen_id",
-        "app_id",
-        "kind",
-        "source_id",
-        "status",
-        "reason",
-        "record",
-        "account_id",
-        "region",
-        "endpoint",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-    )
-    # A row with this linkgen_id already there is the same outcome asked for twice: keep it.
-    insert_postback = Insert(d, _POSTBACKS, names, " ON CONFLICT (linkgen_id) DO NOTHING")
-    integration = (
-        "SELECT clevertap_integrations.settings FROM clevertap_integrations"  # noqa: S608 - constant names
-        " JOIN apps ON apps.id = clevertap_integrations.app_pk"
-        f" WHERE apps.app_id = {d.p}"
-    )
-    return insert_postback, integration
-
-
-def load_integration_raw(tx: Transaction, *, app_id: str) -> IntegrationSettings:
-    """`load_integration` inside a driver-level transaction."""
-    _, sql = _raw_statements(tx.d.name)
-    row = tx.fetchone(sql, (app_id,))
-    if row is None:
-        return INACTIVE
-    return settings_from_json(tx.d.reader(_INTEGRATIONS.c.settings)(row[0]))
-
-
-def enqueue_postback_raw(
-    tx: Transaction,
+    tx: Executor,
     settings: IntegrationSettings,
     outcome: Outcome,
     *,
@@ -193,13 +139,41 @@ def enqueue_postback_raw(
     api_base: str | None,
     now: datetime,
 ) -> None:
-    """`enqueue_postback` inside a driver-level transaction (the caller has the settings).
+    """Decide whether an outcome goes to CleverTap and write its outbox row (queued or skipped)
+    in the caller's transaction.
 
-    INSERT ... ON CONFLICT DO NOTHING keeps a row already there, in one statement instead of a
-    look-up and an insert.
+    `outcome.linkgen_id` is the row's unique id (see `postback_linkgen_id`): when a row with it
+    exists already, INSERT ... ON CONFLICT DO NOTHING keeps that one, in one statement.
+    `api_base` is `Settings.clevertap_api_base`.
     """
-    insert_postback, _ = _raw_statements(tx.d.name)
+    insert_postback, _ = _statements(tx.d.name)
     values = postback_values(
         settings, outcome, app_id=app_id, source_id=source_id, api_base=api_base, now=now
     )
     tx.execute(insert_postback.sql, insert_postback.params(values))
+
+
+def queue_postback(
+    session: Session,
+    *,
+    app_id: str,
+    outcome: Outcome,
+    source_id: str | None = None,
+    api_base: str | None = None,
+    now: datetime | None = None,
+) -> Postback:
+    """`enqueue_postback` in an ORM session with the app's stored settings, and the row it
+    wrote (or the one already there): for tools and tests that queue an outcome by hand."""
+    tx = OnSession(session)
+    enqueue_postback(
+        tx,
+        load_integration(tx, app_id=app_id),
+        outcome,
+        app_id=app_id,
+        source_id=source_id,
+        api_base=api_base,
+        now=now or utcnow(),
+    )
+    row = session.scalar(select(Postback).where(Postback.linkgen_id == outcome.linkgen_id))
+    assert row is not None, "inserted or already there"
+    return row

@@ -1,7 +1,7 @@
 """The JSON API's request and response models: the one source of the OpenAPI document.
 
 Each field has its type, its limits (the constants the validators in `linkgen/domain/` and
-`linkgen/services/attribution.py` use, imported, never copied), a description and an example.
+`linkgen/domain/sdk_requests.py` use, imported, never copied), a description and an example.
 `linkgen/web/openapi.py` turns them into the document with pydantic's JSON Schema.
 
 Requests are still validated by the domain's readers, not by these models: they name each
@@ -22,11 +22,11 @@ from pydantic.json_schema import SkipJsonSchema
 from linkgen.domain import apps as app_rules
 from linkgen.domain import clevertap as ct
 from linkgen.domain import links as link_rules
+from linkgen.domain import sdk_requests as sdk_rules
 from linkgen.domain import templates as template_rules
 from linkgen.domain import windows
 from linkgen.domain.domains import MAX_DOMAIN_CHARS
 from linkgen.domain.validate import MAX_HTTPS_URL_CHARS
-from linkgen.services import attribution as sdk_rules
 from linkgen.services import qr as qr_rules
 from linkgen.services.devices import MAX_DAYS as DEVICE_MAX_DAYS
 from linkgen.services.devices import MAX_QUERY_CHARS as DEVICE_MAX_QUERY_CHARS

@@ -14,13 +14,8 @@ from flask import Blueprint
 
 from linkgen.domain.errors import InvalidParameter
 from linkgen.runtime import Runtime
-from linkgen.services.attribution import (
-    AppCache,
-    SdkApp,
-    authenticate_sdk,
-    handle_event,
-    handle_launch,
-)
+from linkgen.services.attribution import handle_event, handle_launch
+from linkgen.services.sdk_apps import AppCache, SdkApp, authenticate_sdk
 from linkgen.web import edge
 from linkgen.web.edge import EdgeRequest
 

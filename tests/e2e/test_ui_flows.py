@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from linkgen.domain.postbacks import InstallOutcome
-from linkgen.services.outbox import enqueue_postback, postback_linkgen_id
+from linkgen.services.outbox import postback_linkgen_id, queue_postback
 from linkgen.storage.counters import CounterKey, bump_counters
 from linkgen.storage.models import Click, Postback
 from tests.e2e.conftest import (
@@ -230,7 +230,7 @@ def test_postback_log_explains_a_skipped_postback(seeded: Site, new_page: Any) -
     rt = seeded.app.extensions["linkgen"]
     now = datetime.now(UTC)
     with rt.db.session() as db:
-        enqueue_postback(
+        queue_postback(
             db,
             app_id=QUIET_APP,
             outcome=InstallOutcome(

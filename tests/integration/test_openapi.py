@@ -126,7 +126,7 @@ def test_sdk_request_examples_are_valid_requests(sqlite_app: Flask) -> None:
     """The examples in the served reference are accepted by the validators themselves."""
     from datetime import UTC, datetime
 
-    from linkgen.services.attribution import parse_event, parse_launch
+    from linkgen.domain.sdk_requests import parse_event, parse_launch
 
     doc = sqlite_app.test_client().get("/api/v1/openapi.json").get_json()
     paths = doc["paths"]

@@ -413,7 +413,7 @@ def test_enqueued_event_postback_is_delivered(
         event_values={"af_revenue": "9.99", "af_currency": "EUR"},
     )
     with db.session() as session:
-        row = outbox.enqueue_postback(session, app_id=APP, outcome=outcome, api_base=base)
+        row = outbox.queue_postback(session, app_id=APP, outcome=outcome, api_base=base)
         assert row.status == "queued"
     assert make_worker().run_once().sent == 1
     (upload,) = fake.uploads()
@@ -790,7 +790,7 @@ def test_retry_of_a_skipped_postback_is_409(wapp: Flask, db: Database) -> None:
     api = _api(wapp)
     outcome = EventOutcome(linkgen_id="ev-skip", customer_user_id=None, ts=utcnow(), event_name="x")
     with db.session() as session:
-        row = outbox.enqueue_postback(session, app_id=APP, outcome=outcome)
+        row = outbox.queue_postback(session, app_id=APP, outcome=outcome)
         assert row.status == "skipped"
         row_id = row.id
     assert api.post(f"/api/v1/postbacks/{row_id}/retry").status_code == 409

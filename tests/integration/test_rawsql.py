@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from linkgen.services.launchsql import Dialect, Insert, Rows, Transaction, dialect
 from linkgen.storage.counters import COUNTER_FIELDS, KEY_COLUMNS
 from linkgen.storage.db import Database
 from linkgen.storage.models import Postback, StatCounter
+from linkgen.storage.rawsql import Dialect, Insert, Rows, Transaction, dialect
 
 POSTBACKS = cast(Table, Postback.__table__)
 COUNTERS = cast(Table, StatCounter.__table__)

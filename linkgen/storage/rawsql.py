@@ -1,4 +1,4 @@
-"""The SDK launch path's transaction on the database driver, without SQLAlchemy's execution layer.
+"""Statements on the database driver, without SQLAlchemy's execution layer (the SDK paths).
 
 Why: a launch runs about ten small statements. Through SQLAlchemy each cost ~65 µs of Python
 (execution context, parameter and result processing) around ~10 µs of SQLite work, and the ORM
@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from linkgen.storage.db import Database
 from linkgen.storage.types import UTCDateTime
@@ -272,3 +273,28 @@ class Transaction:
                 dialect=self.db.engine.dialect,
             ),
         )
+
+
+class OnSession:
+    """The same statements run inside an ORM session's transaction (the worker, the tests), so
+    that a table family has one set of statements: `Transaction` and this share `d`,
+    `execute`, `fetchone` and `fetchall`."""
+
+    def __init__(self, session: Session) -> None:
+        self._conn = session.connection()
+        self.d = dialect(self._conn.dialect.name)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement through SQLAlchemy's driver-level call (errors as SQLAlchemy's)."""
+        return self._conn.exec_driver_sql(sql, tuple(params))
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
+        """The first row of a query, or None."""
+        return cast(Sequence[Any] | None, self.execute(sql, params).fetchone())
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Every row of a query."""
+        return cast(list[Sequence[Any]], self.execute(sql, params).fetchall())
+
+
+Executor = Transaction | OnSession
