@@ -14,18 +14,20 @@ spent most of its time waiting for the GIL, not writing. A batch is now ~5 drive
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from functools import lru_cache
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from linkgen.storage.counters import COUNTER_FIELDS, CounterBatch, CounterKey
+from sqlalchemy import Table
+
+from linkgen.storage.counters import CounterBatch, CounterKey, upsert_counters
 from linkgen.storage.db import Database
+from linkgen.storage.models import Click, Link
+from linkgen.storage.rawsql import Insert, OnCursor, Rows, dialect
 
 log = logging.getLogger("linkgen.clicks")
 
@@ -58,7 +60,6 @@ CLICK_COLUMNS = (
 )
 # What a re-flagged click's counter key is made of, read back from its row.
 _REFLAG_KEY = ("ts", "link_id", "template_id", "campaign", "channel", "media_source")
-_KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
 # Re-flagged clicks the writer did not find yet (their request thread had not handed them over):
 # flagged when they arrive. Bounded: a click whose request failed never arrives.
 MAX_PENDING_FLAGS = 10_000
@@ -106,26 +107,19 @@ class _Batch:
         self.errors: list[BaseException | None] | None = None  # per item, set only on failure
 
 
-class _Dialect:
-    """SQL text and value conversion for one database (sqlite or postgresql)."""
+class _Statements:
+    """The writer's statements for one database, built from the models (linkgen/storage/rawsql.py
+    converts each value by its column's type, by name)."""
 
     def __init__(self, name: str) -> None:
-        self.sqlite = name == "sqlite"
-        p = "?" if self.sqlite else "%s"
-        json_p = p if self.sqlite else "%s::jsonb"
-        self.click_row = (
-            "(" + ", ".join(json_p if c == "params" else p for c in CLICK_COLUMNS) + ")"
-        )
-        fields = (*_KEY_COLUMNS, *COUNTER_FIELDS)
-        self.counter_row = "(" + ", ".join([p] * len(fields)) + ")"
+        d = self.d = dialect(name)
+        p = d.p
+        clicks = cast(Table, Click.__table__)
+        self.sqlite = d.sqlite
+        self.insert_clicks = Insert(d, clicks, CLICK_COLUMNS)
+        self.reflagged = Rows(d, clicks, _REFLAG_KEY, "Reflagged")
+        self.expires_at = d.writer(cast(Table, Link.__table__).c.expires_at)
         # Every name below is a constant of this module; values always go in as parameters.
-        self.counter_head = "INSERT INTO stat_counters (" + ", ".join(fields) + ") VALUES "  # noqa: S608 - constant names
-        self.counter_tail = (
-            " ON CONFLICT ("
-            + ", ".join(_KEY_COLUMNS)
-            + ") DO UPDATE SET "
-            + ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
-        )
         self.renew_sql = "UPDATE links SET expires_at = " + p + " WHERE id = " + p  # noqa: S608 - constant names
         # A click made before its client was recognised as a scanner: flagged once (is_bot
         # false -> true), its own earlier reason kept when it was not attributable already.
@@ -136,54 +130,17 @@ class _Dialect:
             "WHERE click_id = " + p + " AND is_bot = FALSE RETURNING " + ", ".join(_REFLAG_KEY)
         )
 
-    @lru_cache(maxsize=64)  # noqa: B019 - a handful of dialect objects live for the process
-    def insert_clicks(self, rows: int) -> str:
-        head = "INSERT INTO clicks (" + ", ".join(CLICK_COLUMNS) + ") VALUES "  # noqa: S608 - constant names
-        return head + ", ".join([self.click_row] * rows)
-
-    @lru_cache(maxsize=64)  # noqa: B019 - as above
-    def upsert_counters(self, rows: int) -> str:
-        return self.counter_head + ", ".join([self.counter_row] * rows) + self.counter_tail
-
-    def when(self, value: datetime) -> Any:
-        """A timestamp as the UTCDateTime column stores it."""
-        if not self.sqlite:
-            return value
-        v = value.astimezone(UTC)
-        # SQLAlchemy's SQLite DATETIME format (always with microseconds, so text compares).
-        return (
-            f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-        )
-
-    def counter_key(self, row: Sequence[Any]) -> CounterKey:
+    def counter_key(self, raw: Sequence[Any]) -> CounterKey:
         """The counter key of a stored click from its `_REFLAG_KEY` columns."""
-        ts = row[0]
-        if isinstance(ts, str):  # SQLite's text form
-            ts = datetime.fromisoformat(ts)
-        # UTC either way: SQLite keeps it without a zone, PostgreSQL answers timestamptz.
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        row = self.reflagged.one(raw)
         return CounterKey.of(
-            ts,
-            link_id=row[1],
-            template_id=row[2],
-            campaign=row[3],
-            channel=row[4],
-            media_source=row[5],
+            row.ts,
+            link_id=row.link_id,
+            template_id=row.template_id,
+            campaign=row.campaign,
+            channel=row.channel,
+            media_source=row.media_source,
         )
-
-    def day(self, value: date) -> Any:
-        return value.isoformat() if self.sqlite else value
-
-    def click_values(self, row: dict[str, Any]) -> list[Any]:
-        values = [row[c] for c in CLICK_COLUMNS]
-        values[1] = self.when(values[1])
-        values[8] = json.dumps(values[8])
-        return values
-
-
-def _flatten(rows: Sequence[Sequence[Any]]) -> list[Any]:
-    return [v for row in rows for v in row]
 
 
 class ClickRecorder:
@@ -192,7 +149,7 @@ class ClickRecorder:
     def __init__(self, db: Database, *, timeout: float = 10.0) -> None:
         self.db = db
         self.timeout = timeout
-        self._dialect = _Dialect(db.dialect)
+        self._sql = _Statements(db.dialect)
         self._cond = threading.Condition(threading.Lock())
         self._open = _Batch()
         self._stopping = False
@@ -327,48 +284,32 @@ class ClickRecorder:
         self, items: list[_Item], counters: CounterBatch, renewals: dict[str, datetime]
     ) -> list[tuple[str, str]]:
         """Write and commit; the re-flagged clicks not found (click_id, reason)."""
-        d = self._dialect
+        sql = self._sql
         missing: list[tuple[str, str]] = []
         flagged = 0
         conn = self._connection()
         cur = conn.cursor()
         try:
-            if d.sqlite:
+            if sql.sqlite:
                 cur.execute("BEGIN IMMEDIATE")
+            insert = sql.insert_clicks
             for start in range(0, len(items), MAX_ROWS_PER_STATEMENT):
-                chunk = items[start : start + MAX_ROWS_PER_STATEMENT]
-                cur.execute(
-                    d.insert_clicks(len(chunk)), _flatten([d.click_values(i.row) for i in chunk])
-                )
+                chunk = [item.row for item in items[start : start + MAX_ROWS_PER_STATEMENT]]
+                cur.execute(insert.rows_sql(len(chunk)), insert.many(chunk))
             for item in items:
                 # After the inserts, so the earlier clicks of this same batch are found too.
                 for click_id in item.reflag:
                     reason = str(item.row["bot_reason"])
-                    cur.execute(d.reflag_sql, (reason, click_id))
+                    cur.execute(sql.reflag_sql, (reason, click_id))
                     if (found := cur.fetchone()) is not None:
-                        counters.add(d.counter_key(found), human_clicks=-1, bot_clicks=1)
+                        counters.add(sql.counter_key(found), human_clicks=-1, bot_clicks=1)
                         flagged += 1
                     else:
                         missing.append((click_id, reason))
-            # Sorted keys: concurrent writers lock counter rows in one order (no deadlock).
-            keys = sorted(counters.deltas)
-            if keys:
-                rows = [
-                    (
-                        d.day(k.day),
-                        k.link_id,
-                        k.template_id,
-                        k.campaign,
-                        k.channel,
-                        k.media_source,
-                        *(int(counters.deltas[k].get(f, 0)) for f in COUNTER_FIELDS),
-                    )
-                    for k in keys
-                ]
-                cur.execute(d.upsert_counters(len(rows)), _flatten(rows))
+            upsert_counters(OnCursor(sql.d, cur), counters.deltas)
             for link_id in sorted(renewals):
-                cur.execute(d.renew_sql, (d.when(renewals[link_id]), link_id))
-            if d.sqlite:
+                cur.execute(sql.renew_sql, (sql.expires_at(renewals[link_id]), link_id))
+            if sql.sqlite:
                 cur.execute("COMMIT")
             else:
                 conn.commit()

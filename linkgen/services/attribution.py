@@ -76,7 +76,7 @@ from linkgen.services.outbox import (
     postback_linkgen_id,
 )
 from linkgen.services.sdk_apps import AppCache, AppFields, SdkApp, sdk_app
-from linkgen.storage.counters import COUNTER_FIELDS, KEY_COLUMNS, CounterKey
+from linkgen.storage.counters import CounterKey, upsert_counters
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import APPS
 from linkgen.storage.models import App, Click, Event, Install, Launch, Link, StatCounter
@@ -251,13 +251,6 @@ class _LaunchSql:
         )
         self.insert_install = Insert(d, _INSTALLS, _INSTALL_NAMES[1:])  # the id is the database's
         self.insert_launch = Insert(d, _LAUNCHES, tuple(c.name for c in _LAUNCHES.c)[1:])
-        added = ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
-        self.bump_counter = Insert(
-            d,
-            _COUNTERS,
-            (*KEY_COLUMNS, *COUNTER_FIELDS),
-            f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {added}",
-        )
         self._install_writers = {c.name: d.writer(c) for c in _INSTALLS.c}
 
     def click_query(self, n_ids: int, n_devices: int, by_cuid: bool, by_ip: bool) -> str:
@@ -610,14 +603,8 @@ def _count_launch(tx: Transaction, decision: LaunchDecision, template_id: str | 
 
 
 def _bump(tx: Transaction, key: CounterKey, **deltas: int) -> None:
-    """Add to one counter row (created as needed): the SDK paths' one counter upsert."""
-    if not any(deltas.values()):
-        return
-    counts = dict.fromkeys(COUNTER_FIELDS, 0)
-    counts.update(deltas)
-    bump = _launch_sql(tx.d.name).bump_counter
-    row = {name: getattr(key, name) for name in KEY_COLUMNS}
-    tx.execute(bump.sql, bump.params({**row, **counts}))
+    """Add to one counter row (created as needed)."""
+    upsert_counters(tx, {key: deltas})
 
 
 def _counter_key(

@@ -8,18 +8,16 @@ add up instead of overwriting each other.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import cast
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy import Table
 
 from linkgen.storage.models import StatCounter
+from linkgen.storage.rawsql import Executor, Insert, dialect
 
 COUNTER_FIELDS = (
     "clicks",
@@ -66,7 +64,7 @@ class CounterKey:
 
 
 class CounterBatch:
-    """Deltas gathered in memory, written with one upsert per key."""
+    """Deltas gathered in memory, written with `upsert_counters`."""
 
     def __init__(self) -> None:
         self.deltas: dict[CounterKey, dict[str, int]] = defaultdict(dict)
@@ -80,54 +78,43 @@ class CounterBatch:
     def __bool__(self) -> bool:
         return bool(self.deltas)
 
-    def write(self, conn: Session | Connection) -> None:
-        """Upsert every key, in key order."""
-        if not self.deltas:
-            return
-        bump_counters(conn, self.deltas)
-        self.deltas = defaultdict(dict)
-
 
 KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
+# Rows per statement: 13 values a row stays far under SQLite's 32766 bound variables.
+MAX_ROWS_PER_UPSERT = 500
 
 
-@lru_cache(maxsize=256)
-def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
-    """The upsert for one set of changed fields, built and compiled once per process."""
-    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = StatCounter.__table__
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={name: table.c[name] + stmt.excluded[name] for name in changed},
+@lru_cache(maxsize=4)
+def _upsert(dialect_name: str) -> Insert:
+    """The one counter upsert (clicks, launches, events, tests), per dialect."""
+    added = ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
+    return Insert(
+        dialect(dialect_name),
+        cast(Table, StatCounter.__table__),
+        (*KEY_COLUMNS, *COUNTER_FIELDS),
+        f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {added}",
     )
 
 
-def bump_counters(
-    conn: Session | Connection, deltas: Mapping[CounterKey, Mapping[str, int]]
-) -> None:
-    """Add deltas to counter rows, creating the rows as needed."""
-    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    for key in sorted(deltas):
-        fields = {name: int(deltas[key].get(name, 0)) for name in COUNTER_FIELDS}
-        changed = tuple(name for name, v in fields.items() if v)
-        if not changed:
-            continue
-        conn.execute(
-            _upsert(dialect, changed),
-            {
-                "day": key.day,
-                "link_id": key.link_id,
-                "template_id": key.template_id,
-                "campaign": key.campaign,
-                "channel": key.channel,
-                "media_source": key.media_source,
-                **fields,
-            },
-        )
-
-
-def add_all(batch: CounterBatch, items: Iterable[tuple[CounterKey, dict[str, int]]]) -> None:
-    """Add many (key, fields) pairs to a batch."""
-    for key, fields in items:
-        batch.add(key, **fields)
+def upsert_counters(tx: Executor, deltas: Mapping[CounterKey, Mapping[str, int]]) -> None:
+    """Add deltas to counter rows, creating the rows as needed, keys in sorted order (so that
+    concurrent writers lock rows in one order), up to MAX_ROWS_PER_UPSERT rows a statement."""
+    keys = sorted(k for k in deltas if any(deltas[k].values()))
+    if not keys:
+        return
+    upsert = _upsert(tx.d.name)
+    rows = [
+        {
+            "day": k.day,
+            "link_id": k.link_id,
+            "template_id": k.template_id,
+            "campaign": k.campaign,
+            "channel": k.channel,
+            "media_source": k.media_source,
+            **{name: int(deltas[k].get(name, 0)) for name in COUNTER_FIELDS},
+        }
+        for k in keys
+    ]
+    for start in range(0, len(rows), MAX_ROWS_PER_UPSERT):
+        chunk = rows[start : start + MAX_ROWS_PER_UPSERT]
+        tx.execute(upsert.rows_sql(len(chunk)), upsert.many(chunk))

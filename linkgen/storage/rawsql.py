@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.exc import DBAPIError
@@ -154,23 +154,37 @@ class Rows:
 
 
 class Insert:
-    """An INSERT of fixed columns, optionally with a conflict clause."""
+    """An INSERT of fixed columns, optionally with a conflict clause; values go in by name."""
 
     def __init__(self, d: Dialect, table: Table, names: Sequence[str], tail: str = "") -> None:
         self.names = tuple(names)
         columns = [table.c[n] for n in self.names]
-        marks = ", ".join(d.placeholder(c) for c in columns)
+        self._row = "(" + ", ".join(d.placeholder(c) for c in columns) + ")"
         # Names come from the models; values always go in as parameters.
-        self.sql = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES ({marks}){tail}"  # noqa: S608 - names from the models
-        writers = [d.writer(c) for c in columns]
-        self._convert = [(i, w) for i, w in enumerate(writers) if w is not _same]
+        self._head = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES "  # noqa: S608 - names from the models
+        self._tail = tail
+        self.sql = self._head + self._row + tail
+        self._many: dict[int, str] = {}
+        self._writers = [d.writer(c) for c in columns]
+        self._convert = [(i, w) for i, w in enumerate(self._writers) if w is not _same]
 
-    def params(self, values: dict[str, Any]) -> list[Any]:
-        """The parameters, in column order, converted for the driver."""
+    def params(self, values: Mapping[str, Any]) -> list[Any]:
+        """The parameters of one row, in column order, converted for the driver."""
         params = [values[n] for n in self.names]
         for i, write in self._convert:
             params[i] = write(params[i])  # each writer handles None as its type does
         return params
+
+    def rows_sql(self, rows: int) -> str:
+        """The statement for `rows` rows in one VALUES list (built once per count)."""
+        sql = self._many.get(rows)
+        if sql is None:
+            sql = self._many[rows] = self._head + ", ".join([self._row] * rows) + self._tail
+        return sql
+
+    def many(self, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """The parameters of `rows_sql(len(rows))`: every row's, one after the other."""
+        return [value for values in rows for value in self.params(values)]
 
 
 class Transaction:
@@ -275,18 +289,26 @@ class Transaction:
         )
 
 
-class OnSession:
-    """The same statements run inside an ORM session's transaction (the worker, the tests), so
-    that a table family has one set of statements: `Transaction` and this share `d`,
-    `execute`, `fetchone` and `fetchall`."""
+class Executor(Protocol):
+    """What the statements built here run on: a `Transaction`, `OnSession` or `OnCursor`."""
 
-    def __init__(self, session: Session) -> None:
-        self._conn = session.connection()
-        self.d = dialect(self._conn.dialect.name)
+    d: Dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement through SQLAlchemy's driver-level call (errors as SQLAlchemy's)."""
-        return self._conn.exec_driver_sql(sql, tuple(params))
+        """Run one statement."""
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
+        """The first row of a query, or None."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Every row of a query."""
+
+
+class _Runs:
+    """`fetchone` and `fetchall` over an `execute` that returns a DBAPI-like cursor."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
         """The first row of a query, or None."""
@@ -297,4 +319,28 @@ class OnSession:
         return cast(list[Sequence[Any]], self.execute(sql, params).fetchall())
 
 
-Executor = Transaction | OnSession
+class OnSession(_Runs):
+    """The same statements inside an ORM session's transaction (the worker, tools, tests), so
+    that a table family has one set of statements."""
+
+    def __init__(self, session: Session) -> None:
+        self._conn = session.connection()
+        self.d = dialect(self._conn.dialect.name)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement through SQLAlchemy's driver-level call (errors as SQLAlchemy's)."""
+        return self._conn.exec_driver_sql(sql, tuple(params))
+
+
+class OnCursor(_Runs):
+    """The same statements on a DBAPI cursor whose transaction the caller runs (the click
+    writer keeps its own connection: linkgen/clicks/recorder.py)."""
+
+    def __init__(self, d: Dialect, cursor: Any) -> None:
+        self.d = d
+        self._cur = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (driver errors as the driver raises them)."""
+        self._cur.execute(sql, params)
+        return self._cur

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from linkgen.domain.postbacks import InstallOutcome
 from linkgen.services.outbox import postback_linkgen_id, queue_postback
-from linkgen.storage.counters import CounterKey, bump_counters
+from linkgen.storage.counters import CounterKey, upsert_counters
 from linkgen.storage.models import Click, Postback
+from linkgen.storage.rawsql import OnSession
 from tests.e2e.conftest import (
     ANDROID_APP,
     DESKTOP,
@@ -301,7 +302,7 @@ def _seed_stats(site: Site) -> None:
             "revenue_micros": installs * 9_990_000,
         }
     with rt.db.session() as db:
-        bump_counters(db, deltas)
+        upsert_counters(OnSession(db), deltas)
 
 
 def test_screenshots_of_main_pages_fit_desktop_and_phone(seeded: Site, new_page: Any) -> None:

@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from linkgen.services.stats import daily_totals
-from linkgen.storage.counters import CounterKey, bump_counters
+from linkgen.storage.counters import CounterKey, upsert_counters
+from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
 from tests.conftest import Api
 from tests.integration.clickfactory import (
@@ -52,7 +53,7 @@ def _bump(app: Flask, rows: list[tuple[int, str, int, int, int, int]]) -> None:
             "reengagements": reengagements,
         }
     with app.extensions["linkgen"].db.session() as session:
-        bump_counters(session, deltas)
+        upsert_counters(OnSession(session), deltas)
 
 
 def _chart_rows(html: str, cid: str) -> dict[str, list[str]]:

@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from linkgen.storage.counters import CounterKey, bump_counters
+from linkgen.storage.counters import CounterKey, upsert_counters
+from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
 from tests.integration.clickfactory import insert_link
 from tests.integration.test_postback_worker import _ui_client
@@ -47,7 +48,7 @@ def ui(app: Flask) -> FlaskClient:
             "revenue_micros": revenue,
         }
     with app.extensions["linkgen"].db.session() as session:
-        bump_counters(session, deltas)
+        upsert_counters(OnSession(session), deltas)
     client = _ui_client(app)
     client.link_id = link_id  # type: ignore[attr-defined]
     return client

@@ -9,9 +9,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from linkgen.services.retention import delete_batch, delete_before
-from linkgen.storage.counters import CounterBatch, CounterKey
+from linkgen.storage.counters import CounterKey, upsert_counters
 from linkgen.storage.db import Database
 from linkgen.storage.models import Click, Launch, StatCounter
+from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
 
 
@@ -57,9 +58,8 @@ def test_retention_deletes_old_clicks_and_keeps_counters(app: Flask, runner: Any
             [_click(i, utcnow() - timedelta(days=120)) for i in range(25)]
             + [_click(100 + i, utcnow() - timedelta(days=5)) for i in range(3)]
         )
-        batch = CounterBatch()
-        batch.add(CounterKey.of(utcnow(), template_id="AbCd", media_source="Email"), clicks=28)
-        batch.write(session)
+        key = CounterKey.of(utcnow(), template_id="AbCd", media_source="Email")
+        upsert_counters(OnSession(session), {key: {"clicks": 28}})
     result = runner.invoke(args=["retention", "--older-than", "90", "--batch", "100"])
     assert result.exit_code == 0, result.output
     assert "deleted 25 click(s)" in result.output
