@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from linkgen.delivery.worker import merge_windows, plan_lookups
+from linkgen.delivery.reconcile import merge_windows, plan_lookups
 from linkgen.services.postbacks import Claimed
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
