@@ -72,9 +72,12 @@ MAX_TAG_CHARS = 32
 TAG_CHARS = "letters, digits, - and _"
 TAG_RE = re.compile(rf"\A[A-Za-z0-9_-]{{1,{MAX_TAG_CHARS}}}\Z")
 MAX_NOTES_CHARS = 2000
-# Control characters a title may not hold (C0, DEL, C1); notes may also hold tabs and newlines.
-_TITLE_FORBIDDEN_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NOTES_FORBIDDEN_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters (regex class ranges) a title may not hold: C0, DEL and C1; notes may also
+# hold tabs and line breaks.
+TITLE_FORBIDDEN_CHARS = r"\x00-\x1f\x7f-\x9f"
+NOTES_FORBIDDEN_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_TITLE_FORBIDDEN_RE = re.compile(f"[{TITLE_FORBIDDEN_CHARS}]")
+_NOTES_FORBIDDEN_RE = re.compile(f"[{NOTES_FORBIDDEN_CHARS}]")
 
 # Value length limits from domain.md (characters, counted on the value as sent, placeholders
 # included: the substituted length is unknowable here).

@@ -121,7 +121,8 @@ LINK_FILTERS = tuple(
         ("campaign", "only this campaign"),
         ("channel", "only this channel"),
         ("template_id", "only this template's links"),
-        ("q", "search in campaign, media source and ids"),
+        ("q", "search in campaign, title, media source and ids"),
+        ("tag", "only links with this tag (case-insensitive)"),
     )
 )
 QR_PARAMS = (

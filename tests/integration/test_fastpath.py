@@ -173,6 +173,29 @@ def test_a_link_is_created_as_flask_creates_it(sdk: Sdk, api: Api, fast: FastPat
     assert {item["id"] for item in listed} == {a["id"], b["id"]}
 
 
+def test_a_link_with_details_is_created_as_flask_creates_it(
+    sdk: Sdk, api: Api, fast: FastPath
+) -> None:
+    body = {
+        "template_id": TEMPLATE,
+        "channel": "email",
+        "title": " Spring newsletter ",
+        "tags": ["Spring", "news", "spring"],
+        "notes": "Footer link.\nSecond line.",
+    }
+    by_fast, by_flask = _both(fast, lambda: api.post("/api/v1/links", body))
+    assert by_fast.status_code == by_flask.status_code == 201
+    _same_headers(by_fast, by_flask)
+    a, b = by_fast.get_json(), by_flask.get_json()
+    assert _shape(a) == _shape(b)
+    details = ("Spring newsletter", ["spring", "news"], "Footer link.\nSecond line.")
+    assert (a["title"], a["tags"], a["notes"]) == (b["title"], b["tags"], b["notes"]) == details
+    tagged = api.get("/api/v1/links?tag=news").get_json()["items"]
+    assert {item["id"] for item in tagged} == {a["id"], b["id"]}
+    refused = _refused_alike(fast, lambda: api.post("/api/v1/links", {**body, "tags": ["a b"]}))
+    assert refused.status_code == 400 and refused.get_json()["error"]["field"] == "tags[0]"
+
+
 def test_https_answers_carry_hsts(sdk: Sdk, fast: FastPath) -> None:
     def send() -> Any:
         return sdk.client.post(
