@@ -193,9 +193,9 @@ class NewLink:
     created_at: datetime
     updated_at: datetime
     created_by: str | None
-    title: str | None
-    tags: list[str] | None
-    notes: str | None
+    title: str | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
 
 
 def _url_params(link: LinkRow, params: Mapping[str, str]) -> dict[str, str]:
