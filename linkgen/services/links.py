@@ -21,6 +21,9 @@ the template lookup, ids, storage and the cache epoch. Choices callers rely on:
   break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now;
   `ttl: null` gives the channel's default again (QR: no expiry at all).
 - Every create, update and delete bumps the `routes` cache epoch in the same transaction.
+- A link's tags are kept twice, in one transaction: `links.tags` (what it answers, in the
+  order given) and one `link_tags` row each (what `?tag=` finds through its index). A PATCH
+  that sends `tags` replaces the list; the rows go with a deleted link (ON DELETE CASCADE).
 """
 
 from __future__ import annotations

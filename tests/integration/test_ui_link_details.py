@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from linkgen.services import catalog
 from linkgen.services.accounts import create_user
 from linkgen.services.links import create_link, get_link_dict
+from linkgen.storage.models import Template
 from tests.integration.test_ui_link_expiry import PASSWORD, token
 
 EDITOR = "editor@example.com"
@@ -175,3 +177,23 @@ def test_a_viewer_reads_the_details_and_cannot_change_them(app: Flask, editor: F
     )
     assert resp.status_code == 403
     assert stored(app, link["id"])["title"] == "Poster"
+
+
+def test_a_refusal_of_another_field_is_said_above_the_details_form(
+    app: Flask, editor: FlaskClient
+) -> None:
+    rt = app.extensions["linkgen"]
+    with rt.db.session() as db:
+        template = db.scalars(select(Template).where(Template.template_id == "AbCd")).one()
+        template.redirect_allowlist = ["example.com"]
+    link = make_link(app, campaign="spring", params={"af_r": "https://example.com/spring"})
+    with rt.db.session() as db:
+        template = db.scalars(select(Template).where(Template.template_id == "AbCd")).one()
+        template.redirect_allowlist = ["example.org"]  # the link's af_r is off the list now
+    data = {"csrf_token": token(editor, f"/links/{link['id']}"), "title": "Still mine"}
+    resp = editor.post(f"/links/{link['id']}/details", data=data)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert re.search(r'class="field-error form-error" role="alert" >af_r host', html), html
+    assert 'value="Still mine"' in html
+    assert stored(app, link["id"])["title"] is None

@@ -335,7 +335,11 @@ def link_details_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
         with service.write_transaction(rt.db) as db:
             service.update_link(db, link_id, details_body(typed), scheme_for=rt.settings.scheme_for)
     except InvalidParameter as exc:
-        return _detail_page(link_id, {form_field(exc.field): exc.message}, typed), exc.status
+        # The whole link is checked again: a refusal of another field (the template's allow-list
+        # changed since) is said above the form, which has no input for it.
+        field = form_field(exc.field)
+        errors = {field if field in DETAIL_FIELDS else "form": exc.message}
+        return _detail_page(link_id, errors, typed), exc.status
     return redirect(url_for("ui.link_detail", link_id=link_id, details=1, _anchor="details-h"))
 
 
