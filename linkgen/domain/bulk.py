@@ -2,8 +2,10 @@
 
 Pure Python (stdlib only). Import columns are the JSON fields of POST /api/v1/links plus
 `params.<name>` columns; each row becomes the JSON-shaped body `parse_link_request` validates, so
-a bad cell is reported per row with the same field names as the JSON API. Only problems with the
-file itself (no header, unknown column, too many cells) raise `InvalidParameter(field="csv")`.
+a bad cell is reported per row with the same field names as the JSON API. A `tags` cell holds
+the link's tags separated by `|` (`spring|shoes`), in the import and the export alike. Only
+problems with the file itself (no header, unknown column, too many cells) raise
+`InvalidParameter(field="csv")`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from linkgen.domain.errors import InvalidParameter
+from linkgen.domain.links import split_tags
 
 IMPORT_FIELDS = (
     "template_id",
@@ -26,7 +29,13 @@ IMPORT_FIELDS = (
     "shortlink_id",
     "ttl",
     "renew_ttl",
+    "title",
+    "tags",
+    "notes",
 )
+# `|`, not `,` or `;`: those also separate the cells of a CSV (many spreadsheets save with `;`),
+# so a tags cell would need quoting; a tag never holds `|`.
+TAG_SEPARATOR = "|"
 # Columns of our own export that an import skips, so an exported file can be re-imported.
 EXPORT_ONLY_FIELDS = frozenset({"id", "short_url", "long_url", "expires_at", "created_at"})
 EXPORT_FIELDS = (
@@ -35,6 +44,9 @@ EXPORT_FIELDS = (
     "channel",
     "media_source",
     "campaign",
+    "title",
+    "tags",
+    "notes",
     "short_url",
     "long_url",
     "shortlink_id",
@@ -144,6 +156,8 @@ def _row(columns: list[str | None], cells: list[str]) -> dict[str, Any] | None:
             # An unrecognised word is passed on as is: validation then refuses it for this
             # row only, naming the field, instead of failing the whole file.
             row[name] = True if word in _TRUE else False if word in _FALSE else value
+        elif name == "tags":
+            row[name] = split_tags(value, TAG_SEPARATOR)
         else:
             row[name] = value
     if params:
@@ -156,6 +170,8 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # a link's tags
+        value = TAG_SEPARATOR.join(str(item) for item in value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)

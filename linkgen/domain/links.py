@@ -3,7 +3,8 @@
 Pure Python (stdlib only). The rules come from domain.md section 1 and the contract's "Links"
 section. Every refusal is an `InvalidParameter` whose `field` is the request path as sent:
 `channel`, `media_source`, `campaign`, `short`, `shortlink_id`, `ttl`, `renew_ttl`, `params`,
-`params.<key>` (the key as sent) or `None` when the body itself is not an object.
+`params.<key>` (the key as sent), `title`, `tags`, `tags[<i>]`, `notes`, or `None` when the body
+itself is not an object.
 
 CleverTap Liquid placeholders (`{{ ... }}` and `{% ... %}`) inside values stay raw, byte for byte,
 in every URL built here: CleverTap substitutes them per recipient before the link is clicked.
@@ -55,8 +56,28 @@ LINK_FIELDS = frozenset(
         "shortlink_id",
         "ttl",
         "renew_ttl",
+        "title",
+        "tags",
+        "notes",
     }
 )
+
+# A link's own description, for the people who manage it: never part of a URL. The title names
+# the link in lists (without one, the campaign does); tags group links across campaigns and
+# filter the list; notes say why the link exists. Tags are case-insensitive (kept lower-case),
+# so one tag is one tag however it was typed, and a tag fits in a URL's query (`?tag=spring`).
+MAX_TITLE_CHARS = 120
+MAX_TAGS = 10
+MAX_TAG_CHARS = 32
+TAG_CHARS = "letters, digits, - and _"
+TAG_RE = re.compile(rf"\A[A-Za-z0-9_-]{{1,{MAX_TAG_CHARS}}}\Z")
+MAX_NOTES_CHARS = 2000
+# Control characters (regex class ranges) a title may not hold: C0, DEL and C1; notes may also
+# hold tabs and line breaks.
+TITLE_FORBIDDEN_CHARS = r"\x00-\x1f\x7f-\x9f"
+NOTES_FORBIDDEN_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_TITLE_FORBIDDEN_RE = re.compile(f"[{TITLE_FORBIDDEN_CHARS}]")
+_NOTES_FORBIDDEN_RE = re.compile(f"[{NOTES_FORBIDDEN_CHARS}]")
 
 # Value length limits from domain.md (characters, counted on the value as sent, placeholders
 # included: the substituted length is unknowable here).
@@ -194,6 +215,9 @@ class LinkSpec:
     shortlink_id: str | None
     ttl_seconds: int | None  # None: never expires (QR links without a `ttl`)
     renew_ttl: bool
+    title: str | None = None
+    tags: tuple[str, ...] = ()  # lower-case, each once, in the order given
+    notes: str | None = None
 
 
 # --------------------------------------------------------------------------- link references
@@ -679,6 +703,62 @@ def _optional_bool(body: Mapping[str, Any], key: str) -> bool | None:
     return value
 
 
+def _free_text(value: object, field: str, limit: int, forbidden: re.Pattern[str]) -> str | None:
+    # Free text for people (a title, notes): None when absent, null or only spaces; the limit
+    # counts the characters as sent.
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{field} must be a string", field=field)
+    if len(value) > limit:
+        raise InvalidParameter(f"{field} is longer than {limit} characters", field=field)
+    if forbidden.search(value):
+        raise InvalidParameter(f"{field} must not contain control characters", field=field)
+    _text(value, field)
+    return value.strip() or None
+
+
+def parse_title(value: object) -> str | None:
+    """A link's title (at most MAX_TITLE_CHARS, one line), None when there is none."""
+    return _free_text(value, "title", MAX_TITLE_CHARS, _TITLE_FORBIDDEN_RE)
+
+
+def parse_notes(value: object) -> str | None:
+    """A link's notes (at most MAX_NOTES_CHARS, several lines), None when there are none."""
+    return _free_text(value, "notes", MAX_NOTES_CHARS, _NOTES_FORBIDDEN_RE)
+
+
+def parse_tags(value: object) -> tuple[str, ...]:
+    """A link's tags: a list of at most MAX_TAGS tags of TAG_CHARS, lower-cased, each once."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise InvalidParameter("tags must be a list of strings", field="tags")
+    if len(value) > MAX_TAGS:
+        raise InvalidParameter(f"a link has at most {MAX_TAGS} tags", field="tags")
+    tags: dict[str, None] = {}
+    for pos, tag in enumerate(value):
+        field = f"tags[{pos}]"
+        if not isinstance(tag, str):
+            raise InvalidParameter(f"{field} must be a string", field=field)
+        if not tag:
+            raise InvalidParameter(f"{field} must not be empty", field=field)
+        if len(tag) > MAX_TAG_CHARS:
+            raise InvalidParameter(
+                f"{field} is longer than {MAX_TAG_CHARS} characters", field=field
+            )
+        if not TAG_RE.match(tag):
+            raise InvalidParameter(f"{field} may only hold {TAG_CHARS}", field=field)
+        tags.setdefault(tag.lower(), None)
+    return tuple(tags)
+
+
+def split_tags(text: str, separator: str) -> list[str]:
+    """Tags typed in one piece of text (a form field, a CSV cell): split on `separator`, each
+    stripped; empty pieces (`a,,b`, a trailing separator) are dropped."""
+    return [piece.strip() for piece in text.split(separator) if piece.strip()]
+
+
 def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkSpec:
     """Validate a POST /api/v1/links body against domain.md section 1 and apply channel presets.
 
@@ -692,6 +772,8 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
     - `shortlink_id` implies a short link; with an explicit `short: false` it is refused.
     - a long URL over MAX_URL_LENGTH (QR links: with `af_qr=true` added) is refused naming the
       field that contributes the most characters: `params.<key>`, `campaign` or `media_source`.
+    - `title`, `tags` and `notes` describe the link for people and are in no URL; an empty
+      title or notes counts as none (see parse_title, parse_tags, parse_notes).
     """
     if not isinstance(body, Mapping):
         raise InvalidParameter("the request body must be a JSON object")
@@ -755,6 +837,9 @@ def parse_link_request(body: Mapping[str, Any], template: TemplateInfo) -> LinkS
         shortlink_id=shortlink_id,
         ttl_seconds=ttl_seconds,
         renew_ttl=True if renew_ttl is None else renew_ttl,
+        title=parse_title(body.get("title")),
+        tags=parse_tags(body.get("tags")),
+        notes=parse_notes(body.get("notes")),
     )
     _check_url_length(spec, template)
     return spec

@@ -21,6 +21,9 @@ the template lookup, ids, storage and the cache epoch. Choices callers rely on:
   break): a different value is a 400 naming the field. A new `ttl` restarts the expiry from now;
   `ttl: null` gives the channel's default again (QR: no expiry at all).
 - Every create, update and delete bumps the `routes` cache epoch in the same transaction.
+- A link's tags are kept twice, in one transaction: `links.tags` (what it answers, in the
+  order given) and one `link_tags` row each (what `?tag=` finds through its index). A PATCH
+  that sends `tags` replaces the list; the rows go with a deleted link (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from linkgen.domain.links import (
 )
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import bump_epoch, bump_epoch_core
-from linkgen.storage.models import Link, Template
+from linkgen.storage.models import Link, LinkTag, Template
 from linkgen.storage.types import utcnow
 
 PARTNER = "clevertap"
@@ -167,6 +170,12 @@ class LinkRow(Protocol):
     def updated_at(self) -> datetime: ...
     @property
     def created_by(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str] | None: ...
+    @property
+    def notes(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +196,9 @@ class NewLink:
     created_at: datetime
     updated_at: datetime
     created_by: str | None
+    title: str | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
 
 
 def _url_params(link: LinkRow, params: Mapping[str, str]) -> dict[str, str]:
@@ -243,6 +255,9 @@ def link_to_dict(link: LinkRow, info: TemplateInfo) -> dict[str, Any]:
         "created_at": _iso(link.created_at),
         "updated_at": _iso(link.updated_at),
         "created_by": link.created_by,
+        "title": link.title,
+        "tags": list(link.tags or ()),
+        "notes": link.notes,
     }
 
 
@@ -420,6 +435,9 @@ def _row_values(
         "created_at": now,
         "updated_at": now,
         "created_by": created_by,
+        "title": spec.title,
+        "tags": list(spec.tags) or None,
+        "notes": spec.notes,
     }
 
 
@@ -564,9 +582,22 @@ def _insert_rows(conn: Connection, rows: list[_NewRow]) -> None:
                 retry.append(row)
         todo = retry
         if not todo:
-            return
+            break
     for row in todo:
         row.error = Conflict("could not find a free shortlink id; try again", field="shortlink_id")
+    _insert_tags(conn, [row.values for row in rows if row.error is None])
+
+
+def _insert_tags(conn: Connection | Session, values: Iterable[Mapping[str, Any]]) -> None:
+    """The `link_tags` rows of links just inserted (their `tags` as stored)."""
+    tag_rows = [{"link_id": v["id"], "tag": tag} for v in values for tag in v["tags"] or ()]
+    for start in range(0, len(tag_rows), INSERT_CHUNK):
+        conn.execute(insert(LinkTag), tag_rows[start : start + INSERT_CHUNK])
+
+
+def _replace_tags(session: Session, link_id: str, tags: Sequence[str]) -> None:
+    session.execute(delete(LinkTag).where(LinkTag.link_id == link_id))
+    _insert_tags(session, [{"id": link_id, "tags": tags}])
 
 
 class _GroupWriter:
@@ -777,6 +808,7 @@ def _insert_pending(
                 for start in range(0, len(pending), INSERT_CHUNK):
                     chunk = pending[start : start + INSERT_CHUNK]
                     session.execute(insert(Link), [p.values for p in chunk])
+                _insert_tags(session, (p.values for p in pending))
             break
         except IntegrityError:
             for p in pending:
@@ -865,25 +897,34 @@ def get_link_dict(session: Session, link_id: str, *, scheme_for: SchemeFor) -> d
 
 @dataclass(frozen=True)
 class LinkFilter:
-    """List filters: exact campaign, channel and template; `q` searches several columns."""
+    """List filters: exact campaign, channel, template and tag (case-insensitive, as tags are
+    kept lower-case); `q` searches several columns, the title among them."""
 
     campaign: str | None = None
     channel: str | None = None
     template_id: str | None = None
     q: str | None = None
+    tag: str | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> LinkFilter:
         """Filters from query arguments (empty means no filter)."""
         values: dict[str, str | None] = {}
-        for name in ("campaign", "channel", "template_id", "q"):
+        for name in ("campaign", "channel", "template_id", "q", "tag"):
             raw = args.get(name)
             if raw is not None and len(raw) > 200:
                 raise InvalidParameter(f"{name} is longer than 200 characters", field=name)
             if raw is not None and "\x00" in raw:
                 raise InvalidParameter(f"{name} must not contain a NUL character", field=name)
             values[name] = raw or None
+        if values["tag"] is not None:
+            values["tag"] = values["tag"].strip().lower() or None
         return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        """True when any filter is set."""
+        return any((self.campaign, self.channel, self.template_id, self.q, self.tag))
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         """Add the filters to a query on Link."""
@@ -893,6 +934,10 @@ class LinkFilter:
             query = query.where(Link.channel == self.channel)
         if self.template_id is not None:
             query = query.where(Link.template_id == self.template_id)
+        if self.tag is not None:
+            # ix_link_tags_tag: the ids of the tag's links, then the links by primary key.
+            tagged = select(LinkTag.link_id).where(LinkTag.tag == self.tag)
+            query = query.where(Link.id.in_(tagged))
         if self.q is not None:
             escaped = self.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
@@ -901,6 +946,7 @@ class LinkFilter:
                     func.lower(Link.campaign).like(pattern, escape="\\"),
                     func.lower(Link.media_source).like(pattern, escape="\\"),
                     func.lower(Link.shortlink_id).like(pattern, escape="\\"),
+                    func.lower(Link.title).like(pattern, escape="\\"),
                     Link.id == self.q,
                 )
             )
@@ -987,6 +1033,9 @@ def update_link(
         "short": link.short,
         "shortlink_id": link.shortlink_id,
         "renew_ttl": link.renew_ttl,
+        "title": link.title,
+        "tags": list(link.tags or ()),
+        "notes": link.notes,
     }
     for name in _IMMUTABLE:
         if name in body and body[name] != current[name]:
@@ -1005,6 +1054,11 @@ def update_link(
     link.campaign = spec.campaign
     link.params = canonical_params(spec.params)
     link.renew_ttl = spec.renew_ttl
+    link.title = spec.title
+    link.notes = spec.notes
+    if list(spec.tags) != list(link.tags or ()):
+        link.tags = list(spec.tags) or None
+        _replace_tags(session, link.id, spec.tags)
     if "ttl" in body:
         link.ttl_seconds = spec.ttl_seconds
         if link.short:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from linkgen.domain.links import MAX_TAG_CHARS, MAX_TITLE_CHARS
 from linkgen.storage.types import JSONType, UTCDateTime, utcnow
 
 NAMING = {
@@ -181,8 +182,28 @@ class Link(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(200))
+    # For the people who manage links (never in a URL): see linkgen.domain.links.
+    title: Mapped[str | None] = mapped_column(String(MAX_TITLE_CHARS))
+    # The tags as answered (lower-case, in the order given); `link_tags` indexes them.
+    tags: Mapped[list[str] | None] = mapped_column(JSONType)
+    notes: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("template_id", "shortlink_id"),)
+
+
+class LinkTag(Base):
+    """One row per tag of a link: the list filters by tag through `ix_link_tags_tag` on both
+    databases (a JSON column cannot be indexed for membership on SQLite). Written in the same
+    transaction as the link's `tags`; deleted with the link."""
+
+    __tablename__ = "link_tags"
+
+    link_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(MAX_TAG_CHARS), primary_key=True)
+
+    __table_args__ = (Index("ix_link_tags_tag", "tag", "link_id"),)
 
 
 class Click(Base):

@@ -82,6 +82,9 @@ NO_NUL_NOT_BLANK = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
 PRINTABLE_CREDENTIAL = r"^[!-~]+$"  # printable ASCII, no spaces: these travel in HTTP headers
 SHORTLINK_ID_PATTERN = link_rules.SHORTLINK_ID_RE.pattern.replace(r"\A", "^").replace(r"\Z", "$")
 TTL_PATTERN = r"^[1-9][0-9]{0,8}[mhd]?$"
+TAG_PATTERN = link_rules.TAG_RE.pattern.replace(r"\A", "^").replace(r"\Z", "$")
+TITLE_TEXT = f"^[^{link_rules.TITLE_FORBIDDEN_CHARS}]*$"  # no control characters
+NOTES_TEXT = f"^[^{link_rules.NOTES_FORBIDDEN_CHARS}]*$"  # tabs and line breaks allowed
 
 WINDOW_DESCRIPTION = "`Nh` or `Nd`"
 
@@ -547,6 +550,17 @@ class AuditList(ResponseModel):
 Channel = Literal["email", "sms", "push", "qr", "custom"]
 
 
+def _optional_text(limit: int, pattern: str, description: str, example: str) -> Any:
+    """An optional free-text field for people (a link's title or notes)."""
+    return Field(
+        default=None,
+        max_length=limit,
+        pattern=pattern,
+        description=description,
+        examples=[example],
+    )
+
+
 class LinkFields(RequestModel):
     channel: Channel | SkipJsonSchema[None] = Field(
         default=None,
@@ -596,6 +610,29 @@ class LinkFields(RequestModel):
     )
     renew_ttl: bool | None = Field(
         default=None, description="clicks push the expiry forward; default true"
+    )
+    title: str | None = _optional_text(
+        link_rules.MAX_TITLE_CHARS,
+        TITLE_TEXT,
+        "what the link is called in lists (not in any URL); one line, surrounding spaces "
+        "dropped; empty or null: none (lists show the campaign)",
+        "Spring sale: running shoes",
+    )
+    tags: (
+        list[Annotated[str, Field(max_length=link_rules.MAX_TAG_CHARS, pattern=TAG_PATTERN)]] | None
+    ) = Field(
+        default=None,
+        max_length=link_rules.MAX_TAGS,
+        description=f"short labels to group and find links (`GET /links?tag=`): "
+        f"{link_rules.TAG_CHARS}, at most {link_rules.MAX_TAG_CHARS} characters each; kept "
+        "lower-case and once each; on PATCH the list replaces the link's tags",
+        examples=[["spring", "shoes"]],
+    )
+    notes: str | None = _optional_text(
+        link_rules.MAX_NOTES_CHARS,
+        NOTES_TEXT,
+        "notes for the team (not in any URL); several lines allowed; empty or null: none",
+        "Footer link of the spring newsletter",
     )
 
 
@@ -662,6 +699,19 @@ class Link(ResponseModel):
     created_at: str | None
     updated_at: str | None
     created_by: str | None = None
+    title: str | None = Field(
+        default=None,
+        description="what the link is called in lists; null: none",
+        examples=["Spring sale: running shoes"],
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        description="the link's tags, lower-case, in the order given",
+        examples=[["spring", "shoes"]],
+    )
+    notes: str | None = Field(
+        default=None, description="notes for the team; null: none", examples=["Footer link"]
+    )
 
 
 class LinkList(ResponseModel):

@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from linkgen import __version__
 from linkgen.domain import apps as app_rules
+from linkgen.domain.bulk import TAG_SEPARATOR
 from linkgen.domain.domains import MAX_DOMAIN_CHARS
 from linkgen.services import qr as qr_rules
 from linkgen.services.links import MAX_BULK_ROWS
@@ -121,7 +122,8 @@ LINK_FILTERS = tuple(
         ("campaign", "only this campaign"),
         ("channel", "only this channel"),
         ("template_id", "only this template's links"),
-        ("q", "search in campaign, media source and ids"),
+        ("q", "search in campaign, title, media source and ids"),
+        ("tag", "only links with this tag (case-insensitive)"),
     )
 )
 QR_PARAMS = (
@@ -454,7 +456,8 @@ OPERATIONS: tuple[Operation, ...] = (
                     "schema": {
                         "type": "string",
                         "description": "one link per row, the same fields as columns, "
-                        "`params.*` columns for params",
+                        "`params.*` columns for params; a `tags` cell separates tags with "
+                        f"`{TAG_SEPARATOR}`",
                     }
                 },
             }

@@ -247,6 +247,9 @@ def seeded(live_server: Site, browser: Any) -> Site:
                 "template_id": t.template_id,
                 "channel": "email",
                 "campaign": "spring_sale",
+                "title": "Spring sale newsletter: shoes",
+                "tags": ["spring", "newsletter"],
+                "notes": "The main button of the spring newsletter.",
                 "params": {"deep_link_value": "shoes", "af_sub5": "{{Profile.objectId}}"},
                 "short": True,
             },
@@ -275,6 +278,14 @@ def assert_accessible(page: Any, name: str) -> None:
     )
 
 
+def assert_no_horizontal_scroll(page: Any, name: str) -> None:
+    """The page is no wider than the window (nothing to scroll sideways)."""
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{name} overflows horizontally by {overflow}px"
+
+
 def log_in(page: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
     """Log in through the form and land on the links list."""
     page.goto("/login")
@@ -282,3 +293,13 @@ def log_in(page: Any, email: str = EMAIL, password: str = PASSWORD) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/links")
+
+
+def open_account_menu(page: Any) -> Any:
+    """Open the top bar's account menu (Team, API keys, Account, Log out); returns its panel."""
+    menu = page.locator("details.account-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+    panel = menu.locator(".menu-panel")
+    panel.wait_for(state="visible")
+    return panel

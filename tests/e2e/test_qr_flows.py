@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import DESKTOP, PHONE, Site, assert_accessible, log_in
+from tests.e2e.conftest import (
+    DESKTOP,
+    PHONE,
+    Site,
+    assert_accessible,
+    assert_no_horizontal_scroll,
+    log_in,
+)
 from tests.qr_decode import decode
 from tests.unit.test_qr_style import badge_logo
 
 pytestmark = pytest.mark.e2e
-
-
-def _no_horizontal_scroll(page: Any, name: str) -> None:
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{name} overflows horizontally by {overflow}px"
 
 
 @pytest.mark.parametrize(("name", "size"), [("desktop", DESKTOP), ("phone", PHONE)])
@@ -64,7 +64,7 @@ def test_style_preview_download_and_zip(
     preview = page.locator("#qr-preview[data-styled='1']")
     preview.wait_for()
     error.wait_for(state="hidden")
-    _no_horizontal_scroll(page, f"link page at {name} width")
+    assert_no_horizontal_scroll(page, f"link page at {name} width")
     assert_accessible(page, f"link page QR panel at {name} width")
 
     with page.expect_download() as info:
@@ -92,7 +92,7 @@ def test_style_preview_download_and_zip(
 
     # The campaign's codes as a ZIP from the links list.
     page.goto(f"/links?campaign={campaign}")
-    _no_horizontal_scroll(page, f"links list at {name} width")
+    assert_no_horizontal_scroll(page, f"links list at {name} width")
     assert_accessible(page, f"links list ZIP form at {name} width")
     form = page.locator("#qr-zip-form")
     form.get_by_label("Code colour", exact=True).fill("#0b5d1e")

@@ -10,7 +10,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DESKTOP, IOS_APP, PHONE, SCREENSHOTS, Site, assert_accessible, log_in
+from tests.e2e.conftest import (
+    DESKTOP,
+    IOS_APP,
+    PHONE,
+    SCREENSHOTS,
+    Site,
+    assert_accessible,
+    log_in,
+    open_account_menu,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +76,7 @@ def test_admin_invites_editor_and_viewer_api_key_and_password_change(
     # The admin invites an editor and a viewer, and revokes a third invitation.
     admin = new_page(size)
     log_in(admin)
-    admin.get_by_role("link", name="Team", exact=True).click()
+    open_account_menu(admin).get_by_role("link", name="Team", exact=True).click()
     admin.wait_for_url("**/team")
     _check(admin, f"team at {name} width")
     editor_link = _invite(admin, editor_email, "editor")
@@ -84,8 +93,11 @@ def test_admin_invites_editor_and_viewer_api_key_and_password_change(
     # The editor accepts, is logged in, and can log in again later.
     editor = _accept(new_page, size, editor_link, name)
     expect(editor.get_by_role("link", name="New link")).to_be_visible()
-    expect(editor.get_by_role("link", name="Team", exact=True)).to_have_count(0)
-    editor.get_by_role("button", name="Log out").click()
+    menu = open_account_menu(editor)
+    expect(menu.get_by_role("link", name="Account", exact=True)).to_be_visible()
+    expect(menu.get_by_role("link", name="Team", exact=True)).to_have_count(0)
+    expect(menu.get_by_role("link", name="API keys", exact=True)).to_have_count(0)
+    menu.get_by_role("button", name="Log out").click()
     editor.wait_for_url("**/login")
     log_in(editor, editor_email, INVITEE_PASSWORD)
     expect(admin.locator(f'tr[data-invitation="{editor_email}"]')).to_have_count(1)  # stale page
@@ -118,7 +130,7 @@ def test_admin_invites_editor_and_viewer_api_key_and_password_change(
 
     # An API key: made, copied once, used, revoked.
     admin.goto("/links")
-    admin.get_by_role("link", name="API keys", exact=True).click()
+    open_account_menu(admin).get_by_role("link", name="API keys", exact=True).click()
     admin.wait_for_url("**/api-keys")
     admin.get_by_label("Name", exact=True).fill(f"e2e-{name}")
     admin.get_by_label("Scope", exact=True).select_option("read")
@@ -140,7 +152,7 @@ def test_admin_invites_editor_and_viewer_api_key_and_password_change(
     # The editor changes their password: another session of theirs ends, this one stays.
     elsewhere = new_page(size)
     log_in(elsewhere, editor_email, INVITEE_PASSWORD)
-    editor.get_by_role("link", name="Account", exact=True).click()
+    open_account_menu(editor).get_by_role("link", name="Account", exact=True).click()
     editor.wait_for_url("**/account")
     _check(editor, f"account at {name} width")
     editor.get_by_label("Current password", exact=True).fill(INVITEE_PASSWORD)

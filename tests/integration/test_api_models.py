@@ -61,6 +61,10 @@ def _restricted(n: int) -> list[dict[str, str]]:
     return [{"media_source": f"src{i}", "policy": "drop"} for i in range(n)]
 
 
+def _tags(n: int) -> list[str]:
+    return [f"tag{i}" for i in range(n)]
+
+
 def _event_values(n: int) -> dict[str, str]:
     return {f"k{i}": "v" for i in range(n)}
 
@@ -153,6 +157,9 @@ CASES = [
     Case("LinkCreate", "campaign", "POST", "/api/v1/links", LINK, _word),
     Case("LinkCreate", "media_source", "POST", "/api/v1/links", LINK, _word),
     Case("LinkCreate", "shortlink_id", "POST", "/api/v1/links", LINK, _word),
+    Case("LinkCreate", "title", "POST", "/api/v1/links", LINK, _word),
+    Case("LinkCreate", "tags", "POST", "/api/v1/links", LINK, _tags),
+    Case("LinkCreate", "notes", "POST", "/api/v1/links", LINK, _word),
     Case("LaunchRequest", "device_id", "POST", f"{SDK}/launches", {}, _word),
     Case("LaunchRequest", "customer_user_id", "POST", f"{SDK}/launches", LAUNCH, _word),
     Case("LaunchRequest", "install_referrer", "POST", f"{SDK}/launches", LAUNCH, _word),
@@ -193,6 +200,9 @@ NOT_EXERCISED = {
     ("LinkPatch", "campaign"),
     ("LinkPatch", "media_source"),
     ("LinkPatch", "shortlink_id"),
+    ("LinkPatch", "title"),
+    ("LinkPatch", "tags"),
+    ("LinkPatch", "notes"),
     # Nested items: the limit of the field in each item, exercised through the list above.
     ("EventMapping", "sdk_event"),
     ("EventMapping", "partner_event"),

@@ -368,6 +368,11 @@ def test_the_sample_csv_imports_as_it_is(user_client: FlaskClient, app: Flask) -
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = parse_links_csv_with_lines(resp.get_data(as_text=True))
     assert [body["template_id"] for _, body in rows] == ["Smpl"] * 3
+    assert [body.get("tags") for _, body in rows] == [
+        ["spring", "shoes"],
+        ["spring", "sms"],
+        ["print"],
+    ]
     token = _token(user_client, "/import")
     data = {"csrf_token": token, "file": (io.BytesIO(resp.get_data()), "sample.csv")}
     page = user_client.post("/import", data=data, content_type="multipart/form-data")

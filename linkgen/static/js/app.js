@@ -108,4 +108,21 @@
     var link = event.target.closest ? event.target.closest("a[data-confirm]") : null;
     if (link && !window.confirm(link.getAttribute("data-confirm"))) { event.preventDefault(); }
   });
+
+  // Menus (<details data-menu>): open and close without script; a click elsewhere or Escape
+  // closes an open one, as people expect of a menu.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      var hadFocus = menu.contains(document.activeElement);
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary && hadFocus) { summary.focus(); }
+    });
+  });
 })();

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, jsonify, render_template, request
 from sqlalchemy import select
 
-from linkgen.domain.bulk import parse_links_csv_with_lines
+from linkgen.domain.bulk import TAG_SEPARATOR, parse_links_csv_with_lines
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.runtime import get_runtime
 from linkgen.services import links as service
@@ -57,11 +57,14 @@ SAMPLE_COLUMNS = (
     "template_id",
     "channel",
     "campaign",
+    "title",
+    "tags",
     "media_source",
     "short",
     "ttl",
     "params.deep_link_value",
     "params.af_sub5",
+    "notes",
 )
 
 
@@ -73,9 +76,45 @@ def import_sample() -> Response:
     tid = template or "AbCd"
     rows = [
         SAMPLE_COLUMNS,
-        (tid, "email", "spring_sale", "", "false", "", "shoes", "{{Profile.objectId}}"),
-        (tid, "sms", "spring_sale", "", "true", "31d", "shoes", ""),
-        (tid, "qr", "poster_paris", "", "true", "", "store_paris", ""),
+        (
+            tid,
+            "email",
+            "spring_sale",
+            "Spring newsletter: shoes",
+            f"spring{TAG_SEPARATOR}shoes",
+            "",
+            "false",
+            "",
+            "shoes",
+            "{{Profile.objectId}}",
+            "Main button of the newsletter",
+        ),
+        (
+            tid,
+            "sms",
+            "spring_sale",
+            "",
+            f"spring{TAG_SEPARATOR}sms",
+            "",
+            "true",
+            "31d",
+            "shoes",
+            "",
+            "",
+        ),
+        (
+            tid,
+            "qr",
+            "poster_paris",
+            "Paris store poster",
+            "print",
+            "",
+            "true",
+            "",
+            "store_paris",
+            "",
+            "",
+        ),
     ]
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)

@@ -12,8 +12,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from linkgen.domain import links as link_rules
 from linkgen.domain.errors import InvalidParameter
-from linkgen.domain.links import CHANNELS, DEFAULT_MEDIA_SOURCE
+from linkgen.domain.links import CHANNELS, DEFAULT_MEDIA_SOURCE, split_tags
 
 # Params with their own input in the builder; every other param is an "extra" key/value row.
 DEDICATED_PARAMS = (
@@ -47,6 +48,38 @@ PLACEHOLDERS = (
     ("Phone", "{{Profile.phone}}"),
 )
 MAX_EXTRA_ROWS = 60
+# The builder's and the link page's tags field: tags separated by commas, as people type lists.
+FORM_TAG_SEPARATOR = ","
+DETAIL_FIELDS = ("title", "tags", "notes")
+# What the pages say and set (maxlength) about them: the domain's limits.
+DETAIL_LIMITS: dict[str, int | str] = {
+    "title": link_rules.MAX_TITLE_CHARS,
+    "tags": link_rules.MAX_TAGS,
+    "tag": link_rules.MAX_TAG_CHARS,
+    "tag_chars": link_rules.TAG_CHARS,
+    "notes": link_rules.MAX_NOTES_CHARS,
+}
+
+
+def form_field(field: str | None) -> str:
+    """The form field an error names: `tags[2]` is the one tags input."""
+    if field is not None and field.startswith("tags["):
+        return "tags"
+    return field or "form"
+
+
+def details_body(form: Mapping[str, str]) -> dict[str, Any]:
+    """The title, tags and notes of a posted form, as the JSON API takes them (empty: none)."""
+    return {
+        "title": form.get("title", "").strip() or None,
+        "tags": split_tags(form.get("tags", ""), FORM_TAG_SEPARATOR),
+        "notes": form.get("notes", "").strip() or None,
+    }
+
+
+def tags_text(tags: Any) -> str:
+    """A link's tags as the tags field shows them."""
+    return ", ".join(str(tag) for tag in tags or ())
 
 
 @dataclass
@@ -59,6 +92,9 @@ class LinkForm:
     media_source: str = ""
     short: str = "auto"  # auto | short | long
     ttl: str = ""
+    title: str = ""
+    tags: str = ""  # as typed: tags separated by commas
+    notes: str = ""
     params: dict[str, str] = field(default_factory=dict)  # the dedicated params
     extras: list[tuple[str, str]] = field(default_factory=list)
 
@@ -75,6 +111,9 @@ class LinkForm:
             media_source=form.get("media_source", ""),
             short=form.get("short", "auto"),
             ttl=form.get("ttl", ""),
+            title=form.get("title", ""),
+            tags=form.get("tags", ""),
+            notes=form.get("notes", ""),
             params={p: _param_value(form, p) for p in DEDICATED_PARAMS},
             extras=[(k, v) for k, v in extras if k.strip() or v.strip()],
         )
@@ -93,6 +132,9 @@ class LinkForm:
             media_source=str(link.get("media_source") or ""),
             short="short" if link.get("short") else "long",
             ttl=str(link.get("ttl") or ""),
+            title=str(link.get("title") or ""),
+            tags=tags_text(link.get("tags")),
+            notes=str(link.get("notes") or ""),
             params=dedicated,
             extras=list(params.items()),
         )
@@ -123,6 +165,8 @@ class LinkForm:
             body["short"] = self.short == "short"
         if self.ttl.strip():
             body["ttl"] = self.ttl.strip()
+        details = details_body({"title": self.title, "tags": self.tags, "notes": self.notes})
+        body.update({name: value for name, value in details.items() if value})
         return body
 
 

@@ -44,15 +44,20 @@ from linkgen.services.stats import (
     parse_report,
     revenue_by_currency,
 )
-from linkgen.storage.models import Link, Template
+from linkgen.storage.models import Link, LinkTag, Template
 from linkgen.storage.types import utcnow
 from linkgen.web.pagination import decode_cursor, encode_cursor
 from linkgen.web.ui import bp, current_actor
 from linkgen.web.ui.forms import (
+    DETAIL_FIELDS,
+    DETAIL_LIMITS,
     PERSONALISE_TARGETS,
     PLACEHOLDERS,
     LinkForm,
     channel_choices,
+    details_body,
+    form_field,
+    tags_text,
 )
 from linkgen.web.ui.reports import PRESETS, chart_range, charts, with_range
 from linkgen.web.ui.stats import Totals, sum_totals, totals_by_link
@@ -100,6 +105,11 @@ def _campaigns(db: Session) -> list[str]:
     return sorted(c for c in db.scalars(query) if c)
 
 
+def _tags(db: Session) -> list[str]:
+    # The index ix_link_tags_tag holds them in order: a bounded read whatever the link count.
+    return list(db.scalars(select(LinkTag.tag).distinct().order_by(LinkTag.tag).limit(500)))
+
+
 @bp.get("/links")
 def links_list() -> str:
     rt = get_runtime()
@@ -114,6 +124,7 @@ def links_list() -> str:
         currencies = revenue_by_currency(db, link_ids=earning) if earning else {}
         templates = _templates(db)
         campaigns = _campaigns(db)
+        tags = _tags(db)
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v}
     next_url = url_for("ui.links_list", **args, cursor=encode_cursor(last)) if last else None
     first_url = url_for("ui.links_list", **args) if cursor else None
@@ -130,6 +141,7 @@ def links_list() -> str:
         filters=filters,
         templates=templates,
         campaigns=campaigns,
+        tags=tags,
         channels=channel_choices(),
         next_url=next_url,
         first_url=first_url,
@@ -152,6 +164,7 @@ def _builder(form: LinkForm, errors: dict[str, str], *, link: dict[str, Any] | N
         channels=channel_choices(),
         placeholders=PLACEHOLDERS,
         targets=PERSONALISE_TARGETS,
+        limits=DETAIL_LIMITS,
     )
 
 
@@ -176,7 +189,7 @@ def links_create() -> WerkzeugResponse | tuple[str, int]:
                 db, body, scheme_for=rt.settings.scheme_for, created_by=current_actor()
             )
     except LinkgenError as exc:
-        return _builder(form, {exc.field or "form": exc.message}), exc.status
+        return _builder(form, {form_field(exc.field): exc.message}), exc.status
     return redirect(url_for("ui.link_detail", link_id=out["id"], created=1))
 
 
@@ -204,7 +217,7 @@ def links_preview() -> tuple[FlaskResponse, int]:
             )
         spec = parse_link_request(body, info)
     except LinkgenError as exc:
-        error = {"field": exc.field or "form", "message": exc.message}
+        error = {"field": form_field(exc.field), "message": exc.message}
         return jsonify({"ok": False, "error": error}), 200
     ref = link_ref(link_id) if link_id is not None else PENDING_LINK_REF
     long_url = build_long_url(info, ordered_params(spec), ref=ref)
@@ -266,6 +279,13 @@ def _asked_range(created_day: Any) -> tuple[Any, Any, bool, dict[str, str]]:
 
 @bp.get("/links/<link_id>")
 def link_detail(link_id: str) -> str:
+    return _detail_page(link_id)
+
+
+def _detail_page(
+    link_id: str, errors: dict[str, str] | None = None, details: dict[str, str] | None = None
+) -> str:
+    """The link page; after a refused details form, its errors and what was typed."""
     rt = get_runtime()
     with rt.db.session() as db:
         link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
@@ -294,7 +314,33 @@ def link_detail(link_id: str) -> str:
         updated=request.args.get("updated") == "1",
         expiry_note=note,
         qr_expires=qr_expires,
+        errors=errors or {},
+        details=details
+        or {
+            "title": link["title"] or "",
+            "tags": tags_text(link["tags"]),
+            "notes": link["notes"] or "",
+        },
+        details_saved=request.args.get("details") == "1",
+        limits=DETAIL_LIMITS,
     )
+
+
+@bp.post("/links/<link_id>/details")
+def link_details_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
+    """The link page's details form: title, tags and notes, nothing else of the link."""
+    rt = get_runtime()
+    typed = {name: request.form.get(name, "") for name in DETAIL_FIELDS}
+    try:
+        with service.write_transaction(rt.db) as db:
+            service.update_link(db, link_id, details_body(typed), scheme_for=rt.settings.scheme_for)
+    except InvalidParameter as exc:
+        # The whole link is checked again: a refusal of another field (the template's allow-list
+        # changed since) is said above the form, which has no input for it.
+        field = form_field(exc.field)
+        errors = {field if field in DETAIL_FIELDS else "form": exc.message}
+        return _detail_page(link_id, errors, typed), exc.status
+    return redirect(url_for("ui.link_detail", link_id=link_id, details=1, _anchor="details-h"))
 
 
 @bp.get("/links/<link_id>/edit")
@@ -322,10 +368,12 @@ def link_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
         body.setdefault("params", {})
         body.setdefault("campaign", None)
         body.setdefault("media_source", None)
+        for name in DETAIL_FIELDS:
+            body.setdefault(name, None)  # emptied in the form: the link has none any more
         with rt.db.session() as db:
             service.update_link(db, link_id, body, scheme_for=rt.settings.scheme_for)
     except LinkgenError as exc:
-        return _builder(form, {exc.field or "form": exc.message}, link=link), exc.status
+        return _builder(form, {form_field(exc.field): exc.message}, link=link), exc.status
     return redirect(url_for("ui.link_detail", link_id=link_id, updated=1))
 
 

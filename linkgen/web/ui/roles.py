@@ -27,6 +27,7 @@ EDITOR_CHANGES = frozenset(
         "ui.links_create",
         "ui.links_preview",
         "ui.link_update",
+        "ui.link_details_update",
         "ui.link_delete",
         "ui.import_form",
         "ui.import_parse",
