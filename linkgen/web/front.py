@@ -182,9 +182,9 @@ class RSGIFront:
             body = b""
             if "content-length" in headers or "transfer-encoding" in headers:
                 try:
-                    body = await asyncio.wait_for(
-                        self._body(headers, protocol, reserved), self.body_timeout
-                    )
+                    # asyncio.timeout, not wait_for: no task of its own per request.
+                    async with asyncio.timeout(self.body_timeout):
+                        body = await self._body(headers, protocol, reserved)
                 except TimeoutError:
                     protocol.response_bytes(408, *_timeout_answer(self.body_timeout))
                     return
@@ -229,6 +229,8 @@ class RSGIFront:
                 return b""  # Flask's 413 comes from the header alone
         if declared > SMALL_BODY:
             reserved.append(await self.budget.take(declared))
+        if length is not None:
+            return bytes(await protocol())  # at most MAX_CONTENT_LENGTH: read in one call
         chunks: list[bytes] = []
         size = 0
         async for chunk in protocol:
