@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from linkgen.domain.bulk import parse_links_csv_with_lines
 from linkgen.domain.errors import LinkgenError
 from linkgen.runtime import get_runtime
-from linkgen.services import links as service
+from linkgen.services import link_bulk, link_queries, link_templates, link_views
 from linkgen.services.qr import FORMATS, parse_qr_options, render_png, render_svg
 
 
@@ -28,9 +28,9 @@ def import_links_cmd(file: Path, template_id: str | None) -> None:
     rt = get_runtime()
     try:
         rows = parse_links_csv_with_lines(text)
-        service.check_bulk_size(len(rows))
+        link_bulk.check_bulk_size(len(rows))
         with click.progressbar(length=len(rows), label="Importing links", file=sys.stderr) as bar:
-            result = service.create_links_bulk(
+            result = link_bulk.create_links_bulk(
                 rt.db,
                 rows,
                 scheme_for=rt.settings.scheme_for,
@@ -77,11 +77,13 @@ def export_qr_cmd(
         opts = parse_qr_options({"size": size, "margin": margin, "ec": ec})
         out_dir.mkdir(parents=True, exist_ok=True)
         with rt.db.session() as session:
-            templates = service.TemplateLookup(session, rt.settings.scheme_for)
-            for chunk in service.iter_links(session, service.LinkFilter(campaign=campaign)):
+            templates = link_templates.TemplateLookup(session, rt.settings.scheme_for)
+            for chunk in link_queries.iter_links(
+                session, link_queries.LinkFilter(campaign=campaign)
+            ):
                 templates.preload(link.template_id for link in chunk)
                 for link in chunk:
-                    data = service.qr_url(link, templates.require(link.template_id))
+                    data = link_views.qr_url(link, templates.require(link.template_id))
                     # Shortlink ids are unique per template only: fall back to the link id.
                     stem = link.shortlink_id if link.shortlink_id not in used else None
                     name = stem or link.id

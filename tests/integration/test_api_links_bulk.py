@@ -108,7 +108,7 @@ def test_bulk_refuses_given_ids_taken_in_the_database(api: Api, template: None) 
 def test_bulk_generated_ids_avoid_taken_ones(
     api: Api, template: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from linkgen.services import links as service
+    from linkgen.services import link_bulk as service
 
     api.post("/api/v1/links", {"template_id": "AbCd", "channel": "sms", "shortlink_id": "Aaaa1111"})
     ids = iter(["Aaaa1111", "Given123", "Bbbb2222", "Bbbb2222", "Cccc3333"])
@@ -356,7 +356,7 @@ def test_bulk_validates_and_answers_outside_the_write_lock(
     validates its rows (most of its time) the lock must be free, and only the inserts hold it."""
     import sqlite3
 
-    from linkgen.services import links as service
+    from linkgen.services import link_bulk as service
     from tests.integration.sqlite_only import make_sqlite_app
     from tests.integration.test_api_integration import _api_for
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from linkgen.domain.errors import Conflict
 from linkgen.domain.links import parse_link_request
+from linkgen.services import link_templates, link_views
 from linkgen.services import links as service
 from linkgen.storage.epochs import read_epoch
 from linkgen.storage.models import Link
@@ -29,12 +30,12 @@ def template(api: Api) -> dict[str, Any]:
 
 def _row(app: Flask, template_id: str, **body: Any) -> Any:
     db = app.extensions["linkgen"].db
-    info = service.TemplateLookup(db.engine, app.extensions["linkgen"].settings.scheme_for).get(
-        template_id
-    )
+    info = link_templates.TemplateLookup(
+        db.engine, app.extensions["linkgen"].settings.scheme_for
+    ).get(template_id)
     assert info is not None
     spec = parse_link_request({"channel": "sms", **body}, info)
-    return service._NewRow(spec, info, service._row_values(spec, info, utcnow(), "test"))
+    return service._NewRow(spec, info, service.row_values(spec, info, utcnow(), "test"))
 
 
 def _stored(app: Flask) -> set[str]:
@@ -67,7 +68,7 @@ def test_rows_written_together_each_get_their_own_outcome(
     assert _stored(app) == {"taken", "twice", fresh.values["shortlink_id"]}
     with db.session() as session:
         assert read_epoch(session) == before + 1  # one bump for the whole batch
-    answer = service.link_to_dict(service._as_link(fresh.values), fresh.info)
+    answer = link_views.link_to_dict(service.as_link(fresh.values), fresh.info)
     assert api.get(f"/api/v1/links/{answer['id']}").get_json() == answer
 
 

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select, update
 
 from linkgen.domain.links import link_ref
-from linkgen.services.links import link_qr_data
+from linkgen.services.link_export import link_qr_data
 from linkgen.storage.models import Click, Link
 from linkgen.web.ui.stats import Totals, totals_by_link
 from tests.conftest import Api

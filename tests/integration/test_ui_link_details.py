@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from linkgen.services import catalog
 from linkgen.services.accounts import create_user
-from linkgen.services.links import create_link, get_link_dict
+from linkgen.services.link_queries import get_link_dict
+from linkgen.services.links import create_link
 from linkgen.storage.models import Template
 from tests.integration.test_ui_link_expiry import PASSWORD, token
 

@@ -33,7 +33,7 @@ from linkgen.domain.links import (
     parse_ttl,
     with_qr_flag,
 )
-from linkgen.services.links import NewLink, canonical_params, link_to_dict, link_urls
+from linkgen.services.link_views import NewLink, canonical_params, link_to_dict, link_urls
 
 TEMPLATE = TemplateInfo("AbCd", "go.example.com", "https", ("example.com",))
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

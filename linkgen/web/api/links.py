@@ -11,6 +11,7 @@ from flask import Response, jsonify, request, stream_with_context
 from linkgen.domain.bulk import parse_links_csv_with_lines
 from linkgen.domain.errors import InvalidParameter
 from linkgen.runtime import get_runtime
+from linkgen.services import link_bulk, link_export, link_queries
 from linkgen.services import links as service
 from linkgen.services.qr import FORMATS, parse_qr_options, qr_zip, render_png, render_svg
 from linkgen.web import edge
@@ -50,7 +51,7 @@ edge.route(bp, "/links", create_link)
 def create_links_bulk() -> tuple[Response, int]:
     rows = _bulk_rows()
     rt = get_runtime()
-    result = service.create_links_bulk(
+    result = link_bulk.create_links_bulk(
         rt.db,
         rows,
         scheme_for=rt.settings.scheme_for,
@@ -67,7 +68,7 @@ def _bulk_rows() -> list[tuple[int, Any]]:
         except UnicodeDecodeError:
             raise InvalidParameter("the CSV must be UTF-8 text", field="csv") from None
         rows = parse_links_csv_with_lines(text)
-        service.check_bulk_size(len(rows))
+        link_bulk.check_bulk_size(len(rows))
         return list(rows)
     data = request.get_json(silent=True, force=True) if request.data else None
     if isinstance(data, dict) and set(data) == {"links"}:
@@ -76,7 +77,7 @@ def _bulk_rows() -> list[tuple[int, Any]]:
         raise InvalidParameter(
             'send a JSON list of links, {"links": [...]}, or a text/csv body', field="body"
         )
-    service.check_bulk_size(len(data))
+    link_bulk.check_bulk_size(len(data))
     return list(enumerate(data))
 
 
@@ -84,10 +85,10 @@ def _bulk_rows() -> list[tuple[int, Any]]:
 def list_links() -> Response:
     limit = parse_limit(request.args)
     cursor = decode_cursor(request.args)
-    filters = service.LinkFilter.from_args(request.args)
+    filters = link_queries.LinkFilter.from_args(request.args)
     rt = get_runtime()
     with rt.db.session() as session:
-        items, last = service.list_links(
+        items, last = link_queries.list_links(
             session, filters, cursor=cursor, limit=limit, scheme_for=rt.settings.scheme_for
         )
     return jsonify({"items": items, "next": encode_cursor(last) if last else None})
@@ -95,12 +96,12 @@ def list_links() -> Response:
 
 @bp.get("/links.csv")
 def export_links_csv() -> Response:
-    filters = service.LinkFilter.from_args(request.args)
+    filters = link_queries.LinkFilter.from_args(request.args)
     rt = get_runtime()
 
     def generate() -> Any:
         with rt.db.session() as session:
-            yield from service.export_csv_chunks(
+            yield from link_export.export_csv_chunks(
                 session, filters, scheme_for=rt.settings.scheme_for
             )
 
@@ -113,7 +114,7 @@ def export_links_csv() -> Response:
 def get_link(link_id: str) -> Response:
     rt = get_runtime()
     with rt.db.session() as session:
-        out = service.get_link_dict(session, link_id, scheme_for=rt.settings.scheme_for)
+        out = link_queries.get_link_dict(session, link_id, scheme_for=rt.settings.scheme_for)
     return jsonify(out)
 
 
@@ -140,7 +141,7 @@ def link_qr(link_id: str, fmt: str) -> Response:
     opts = parse_qr_options(request.args)
     rt = get_runtime()
     with rt.db.session() as session:
-        data = service.link_qr_data(session, link_id, scheme_for=rt.settings.scheme_for)
+        data = link_export.link_qr_data(session, link_id, scheme_for=rt.settings.scheme_for)
     image = render_png(data, opts) if fmt == "png" else render_svg(data, opts)
     resp = Response(image, mimetype=QR_MIMETYPES[fmt])
     resp.headers["Cache-Control"] = QR_CACHE_CONTROL
@@ -162,7 +163,7 @@ def links_qr_zip() -> Response:
     opts = parse_qr_options(_option_args(body))
     rt = get_runtime()
     with rt.db.session() as session:
-        targets = service.qr_targets(
+        targets = link_export.qr_targets(
             session, ids=ids, campaign=campaign, scheme_for=rt.settings.scheme_for
         )
     resp = Response(qr_zip(targets, str(fmt), opts), mimetype="application/zip")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from linkgen.domain.bulk import TAG_SEPARATOR, parse_links_csv_with_lines
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.runtime import get_runtime
-from linkgen.services import links as service
+from linkgen.services import link_bulk
 from linkgen.storage.models import Template
 from linkgen.web.ui import bp, current_actor
 
@@ -41,13 +41,13 @@ def _csv_text() -> str:
 
 def _parse() -> list[tuple[int, dict[str, Any]]]:
     rows = parse_links_csv_with_lines(_csv_text())
-    service.check_bulk_size(len(rows))
+    link_bulk.check_bulk_size(len(rows))
     return rows
 
 
 def _create(rows: list[tuple[int, Any]]) -> dict[str, Any]:
     rt = get_runtime()
-    result = service.create_links_bulk(
+    result = link_bulk.create_links_bulk(
         rt.db, rows, scheme_for=rt.settings.scheme_for, created_by=current_actor()
     )
     return result.to_dict()

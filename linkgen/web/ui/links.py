@@ -27,6 +27,7 @@ from linkgen.domain.links import (
     with_qr_flag,
 )
 from linkgen.runtime import get_runtime
+from linkgen.services import link_export, link_queries, link_templates, link_views
 from linkgen.services import links as service
 from linkgen.services.catalog import list_templates
 from linkgen.services.qr import (
@@ -113,10 +114,10 @@ def _tags(db: Session) -> list[str]:
 @bp.get("/links")
 def links_list() -> str:
     rt = get_runtime()
-    filters = service.LinkFilter.from_args(request.args)
+    filters = link_queries.LinkFilter.from_args(request.args)
     cursor = decode_cursor(request.args)
     with rt.db.session() as db:
-        items, last = service.list_links(
+        items, last = link_queries.list_links(
             db, filters, cursor=cursor, limit=PAGE_SIZE, scheme_for=rt.settings.scheme_for
         )
         totals = totals_by_link(db, [item["id"] for item in items])
@@ -202,7 +203,7 @@ def links_preview() -> tuple[FlaskResponse, int]:
     try:
         with rt.db.session() as db:
             if link_id is not None:
-                stored = service.get_link(db, link_id)
+                stored = link_queries.get_link(db, link_id)
                 form.template_id = stored.template_id
                 body = form.to_body(with_short=False)
                 body["short"] = stored.short
@@ -210,7 +211,7 @@ def links_preview() -> tuple[FlaskResponse, int]:
                     body["shortlink_id"] = stored.shortlink_id
             else:
                 body = form.to_body()
-            info = service.TemplateLookup(db, rt.settings.scheme_for).get(form.template_id)
+            info = link_templates.TemplateLookup(db, rt.settings.scheme_for).get(form.template_id)
         if info is None:
             raise InvalidParameter(
                 "choose a template (create one under Templates first)", field="template_id"
@@ -234,7 +235,7 @@ def links_preview() -> tuple[FlaskResponse, int]:
     except InvalidParameter:
         qr = None
     note, qr_expires = expiry_note(
-        short=spec.short, ttl=service.ttl_text(spec.ttl_seconds), renew_ttl=spec.renew_ttl
+        short=spec.short, ttl=link_views.ttl_text(spec.ttl_seconds), renew_ttl=spec.renew_ttl
     )
     out = {
         "ok": True,
@@ -288,8 +289,8 @@ def _detail_page(
     """The link page; after a refused details form, its errors and what was typed."""
     rt = get_runtime()
     with rt.db.session() as db:
-        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
-        stored = service.get_link(db, link_id)
+        link = link_queries.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+        stored = link_queries.get_link(db, link_id)
         totals = totals_by_link(db, [link_id]).get(link_id, Totals())
         first, last, cut, asked = _asked_range(stored.created_at.date())
         wide, narrow = charts(db, first, last, link_id=link_id)
@@ -347,7 +348,7 @@ def link_details_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
 def link_edit(link_id: str) -> str:
     rt = get_runtime()
     with rt.db.session() as db:
-        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+        link = link_queries.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
     return _builder(LinkForm.from_link(link), {}, link=link)
 
 
@@ -356,7 +357,7 @@ def link_update(link_id: str) -> WerkzeugResponse | tuple[str, int]:
     rt = get_runtime()
     form = LinkForm.from_form(request.form)
     with rt.db.session() as db:
-        link = service.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
+        link = link_queries.get_link_dict(db, link_id, scheme_for=rt.settings.scheme_for)
     form.template_id = link["template_id"]
     form.short = "short" if link["short"] else "long"
     try:
@@ -415,8 +416,8 @@ def link_qr(link_id: str, fmt: str) -> FlaskResponse | tuple[FlaskResponse, int]
         abort(404)
     rt = get_runtime()
     with rt.db.session() as db:
-        data = service.link_qr_data(db, link_id, scheme_for=rt.settings.scheme_for)
-        stored = service.get_link(db, link_id)
+        data = link_export.link_qr_data(db, link_id, scheme_for=rt.settings.scheme_for)
+        stored = link_queries.get_link(db, link_id)
     try:
         opts = qr_style()
         image = render_png(data, opts) if fmt == "png" else render_svg(data, opts)
@@ -444,7 +445,7 @@ def links_qr_zip() -> FlaskResponse | tuple[FlaskResponse, int]:
             raise InvalidParameter("format must be png or svg", field="format")
         opts = qr_style()
         with rt.db.session() as db:
-            targets = service.qr_targets(
+            targets = link_export.qr_targets(
                 db, ids=None, campaign=campaign, scheme_for=rt.settings.scheme_for
             )
         body = qr_zip(targets, fmt, opts)
@@ -460,11 +461,11 @@ def links_qr_zip() -> FlaskResponse | tuple[FlaskResponse, int]:
 @bp.get("/links/export.csv")
 def links_export() -> FlaskResponse:
     rt = get_runtime()
-    filters = service.LinkFilter.from_args(request.args)
+    filters = link_queries.LinkFilter.from_args(request.args)
 
     def generate() -> Any:
         with rt.db.session() as db:
-            yield from service.export_csv_chunks(db, filters, scheme_for=rt.settings.scheme_for)
+            yield from link_export.export_csv_chunks(db, filters, scheme_for=rt.settings.scheme_for)
 
     resp = Response(generate(), mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="links.csv"'
