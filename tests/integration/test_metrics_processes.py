@@ -27,7 +27,8 @@ from benchmarks.redirects import setup_short_link
 from linkgen import __version__
 from tests.integration.test_metrics import parse_exposition, series
 
-REQUESTS = 120  # of each kind
+REQUESTS = 120  # of each kind per round, in rounds until both processes have answered some
+MAX_ROUNDS = 20
 THREADS = 6
 SCRAPES = 8  # at least, and until both processes have answered one (at most MAX_SCRAPES)
 MAX_SCRAPES = 200
@@ -117,19 +118,25 @@ def test_every_scrape_sums_both_processes(served: tuple[Server, Path]) -> None:
             return _get(server, "/api/v1/apps", **auth)[0]
         return _get(server, click, **{"User-Agent": DESKTOP_UA})[0]
 
+    # Both processes answer some, and their own counts add up to what was sent. Which process
+    # the kernel hands a connection to is its choice: on a busy machine one process may take a
+    # whole round, so rounds go on until both have answered (at most MAX_ROUNDS).
+    sent = 0
     with ThreadPoolExecutor(THREADS) as pool:
-        statuses = list(pool.map(one, range(2 * REQUESTS)))
-    assert statuses.count(200) >= REQUESTS  # the API's answers (a click may be 200 or 302)
-    assert set(statuses) <= {200, 302}, statuses
-
-    # Both processes answered some, and their own counts add up to what was sent.
-    histograms = _per_process(directory, "histogram")
-    listed_by = {
-        pid: s.get(series("linkgen_http_request_duration_seconds_count", **LIST_APPS), 0)
-        for pid, s in histograms.items()
-    }
-    assert sum(listed_by.values()) == REQUESTS
-    assert len([n for n in listed_by.values() if n > 0]) == 2, listed_by
+        while True:
+            statuses = list(pool.map(one, range(2 * REQUESTS)))
+            sent += REQUESTS
+            assert statuses.count(200) >= REQUESTS  # the API's (a click may be 200 or 302)
+            assert set(statuses) <= {200, 302}, statuses
+            histograms = _per_process(directory, "histogram")
+            listed_by = {
+                pid: s.get(series("linkgen_http_request_duration_seconds_count", **LIST_APPS), 0)
+                for pid, s in histograms.items()
+            }
+            assert sum(listed_by.values()) == sent
+            if len([n for n in listed_by.values() if n > 0]) == 2:
+                break
+            assert sent < MAX_ROUNDS * REQUESTS, listed_by
 
     # Every scrape says the sum, whichever process answers it: scrape until both have answered.
     pids = _web_pids(server)
@@ -140,8 +147,8 @@ def test_every_scrape_sums_both_processes(served: tuple[Server, Path]) -> None:
         assert scrapes < MAX_SCRAPES, _scrapes_by(directory, pids)
         samples = _scrape(server)
         scrapes += 1
-        assert _totals(samples) == (REQUESTS, REQUESTS)
-        assert samples[series("linkgen_clicks_total", kind="all")] == REQUESTS  # the database's
+        assert _totals(samples) == (sent, sent)
+        assert samples[series("linkgen_clicks_total", kind="all")] == sent  # the database's
         live = {k for k in samples if k.startswith("linkgen_info{")}
         assert {series("linkgen_info", pid=str(p), version=__version__) for p in pids} == live
         resident = {k for k in samples if k.startswith("process_resident_memory_bytes{")}
@@ -162,7 +169,7 @@ def test_every_scrape_sums_both_processes(served: tuple[Server, Path]) -> None:
     _wait_for(marked_dead, f"pid {victim} marked dead")
     for _ in range(SCRAPES):
         samples = _scrape(server)
-        assert _totals(samples) == (REQUESTS, REQUESTS)
+        assert _totals(samples) == (sent, sent)
         assert not any(f'pid="{victim}"' in k for k in samples)
 
 
