@@ -8,13 +8,13 @@ add up instead of overwriting each other.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -125,6 +125,29 @@ def bump_counters(
                 **fields,
             },
         )
+
+
+ROWS_PER_UPSERT = 400  # SQLite binds at most 32,766 values per statement
+
+
+def upsert_adding(
+    conn: Session | Connection,
+    table: Table,
+    keys: Sequence[str],
+    fields: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert `rows` in multi-row statements, adding `fields` to rows whose `keys` exist (the
+    same `x = x + excluded.x` as the counters; callers pass rows in key order)."""
+    dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), ROWS_PER_UPSERT):
+        stmt = insert(table).values(list(rows[start : start + ROWS_PER_UPSERT]))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + stmt.excluded[name] for name in fields},
+        )
+        conn.execute(stmt)
 
 
 def add_all(batch: CounterBatch, items: Iterable[tuple[CounterKey, dict[str, int]]]) -> None:

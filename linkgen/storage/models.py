@@ -435,6 +435,40 @@ class StatCounter(Base):
     )
 
 
+class ClickRollup(Base):
+    """Clicks per day by platform, OS, country and referrer, for all clicks and within each
+    campaign, channel and media source: filled off the click path by `services.rollups`."""
+
+    __tablename__ = "click_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # UTC, as the counters' days
+    scope: Mapped[str] = mapped_column(String(16))  # all | campaign | channel | media_source
+    scope_value: Mapped[str] = mapped_column(String(150), default="")
+    dimension: Mapped[str] = mapped_column(String(16))  # platform | os | country | referrer
+    value: Mapped[str] = mapped_column(String(255), default="")
+    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        # Key order is the reports' read order: one scope's dimensions over a range of days is
+        # one range of this index per dimension.
+        UniqueConstraint(
+            "scope", "scope_value", "dimension", "day", "value", name="uq_click_rollups_key"
+        ),
+    )
+
+
+class RollupWatermark(Base):
+    """How far a rollup has read its source table (the last `clicks.id` rolled up)."""
+
+    __tablename__ = "rollup_watermarks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CacheEpoch(Base):
     """Bumped in the transaction of every template or link edit; click caches poll it."""
 
