@@ -235,11 +235,13 @@ def catch_up(
     *,
     batch: int = BATCH,
     progress: Callable[[StepResult], None] | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Run steps until no settled click is left past the watermark; the clicks rolled up."""
+    """Run steps until no settled click is left past the watermark; the clicks rolled up
+    (`now`: settled as of then, for a test that cannot wait a minute)."""
     total = 0
     while True:
-        result = roll_up_clicks(db, batch=batch)
+        result = roll_up_clicks(db, batch=batch, now=now)
         total += result.clicks
         if progress is not None and result.clicks:
             progress(result)

@@ -23,6 +23,10 @@ GROUPS: Final = {
     "channel": ("channel", StatCounter.channel),
     "media_source": ("media_source", StatCounter.media_source),
 }
+# A report may be narrowed to one campaign, channel or media source (its longest value).
+FILTERS: Final = {"campaign": 100, "channel": 20, "media_source": 150}
+Filter = tuple[str, str]  # (column, value)
+
 COUNTS: Final = ("clicks", "human_clicks", "bot_clicks", "installs", "reengagements", "events")
 
 
@@ -50,8 +54,28 @@ def parse_report(args: Mapping[str, str]) -> tuple[str, date | None, date | None
     return group_by, day_from, day_to
 
 
+def parse_filter(args: Mapping[str, str]) -> Filter | None:
+    """The one of `campaign`, `channel`, `media_source` a report is narrowed to, if any."""
+    given = [(name, args[name]) for name in FILTERS if args.get(name)]
+    if len(given) > 1:
+        raise InvalidParameter(
+            "narrow a report to one of campaign, channel or media source", field=given[1][0]
+        )
+    if not given:
+        return None
+    name, value = given[0]
+    if len(value) > FILTERS[name]:
+        raise InvalidParameter(f"{name} must be at most {FILTERS[name]} characters", field=name)
+    return name, value
+
+
 def summarise_counters(
-    session: Session, group_by: str, day_from: date | None, day_to: date | None
+    session: Session,
+    group_by: str,
+    day_from: date | None,
+    day_to: date | None,
+    *,
+    where: Filter | None = None,
 ) -> list[dict[str, Any]]:
     """One item per group: the summed counters, revenue as a number."""
     name, column = GROUPS[group_by]
@@ -61,6 +85,8 @@ def summarise_counters(
         query = query.where(StatCounter.day >= day_from)
     if day_to is not None:
         query = query.where(StatCounter.day <= day_to)
+    if where is not None:
+        query = query.where(getattr(StatCounter, where[0]) == where[1])
     items: list[dict[str, Any]] = []
     for row in session.execute(query):
         item: dict[str, Any] = {name: row.key or None}
@@ -88,7 +114,12 @@ class DayTotals:
 
 
 def daily_totals(
-    session: Session, day_from: date, day_to: date, *, link_id: str | None = None
+    session: Session,
+    day_from: date,
+    day_to: date,
+    *,
+    link_id: str | None = None,
+    where: Filter | None = None,
 ) -> list[DayTotals]:
     """Every day from `day_from` to `day_to` (zeros included), summed in one grouped query."""
     sums = [func.sum(getattr(StatCounter, c)) for c in DAY_SERIES]
@@ -99,6 +130,8 @@ def daily_totals(
     )
     if link_id is not None:
         query = query.where(StatCounter.link_id == link_id)
+    if where is not None:
+        query = query.where(getattr(StatCounter, where[0]) == where[1])
     found = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(query)}
     out = []
     for offset in range((day_to - day_from).days + 1):
