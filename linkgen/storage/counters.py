@@ -14,7 +14,8 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -127,9 +128,6 @@ def bump_counters(
         )
 
 
-ROWS_PER_UPSERT = 400  # SQLite binds at most 32,766 values per statement
-
-
 def upsert_adding(
     conn: Session | Connection,
     table: Table,
@@ -137,17 +135,50 @@ def upsert_adding(
     fields: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Insert `rows` in multi-row statements, adding `fields` to rows whose `keys` exist (the
-    same `x = x + excluded.x` as the counters; callers pass rows in key order)."""
+    """Insert `rows`, adding `fields` to rows whose `keys` exist (the same `x = x + excluded.x`
+    as the counters; callers pass rows in key order so concurrent writers lock alike).
+
+    PostgreSQL gets every row in one statement as arrays (`unnest`): one round trip and no
+    per-row statement work, about ten times what an executemany managed; SQLite an executemany
+    of one statement (sqlite3 loops in C)."""
+    if not rows:
+        return
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), ROWS_PER_UPSERT):
-        stmt = insert(table).values(list(rows[start : start + ROWS_PER_UPSERT]))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={name: table.c[name] + stmt.excluded[name] for name in fields},
+    columns = (*keys, *fields)
+    if dialect == "postgresql":
+        conn.execute(
+            _unnest_upsert(table, tuple(keys), tuple(fields)),
+            {name: [row[name] for row in rows] for name in columns},
         )
-        conn.execute(stmt)
+        return
+    conn.execute(_row_upsert(table, tuple(keys), tuple(fields)), list(rows))
+
+
+@lru_cache(maxsize=16)
+def _row_upsert(table: Table, keys: tuple[str, ...], fields: tuple[str, ...]) -> Any:
+    stmt = sqlite_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in fields},
+    )
+
+
+@lru_cache(maxsize=16)
+def _unnest_upsert(table: Table, keys: tuple[str, ...], fields: tuple[str, ...]) -> Any:
+    columns = (*keys, *fields)
+    # Every name is a column of one of linkgen's own tables; values go in as array parameters.
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(dialect=_PG)}[])" for name in columns
+    )
+    updates = ", ".join(f"{name} = {table.name}.{name} + excluded.{name}" for name in fields)
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names of our own columns
+        f"SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+
+
+_PG: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def add_all(batch: CounterBatch, items: Iterable[tuple[CounterKey, dict[str, int]]]) -> None:

@@ -473,3 +473,18 @@ def test_the_breakdowns_csv_is_what_the_page_shows(app: Flask, ui: FlaskClient) 
     page = ui.get("/reports?days=7&campaign=spring_sale").get_data(as_text=True)
     shown = sum(len(_breakdown(page, d)) for d in ("platform", "os", "country", "referrer"))
     assert len(rows) - 1 == shown
+
+
+def test_a_report_of_many_links_shows_the_busiest_and_totals_all(
+    app: Flask, ui: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linkgen.web.ui import reports
+
+    monkeypatch.setattr(reports, "MAX_ROWS_SHOWN", 2)
+    _bump(app, [(0, f"lk{i}", i + 1, 0, 0, 0) for i in range(5)])
+    html = ui.get("/reports?days=7&group_by=link").get_data(as_text=True)
+    assert "The 2 links with the most people's clicks are shown; 3 more" in html
+    assert html.count('data-label="People\'s clicks" class="num">') == 3  # 2 rows and the total
+    assert 'data-label="People\'s clicks" class="num">15</td>' in html
+    csv_rows = ui.get("/reports.csv?days=7&group_by=link").get_data(as_text=True).splitlines()
+    assert len(csv_rows) == 6

@@ -52,6 +52,9 @@ PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_CHART_DAYS: Final = 400  # a longer range charts its last 400 days (one point a day)
 CSV_COLUMNS = (*COUNTS, "revenue")
+# Rows the page draws (busiest first; the total and the CSV have every row): 4,000 links took
+# 0.6 s to render, the query a few ms (benchmarks/RESULTS.md).
+MAX_ROWS_SHOWN: Final = 300
 
 
 def with_range(args: Mapping[str, str], default_days: int = DEFAULT_DAYS) -> dict[str, str]:
@@ -125,6 +128,7 @@ def _report(args: dict[str, str]) -> dict[str, Any]:
         "range_args": _range_args(day_from, day_to, where),
         "breakdowns": split,
         "rows": rows,
+        "shown": rows[:MAX_ROWS_SHOWN],
         "total": total,
         "chart": wide,
         "chart_narrow": narrow,
