@@ -48,10 +48,15 @@ def parse_report(args: Mapping[str, str]) -> tuple[str, date | None, date | None
     group_by = args.get("group_by") or "link"
     if group_by not in GROUPS:
         raise InvalidParameter(f"group_by must be one of {', '.join(GROUPS)}", field="group_by")
+    return group_by, *parse_range(args)
+
+
+def parse_range(args: Mapping[str, str]) -> tuple[date | None, date | None]:
+    """`from` and `to` (both optional, inclusive), checked."""
     day_from, day_to = parse_day(args, "from"), parse_day(args, "to")
     if day_from is not None and day_to is not None and day_from > day_to:
         raise InvalidParameter("from must not be after to", field="from")
-    return group_by, day_from, day_to
+    return day_from, day_to
 
 
 def parse_filter(args: Mapping[str, str]) -> Filter | None:

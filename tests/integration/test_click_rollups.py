@@ -353,3 +353,48 @@ def test_a_real_click_is_broken_down(app: Flask, client: FlaskClient, api: Api) 
     assert {r.label for r in got["country"]} == {"GB", "US"}
     assert {r.label for r in got["referrer"]} == {"mail.google.com", "direct"}
     assert _rolled_up(app) == _expected(app)
+
+
+def test_the_api_answers_the_breakdowns(app: Flask, api: Api) -> None:
+    _insert(
+        app,
+        [
+            _row(OLD, ip="8.8.8.8", campaign="spring_sale"),
+            _row(OLD, ip="81.2.69.142", campaign="winback", is_bot=True),
+            _row(OLD, ip=None, campaign="winback", referrer="https://t.co/x"),
+        ],
+    )
+    catch_up(_db(app))
+    day = OLD.date().isoformat()
+    resp = api.get(f"/api/v1/stats/breakdowns?by=country&from={day}&to={day}")
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {
+        "items": [
+            {"dimension": "country", "value": "US", "label": "US", "human_clicks": 1,
+             "bot_clicks": 0, "clicks": 1},
+            {"dimension": "country", "value": None, "label": "Unknown", "human_clicks": 1,
+             "bot_clicks": 0, "clicks": 1},
+            {"dimension": "country", "value": "GB", "label": "GB", "human_clicks": 0,
+             "bot_clicks": 1, "clicks": 1},
+        ],
+        "next": None,
+    }  # fmt: skip
+    every = api.get("/api/v1/stats/breakdowns?campaign=winback").get_json()["items"]
+    assert {i["dimension"] for i in every} == {"platform", "os", "country", "referrer"}
+    assert sum(i["clicks"] for i in every if i["dimension"] == "referrer") == 2
+    assert {i["value"] for i in every if i["dimension"] == "referrer"} == {"direct", "t.co"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("by=city", "by"),
+        ("from=2026-13-01", "from"),
+        ("campaign=a&channel=email", "channel"),
+        ("campaign=" + "c" * 101, "campaign"),
+    ],
+)
+def test_a_bad_breakdown_request_names_the_field(api: Api, query: str, field: str) -> None:
+    resp = api.get(f"/api/v1/stats/breakdowns?{query}")
+    assert resp.status_code == 400
+    assert resp.get_json()["error"]["field"] == field
