@@ -84,7 +84,6 @@ from linkgen.domain.clevertap import (
 from linkgen.services import postbacks as store
 from linkgen.services.outbox import load_integration
 from linkgen.services.retention import RetentionSchedule
-from linkgen.services.rollups import BATCH as ROLLUP_BATCH
 from linkgen.services.rollups import RollupSchedule
 from linkgen.storage.db import Database
 from linkgen.storage.types import utcnow
@@ -124,7 +123,7 @@ class WorkerConfig:
     # The reports' click rollups (services/rollups.py): a step this often, back to back while
     # a backlog (a backfill) lasts; 0 turns them off in this worker.
     rollup_every: float = 5.0
-    rollup_batch: int = ROLLUP_BATCH
+    rollup_batch: int | None = None  # clicks per step (None: services/rollups' choice)
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:

@@ -44,7 +44,10 @@ SCOPES: Final = ("all", "campaign", "channel", "media_source")
 DIMENSIONS: Final = ("platform", "os", "country", "referrer")
 WATERMARK: Final = "clicks"
 SETTLE: Final = timedelta(seconds=60)
-BATCH: Final = 5_000  # clicks per step: one short write transaction on SQLite too
+BATCH: Final = 5_000  # clicks per step
+# The worker's step on SQLite, where the step's write holds the one write lock that the click
+# path needs too: 1,000 clicks held it ~50 ms, 5,000 ~115 ms (benchmarks/RESULTS.md).
+SQLITE_WORKER_BATCH: Final = 1_000
 DIRECT: Final = "direct"  # the referrer of a click that came with none
 KEY_COLUMNS: Final = ("scope", "scope_value", "dimension", "day", "value")
 FIELDS: Final = ("human_clicks", "bot_clicks")
@@ -253,10 +256,10 @@ class RollupSchedule:
     """The rollup as a worker runs it: a step every `every` seconds, and one step after another
     while clicks wait (a backfill catches up in batches, the postbacks going on between)."""
 
-    def __init__(self, db: Database, *, every: float = 5.0, batch: int = BATCH) -> None:
+    def __init__(self, db: Database, *, every: float = 5.0, batch: int | None = None) -> None:
         self.db = db
         self.every = every
-        self.batch = batch
+        self.batch = batch or (SQLITE_WORKER_BATCH if db.dialect == "sqlite" else BATCH)
         self._due = 0.0  # monotonic time of the next step; the first comes at once
         self.rolled_up = 0
 

@@ -398,3 +398,30 @@ def test_a_bad_breakdown_request_names_the_field(api: Api, query: str, field: st
     resp = api.get(f"/api/v1/stats/breakdowns?{query}")
     assert resp.status_code == 400
     assert resp.get_json()["error"]["field"] == field
+
+
+def test_the_worker_rolls_clicks_up_between_its_postback_iterations(app: Flask) -> None:
+    import time
+
+    from linkgen.delivery.worker import OutboxWorker, WorkerConfig
+
+    _insert(app, _mixed_clicks(35))
+    config = WorkerConfig(idle_poll=0.05, heartbeat_every=3600, rollup_batch=10)
+    worker = OutboxWorker(_db(app), config=config)
+    assert worker.rollups is not None
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while worker.rollups.rolled_up < 35 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polls for the condition; the assertion below does not race it
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        worker.close()
+    assert worker.rollups.rolled_up == 35
+    assert _rolled_up(app) == _expected(app)
+    off = OutboxWorker(_db(app), config=WorkerConfig(rollup_every=0))
+    assert off.rollups is None
+    off.close()
