@@ -27,6 +27,7 @@ from linkgen.services.stats import (
     daily_totals,
     format_revenue,
     parse_filter,
+    parse_range,
     parse_report,
     revenue_by_currency,
     summarise_counters,
@@ -268,10 +269,15 @@ BREAKDOWN_CSV_HEADER: Final = ("breakdown", "value", "people_clicks", "bot_click
 
 @bp.get("/reports/breakdowns.csv")
 def breakdowns_csv() -> Response | tuple[str, int]:
+    args = with_range({k: v for k, v in request.args.items() if v})
     try:
-        report = _asked_report()
+        day_from, day_to = parse_range(args)
+        where = parse_filter(args)
     except LinkgenError as exc:
         return exc.message, 400
+    with get_runtime().db.session() as db:  # the breakdowns only: not the rest of the page
+        split = _breakdowns(db, day_from, day_to, where)
+    report = {"day_from": day_from, "day_to": day_to, "where": where, "breakdowns": split}
     body = table_to_csv(
         BREAKDOWN_CSV_HEADER,
         (
