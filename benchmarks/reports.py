@@ -13,6 +13,7 @@ with `generate_series`:
 * `stat_counters`: one row per day x link (x its campaign, channel, media source) on which the
   link had clicks, plus template rows, as the counters would hold for those clicks;
 * `events`: `--revenue-events` events with revenue in EUR, USD and GBP;
+* `counter_rollups`: by the worker's step (`rollups.roll_up_counters`), timed;
 * `click_rollups`: by the rollup step itself (`services/rollups.catch_up`), timed: first
   `--steady-clicks` clicks in the worker's batches (`rollups.BATCH`), then the rest in
   `--rollup-batch` batches (`linkgen rollup-clicks --batch`), as a backfill would.
@@ -62,7 +63,7 @@ from linkgen.services.stats import (
     summarise_counters,
 )
 from linkgen.storage.db import Database
-from linkgen.storage.models import Base, Click, ClickRollup, Event, StatCounter
+from linkgen.storage.models import Base, Click, ClickRollup, CounterRollup, Event, StatCounter
 from linkgen.web.ui.stats import totals_by_link
 
 SECTION = "reports"
@@ -288,6 +289,26 @@ def roll_up(engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any]:
         out["rollup_rows_by_scope"] = dict(
             conn.execute(select(ClickRollup.scope, func.count()).group_by(ClickRollup.scope)).all()  # type: ignore[arg-type]
         )
+    return out
+
+
+def build_counter_rollups(engine: Any, url: str) -> dict[str, Any]:
+    """Build `counter_rollups` from the counters with the worker's step, timed."""
+    db = Database(url, pool_size=2)
+    try:
+        began, steps = time.perf_counter(), 0
+        while rollups.roll_up_counters(db).behind:
+            steps += 1
+        out: dict[str, Any] = {"counter_build_s": time.perf_counter() - began}
+        out["counter_build_steps"] = steps + 1
+    finally:
+        db.dispose()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE counter_rollups"))
+        out["counter_rollup_rows"] = conn.execute(
+            select(func.count()).select_from(CounterRollup)
+        ).scalar()
+    print(f"  counter rollups: {out['counter_build_s']:.0f} s", flush=True)
     return out
 
 
@@ -550,7 +571,9 @@ def report(
         f"= **{facts['backfill_clicks'] / max(facts['backfill_s'], 1e-9):,.0f} clicks/s**. "
         f"`click_rollups`: {facts['rollup_rows']:,} rows, {facts['rollup_mb']:,.0f} MB ("
         + ", ".join(f"{k} {v:,}" for k, v in sorted(facts["rollup_rows_by_scope"].items()))
-        + ").",
+        + f"). `counter_rollups` built from the counters in {facts['counter_build_s']:.0f} s "
+        f"({facts['counter_build_steps']} steps of a week, with the events' late-day check): "
+        f"{facts['counter_rollup_rows']:,} rows.",
         "",
         "| kind | query | median | max | rows |",
         "|---|---|---:|---:|---:|",
@@ -598,11 +621,14 @@ def main() -> int:
     try:
         if args.reuse:
             facts = load_facts(engine)
+            Base.metadata.create_all(engine)  # tables added since the database was filled
         else:
             prepare(engine)
             facts = fill(engine, args, datetime.now(UTC))
             facts.update(roll_up(engine, url, args))
-            save_facts(engine, facts)
+        if "counter_build_s" not in facts:
+            facts.update(build_counter_rollups(engine, url))
+        save_facts(engine, facts)
         rows = measure(engine, args, facts)
         rows += measure_pages(url, args.runs)
     finally:

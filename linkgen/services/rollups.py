@@ -28,14 +28,23 @@ from functools import lru_cache
 from typing import Any, Final
 
 import iptocc
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from linkgen.services.clicklog import PLATFORMS, referrer_host
-from linkgen.storage.counters import upsert_adding
+from linkgen.services.stats import COUNTER_DAYS
+from linkgen.storage.counters import COUNTER_FIELDS, upsert_adding
 from linkgen.storage.db import Database
-from linkgen.storage.models import Click, ClickRollup, RollupWatermark
+from linkgen.storage.models import (
+    Click,
+    ClickRollup,
+    CounterRollup,
+    Event,
+    Launch,
+    RollupWatermark,
+    StatCounter,
+)
 from linkgen.storage.types import utcnow
 
 log = logging.getLogger("linkgen.rollups")
@@ -201,7 +210,7 @@ def roll_up_clicks(db: Database, *, batch: int = BATCH, now: datetime | None = N
     sums = rollup_rows(settled)
     try:
         with db.writer_turn(), db.session() as session:
-            _move_watermark(session, stored, last, new_last)
+            _move_watermark(session, WATERMARK, stored, new_last)
             upsert_adding(session, ClickRollup.__table__, KEY_COLUMNS, FIELDS, sums)  # type: ignore[arg-type]
     except (_Lost, IntegrityError):  # IntegrityError: two first steps inserted the watermark
         return StepResult(0, last, True)
@@ -213,24 +222,112 @@ def _ids_restarted(session: Session, last: int) -> bool:
     return top is not None and top < last
 
 
-def _move_watermark(session: Session, stored: int | None, old: int, new: int) -> None:
-    """Set the watermark from `old` to `new`, or raise `_Lost` if it is no longer `old`."""
+def _move_watermark(session: Session, name: str, stored: int | None, new: int) -> None:
+    """Set watermark `name` from `stored` (None: no row yet) to `new`, or raise `_Lost` if it
+    is no longer `stored`."""
     now = utcnow()
     if stored is None:
-        exists = session.scalar(
-            select(RollupWatermark.last_id).where(RollupWatermark.name == WATERMARK)
-        )
+        exists = session.scalar(select(RollupWatermark.last_id).where(RollupWatermark.name == name))
         if exists is not None:
             raise _Lost
-        session.execute(insert(RollupWatermark).values(name=WATERMARK, last_id=new, updated_at=now))
+        session.execute(insert(RollupWatermark).values(name=name, last_id=new, updated_at=now))
         return
     moved = session.execute(
         update(RollupWatermark)
-        .where(RollupWatermark.name == WATERMARK, RollupWatermark.last_id == stored)
+        .where(RollupWatermark.name == name, RollupWatermark.last_id == stored)
         .values(last_id=new, updated_at=now)
     )
     if getattr(moved, "rowcount", 0) != 1:
         raise _Lost
+
+
+# ---- the counters per day --------------------------------------------------------------------
+
+LIVE_DAYS: Final = 2  # today and yesterday: read from the counters, never rolled up
+DAYS_PER_STEP: Final = 7
+# Writers of past days' counters besides the click path (whose clicks are today's): launches
+# and events, counted on the day of their own `ts`, which an app may send late.
+_LATE: Final = (("launches", Launch), ("events", Event))
+
+
+def roll_up_counters(
+    db: Database, *, now: datetime | None = None, batch: int = BATCH
+) -> StepResult:
+    """Build `counter_rollups` for the next days (up to `DAYS_PER_STEP`, none later than the
+    day before yesterday) and rebuild the days already built that late launches or events
+    counted in since the last step; `clicks` is the number of days written."""
+    now = now or utcnow()
+    horizon = now.date() - timedelta(days=LIVE_DAYS)
+    cutoff = now - SETTLE
+    with db.session() as session:
+        marks: dict[str, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(RollupWatermark.name, RollupWatermark.last_id).where(
+                    RollupWatermark.name.in_([COUNTER_DAYS, *(n for n, _ in _LATE)])
+                )
+            ).all()
+        )
+        built = date.fromordinal(marks[COUNTER_DAYS]) if COUNTER_DAYS in marks else None
+        first = session.scalar(select(func.min(StatCounter.day))) if built is None else None
+        late_days: set[date] = set()
+        moved: dict[str, int] = {}
+        full = False
+        for name, model in _LATE:
+            rows = session.execute(
+                select(model.id, model.ts, model.received_at)
+                .where(model.id > marks.get(name, 0))
+                .order_by(model.id)
+                .limit(batch)
+            ).all()
+            settled = []
+            for row in rows:
+                if row.received_at >= cutoff:
+                    break
+                settled.append(row)
+            if settled:
+                moved[name] = settled[-1].id
+                late_days.update(row.ts.date() for row in settled)
+            full = full or len(rows) == batch
+    lo = built + timedelta(days=1) if built is not None else (first or horizon + timedelta(days=1))
+    hi = min(horizon, lo + timedelta(days=DAYS_PER_STEP - 1))
+    new_days = [lo + timedelta(days=k) for k in range((hi - lo).days + 1)]
+    through = hi if new_days else (built or horizon)
+    days = sorted({*new_days, *(d for d in late_days if built is not None and d <= built)})
+    if not days and not moved and built is not None:
+        return StepResult(0, built.toordinal(), False)
+    try:
+        with db.writer_turn(), db.session() as session:
+            _move_watermark(
+                session,
+                COUNTER_DAYS,
+                built.toordinal() if built is not None else None,
+                through.toordinal(),
+            )
+            for name, last_id in moved.items():
+                _move_watermark(session, name, marks.get(name), last_id)
+            if days:
+                _rebuild_days(session, days)
+    except (_Lost, IntegrityError):
+        return StepResult(0, through.toordinal(), True)
+    return StepResult(len(days), through.toordinal(), full or through < horizon)
+
+
+def _rebuild_days(session: Session, days: list[date]) -> None:
+    """Replace the days' rows of every scope with the sums of their counters."""
+    session.execute(delete(CounterRollup).where(CounterRollup.day.in_(days)))
+    sums = [func.sum(getattr(StatCounter, c)) for c in COUNTER_FIELDS]
+    for scope in SCOPES:
+        key = literal("") if scope == "all" else getattr(StatCounter, scope)
+        grouped = (
+            select(StatCounter.day, literal(scope), key, *sums)
+            .where(StatCounter.day.in_(days))
+            .group_by(StatCounter.day, *([] if scope == "all" else [key]))
+        )
+        session.execute(
+            insert(CounterRollup).from_select(
+                ["day", "scope", "scope_value", *COUNTER_FIELDS], grouped
+            )
+        )
 
 
 def catch_up(
@@ -240,8 +337,8 @@ def catch_up(
     progress: Callable[[StepResult], None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Run steps until no settled click is left past the watermark; the clicks rolled up
-    (`now`: settled as of then, for a test that cannot wait a minute)."""
+    """Run steps until no settled click is left past the watermark and `counter_rollups` holds
+    every day it can; the clicks rolled up (`now`: as of then, for a test that cannot wait)."""
     total = 0
     while True:
         result = roll_up_clicks(db, batch=batch, now=now)
@@ -249,7 +346,10 @@ def catch_up(
         if progress is not None and result.clicks:
             progress(result)
         if not result.behind:
-            return total
+            break
+    while roll_up_counters(db, now=now, batch=batch).behind:
+        pass
+    return total
 
 
 class RollupSchedule:
@@ -262,15 +362,19 @@ class RollupSchedule:
         self.batch = batch or (SQLITE_WORKER_BATCH if db.dialect == "sqlite" else BATCH)
         self._due = 0.0  # monotonic time of the next step; the first comes at once
         self.rolled_up = 0
+        self.days_built = 0
 
     def step(self) -> bool:
         """Roll up one batch when due or behind; True when it rolled anything up."""
         if time.monotonic() < self._due:
             return False
         result = roll_up_clicks(self.db, batch=self.batch)
+        days = roll_up_counters(self.db)
         self.rolled_up += result.clicks
-        self._due = 0.0 if result.behind else time.monotonic() + self.every
-        return result.clicks > 0
+        self.days_built += days.clicks
+        behind = result.behind or days.behind
+        self._due = 0.0 if behind else time.monotonic() + self.every
+        return result.clicks > 0 or days.clicks > 0
 
 
 # ---- reading -------------------------------------------------------------------------------

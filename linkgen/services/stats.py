@@ -1,6 +1,11 @@
 """Reports from `stat_counters` (kept as clicks, launches and events arrive, so a report never
 counts rows): one item per link, campaign, channel or media source over a range of days. The
-API's `GET /api/v1/stats` and the web app's reports page both read them here."""
+API's `GET /api/v1/stats` and the web app's reports page both read them here.
+
+Reports by campaign, channel or media source and the daily chart of all links read the days
+that `counter_rollups` holds (every day before yesterday once the worker has built them: a few
+hundred rows a day instead of one per link) and the counters themselves for the later days, in
+one query; until the worker has built them, and by link, they read the counters alone."""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import Subquery, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from linkgen.domain.errors import InvalidParameter
-from linkgen.storage.models import Event, StatCounter
+from linkgen.storage.models import CounterRollup, Event, RollupWatermark, StatCounter
 
 USD: Final = "USD"  # what an event's revenue is taken to be in when it names no currency
 
@@ -26,6 +31,9 @@ GROUPS: Final = {
 # A report may be narrowed to one campaign, channel or media source (its longest value).
 FILTERS: Final = {"campaign": 100, "channel": 20, "media_source": 150}
 Filter = tuple[str, str]  # (column, value)
+
+# rollup_watermarks row whose last_id is the last day (date.toordinal) counter_rollups holds.
+COUNTER_DAYS: Final = "counter_days"
 
 COUNTS: Final = ("clicks", "human_clicks", "bot_clicks", "installs", "reengagements", "events")
 
@@ -84,14 +92,23 @@ def summarise_counters(
 ) -> list[dict[str, Any]]:
     """One item per group: the summed counters, revenue as a number."""
     name, column = GROUPS[group_by]
-    sums = [func.sum(getattr(StatCounter, c)).label(c) for c in (*COUNTS, "revenue_micros")]
-    query = select(column.label("key"), *sums).group_by(column).order_by(column)
-    if day_from is not None:
-        query = query.where(StatCounter.day >= day_from)
-    if day_to is not None:
-        query = query.where(StatCounter.day <= day_to)
-    if where is not None:
-        query = query.where(getattr(StatCounter, where[0]) == where[1])
+    rolled = None
+    if group_by != "link" and (where is None or where[0] == group_by):
+        rolled = rolled_up_counters(
+            session, day_from, day_to, group_by, where[1] if where is not None else None
+        )
+    if rolled is not None:
+        sums = [func.sum(rolled.c[c]).label(c) for c in (*COUNTS, "revenue_micros")]
+        query = select(rolled.c.key, *sums).group_by(rolled.c.key).order_by(rolled.c.key)
+    else:
+        sums = [func.sum(getattr(StatCounter, c)).label(c) for c in (*COUNTS, "revenue_micros")]
+        query = select(column.label("key"), *sums).group_by(column).order_by(column)
+        if day_from is not None:
+            query = query.where(StatCounter.day >= day_from)
+        if day_to is not None:
+            query = query.where(StatCounter.day <= day_to)
+        if where is not None:
+            query = query.where(getattr(StatCounter, where[0]) == where[1])
     items: list[dict[str, Any]] = []
     for row in session.execute(query):
         item: dict[str, Any] = {name: row.key or None}
@@ -127,22 +144,76 @@ def daily_totals(
     where: Filter | None = None,
 ) -> list[DayTotals]:
     """Every day from `day_from` to `day_to` (zeros included), summed in one grouped query."""
-    sums = [func.sum(getattr(StatCounter, c)) for c in DAY_SERIES]
-    query = (
-        select(StatCounter.day, *sums)
-        .where(StatCounter.day >= day_from, StatCounter.day <= day_to)
-        .group_by(StatCounter.day)
-    )
-    if link_id is not None:
-        query = query.where(StatCounter.link_id == link_id)
-    if where is not None:
-        query = query.where(getattr(StatCounter, where[0]) == where[1])
+    rolled = None
+    if link_id is None:
+        scope, value = where if where is not None else ("all", None)
+        rolled = rolled_up_counters(session, day_from, day_to, scope, value)
+    if rolled is not None:
+        query = select(rolled.c.day, *[func.sum(rolled.c[c]) for c in DAY_SERIES]).group_by(
+            rolled.c.day
+        )
+    else:
+        sums = [func.sum(getattr(StatCounter, c)) for c in DAY_SERIES]
+        query = (
+            select(StatCounter.day, *sums)
+            .where(StatCounter.day >= day_from, StatCounter.day <= day_to)
+            .group_by(StatCounter.day)
+        )
+        if link_id is not None:
+            query = query.where(StatCounter.link_id == link_id)
+        if where is not None:
+            query = query.where(getattr(StatCounter, where[0]) == where[1])
     found = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(query)}
     out = []
     for offset in range((day_to - day_from).days + 1):
         day = day_from + timedelta(days=offset)
         out.append(DayTotals(day, *found.get(day, (0, 0, 0, 0))))
     return out
+
+
+_FIELDS: Final = (*COUNTS, "revenue_micros")
+
+
+def counters_rolled_up_to(session: Session) -> date | None:
+    """The last day `counter_rollups` holds (None until the worker first built it)."""
+    ordinal = session.scalar(
+        select(RollupWatermark.last_id).where(RollupWatermark.name == COUNTER_DAYS)
+    )
+    return date.fromordinal(ordinal) if ordinal else None
+
+
+def rolled_up_counters(
+    session: Session,
+    day_from: date | None,
+    day_to: date | None,
+    scope: str,
+    value: str | None = None,
+) -> Subquery | None:
+    """(day, key, counts...) rows of one scope over the days: `counter_rollups` up to the day it
+    holds, the counters after it (one query). None when it holds none of the days asked for."""
+    through = counters_rolled_up_to(session)
+    if through is None or (day_from is not None and day_from > through):
+        return None
+    upto = through if day_to is None else min(day_to, through)
+    rolled = select(
+        CounterRollup.day,
+        CounterRollup.scope_value.label("key"),
+        *[getattr(CounterRollup, c).label(c) for c in _FIELDS],
+    ).where(CounterRollup.scope == scope, CounterRollup.day <= upto)
+    column = GROUPS[scope][1] if scope in GROUPS else literal("")
+    live = select(
+        StatCounter.day,
+        column.label("key"),
+        *[getattr(StatCounter, c).label(c) for c in _FIELDS],
+    ).where(StatCounter.day > through)
+    if day_from is not None:
+        rolled = rolled.where(CounterRollup.day >= day_from)
+    if day_to is not None:
+        live = live.where(StatCounter.day <= day_to)
+    if value is not None:
+        rolled = rolled.where(CounterRollup.scope_value == value)
+        live = live.where(column == value)
+    return union_all(rolled, live).subquery()
 
 
 def _credited(primary: Any, reengagement: Any) -> Any:

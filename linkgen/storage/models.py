@@ -399,7 +399,19 @@ class Postback(Base):
     )
 
 
-class StatCounter(Base):
+class CounterColumns:
+    """What a counter row counts (`stat_counters`, and its per-day sums `counter_rollups`)."""
+
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    installs: Mapped[int] = mapped_column(BigInteger, default=0)
+    reengagements: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatCounter(CounterColumns, Base):
     """Counters kept as clicks, launches and events arrive, so reports never count rows."""
 
     __tablename__ = "stat_counters"
@@ -411,13 +423,6 @@ class StatCounter(Base):
     campaign: Mapped[str] = mapped_column(String(100), default="")
     channel: Mapped[str] = mapped_column(String(20), default="")
     media_source: Mapped[str] = mapped_column(String(150), default="")
-    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    installs: Mapped[int] = mapped_column(BigInteger, default=0)
-    reengagements: Mapped[int] = mapped_column(BigInteger, default=0)
-    events: Mapped[int] = mapped_column(BigInteger, default=0)
-    revenue_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (
         UniqueConstraint(
@@ -456,6 +461,23 @@ class ClickRollup(Base):
         UniqueConstraint(
             "scope", "scope_value", "dimension", "day", "value", name="uq_click_rollups_key"
         ),
+    )
+
+
+class CounterRollup(CounterColumns, Base):
+    """The counters summed per UTC day for all links and per campaign, channel and media
+    source, for days before yesterday (which change only through late launches and events):
+    rebuilt from `stat_counters` by `services.rollups`, read by `services.stats`."""
+
+    __tablename__ = "counter_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(16))  # all | campaign | channel | media_source
+    scope_value: Mapped[str] = mapped_column(String(150), default="")
+
+    __table_args__ = (
+        UniqueConstraint("scope", "scope_value", "day", name="uq_counter_rollups_key"),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from linkgen.services import rollups
 from linkgen.services.rollups import (
@@ -27,7 +27,7 @@ from linkgen.services.rollups import (
     roll_up_clicks,
 )
 from linkgen.storage.db import Database
-from linkgen.storage.models import Click, ClickRollup, RollupWatermark
+from linkgen.storage.models import Click, ClickRollup, CounterRollup, Event, RollupWatermark
 from linkgen.storage.types import utcnow
 from tests.conftest import Api
 from tests.integration.clicksetup import ANDROID, IPHONE, TEMPLATE, make_setup
@@ -212,22 +212,22 @@ def test_running_twice_counts_nothing_twice(app: Flask) -> None:
     assert _rolled_up(app) == _expected(app)
 
 
-def test_two_workers_at_once_count_each_click_once(app: Flask) -> None:
-    _insert(app, _mixed_clicks(300))
+def _twice_at_once(app: Flask, work: Any) -> list[Any]:
+    """`work(db)` in two threads, each with its own engine, started together; their results."""
     url = app.extensions["linkgen"].settings.database_url
     dbs = [Database(url), Database(url)]
-    totals: list[int] = []
+    results: list[Any] = []
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
-    def work(db: Database) -> None:
+    def run(db: Database) -> None:
         try:
             start.wait(timeout=30)
-            totals.append(catch_up(db, batch=20))
+            results.append(work(db))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(db,)) for db in dbs]
+    threads = [threading.Thread(target=run, args=(db,)) for db in dbs]
     for t in threads:
         t.start()
     for t in threads:
@@ -235,6 +235,13 @@ def test_two_workers_at_once_count_each_click_once(app: Flask) -> None:
     for db in dbs:
         db.dispose()
     assert not errors
+    assert len(results) == 2
+    return results
+
+
+def test_two_workers_at_once_count_each_click_once(app: Flask) -> None:
+    _insert(app, _mixed_clicks(300))
+    totals = _twice_at_once(app, lambda db: catch_up(db, batch=20))
     assert sum(totals) == 300
     assert _rolled_up(app) == _expected(app)
 
@@ -425,3 +432,140 @@ def test_the_worker_rolls_clicks_up_between_its_postback_iterations(app: Flask) 
     off = OutboxWorker(_db(app), config=WorkerConfig(rollup_every=0))
     assert off.rollups is None
     off.close()
+
+
+# ---- the counters per day ---------------------------------------------------------------------
+
+
+def _counters(app: Flask, rows: list[tuple[int, str, str, str, int, int, int]]) -> None:
+    """(days back, link, campaign, channel, human clicks, bot clicks, installs) counter rows."""
+    from linkgen.storage.counters import CounterKey, bump_counters
+
+    deltas: dict[CounterKey, dict[str, int]] = {}
+    for back, link, campaign, channel, human, bots, installs in rows:
+        key = CounterKey.of(
+            utcnow() - timedelta(days=back),
+            link_id=link,
+            template_id=TEMPLATE,
+            campaign=campaign,
+            channel=channel,
+            media_source=channel.title(),
+        )
+        deltas[key] = {
+            "clicks": human + bots,
+            "human_clicks": human,
+            "bot_clicks": bots,
+            "installs": installs,
+            "revenue_micros": installs * 1_990_000,
+        }
+    with _db(app).session() as session:
+        bump_counters(session, deltas)
+
+
+COUNTER_ROWS = [
+    (back, f"lk{i}", ("spring_sale", "winback", "")[i % 3], ("email", "sms")[i % 2], i + back, i % 2, i % 3)
+    for back in (0, 1, 2, 3, 9, 20, 40)
+    for i in range(6)
+]  # fmt: skip
+
+
+def _every_report(app: Flask) -> list[Any]:
+    from linkgen.services.stats import daily_totals, summarise_counters
+
+    today = utcnow().date()
+    out: list[Any] = []
+    with _db(app).session() as session:
+        for first, last in (
+            (None, None),
+            (today - timedelta(days=30), today),
+            (today - timedelta(days=5), today - timedelta(days=3)),
+        ):
+            for group in ("campaign", "channel", "media_source", "link"):
+                out.append(summarise_counters(session, group, first, last))
+            out.append(
+                summarise_counters(session, "link", first, last, where=("campaign", "winback"))
+            )
+            out.append(
+                summarise_counters(session, "channel", first, last, where=("channel", "sms"))
+            )
+        for where in (None, ("campaign", "spring_sale"), ("media_source", "Email")):
+            out.append(daily_totals(session, today - timedelta(days=45), today, where=where))
+    return out  # fmt: skip
+
+
+def test_counter_rollups_answer_what_the_counters_do(app: Flask) -> None:
+    from linkgen.services.rollups import roll_up_counters
+    from linkgen.services.stats import counters_rolled_up_to
+
+    _counters(app, COUNTER_ROWS)
+    direct = _every_report(app)  # nothing built yet: the counters alone
+    steps = 0
+    while roll_up_counters(_db(app)).behind:
+        steps += 1
+    assert steps >= 5  # 40 days back, a week a step
+    with _db(app).session() as session:
+        assert counters_rolled_up_to(session) == utcnow().date() - timedelta(days=2)
+        assert session.scalar(select(func.count()).select_from(CounterRollup)) > 0
+    assert _every_report(app) == direct
+    # Today's and yesterday's counters are read live, not from the rollups.
+    _counters(app, [(0, "lk1", "winback", "sms", 5, 1, 1), (1, "lk9", "new_one", "email", 2, 0, 0)])
+    assert _every_report(app) != direct
+    with_live = _every_report(app)
+    while roll_up_counters(_db(app)).behind:
+        pass
+    assert _every_report(app) == with_live
+
+
+def test_a_late_event_rebuilds_its_day(app: Flask) -> None:
+    from linkgen.services.rollups import roll_up_counters
+
+    _counters(app, COUNTER_ROWS)
+    while roll_up_counters(_db(app)).behind:
+        pass
+    # An app sends an event of 9 days ago: its counter and its row are one transaction.
+    late = utcnow() - timedelta(days=9)
+    _counters(app, [(9, "lk2", "winback", "email", 0, 0, 3)])
+    with _db(app).session() as session:
+        session.add(
+            Event(
+                app_id="com.example.shop",
+                event_id="late-1",
+                event_name="af_purchase",
+                event_values={},
+                ts=late,
+                received_at=utcnow() - SETTLE - timedelta(seconds=1),
+                response={},
+            )
+        )
+    with _db(app).session() as session:
+        stale = _every_report(app)
+    step = roll_up_counters(_db(app))
+    assert step.clicks == 1  # one day rebuilt
+    fresh = _every_report(app)
+    assert fresh != stale
+    with _db(app).session() as session:
+        session.execute(delete(CounterRollup))
+        session.execute(delete(RollupWatermark).where(RollupWatermark.name == "counter_days"))
+    assert _every_report(app) == fresh  # the same as the counters alone
+    assert roll_up_counters(_db(app)).clicks > 0
+
+
+def test_two_counter_builds_at_once_write_each_day_once(app: Flask) -> None:
+    from linkgen.services.rollups import roll_up_counters
+
+    _counters(app, COUNTER_ROWS)
+    direct = _every_report(app)
+
+    def build(db: Database) -> int:
+        steps = 1
+        while roll_up_counters(db).behind:
+            steps += 1
+        return steps
+
+    _twice_at_once(app, build)
+    assert _every_report(app) == direct
+    with _db(app).session() as session:
+        keys = session.execute(
+            select(CounterRollup.scope, CounterRollup.scope_value, CounterRollup.day)
+        ).all()
+    assert len(keys) == len(set(keys))

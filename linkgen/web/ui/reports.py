@@ -277,7 +277,12 @@ def breakdowns_csv() -> Response | tuple[str, int]:
         return exc.message, 400
     with get_runtime().db.session() as db:  # the breakdowns only: not the rest of the page
         split = _breakdowns(db, day_from, day_to, where)
-    report = {"day_from": day_from, "day_to": day_to, "where": where, "breakdowns": split}
+    report: dict[str, Any] = {
+        "day_from": day_from,
+        "day_to": day_to,
+        "where": where,
+        "breakdowns": split,
+    }
     body = table_to_csv(
         BREAKDOWN_CSV_HEADER,
         (

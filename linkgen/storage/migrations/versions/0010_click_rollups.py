@@ -1,4 +1,5 @@
-"""click rollups: clicks per day by platform, OS, country and referrer, and their watermark
+"""click rollups: clicks per day by platform, OS, country and referrer; the counters per day by
+campaign, channel and media source; their watermarks
 
 Revision ID: 0010_click_rollups
 Revises: 0009_report_indexes
@@ -9,6 +10,11 @@ major version), country (from the stored client address) and referrer host, for 
 within each campaign, channel and media source. The worker fills it from `clicks` past
 `rollup_watermarks` (`clicks`: the last click id rolled up), so clicks that exist at the upgrade
 are rolled up by the worker in batches from id 0 (or at once with `linkgen rollup-clicks`).
+
+`counter_rollups` holds `stat_counters` summed per UTC day for all links and per campaign,
+channel and media source (a few hundred rows a day instead of one per link), for days before
+yesterday; the worker builds it (days from the oldest counter on, a week a step) and rebuilds a
+day when a late launch or event counts in it (`rollup_watermarks` `launches`, `events`).
 
 The partial indexes of 0009 on clicks (`ix_clicks_link_ts`, `ix_clicks_campaign_ts`) stay: the
 click log still pages raw clicks of one link or campaign, which no rollup can answer.
@@ -44,6 +50,27 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "counter_rollups",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("scope_value", sa.String(length=150), nullable=False),
+        *(
+            sa.Column(name, sa.BigInteger(), nullable=False)
+            for name in (
+                "clicks",
+                "human_clicks",
+                "bot_clicks",
+                "installs",
+                "reengagements",
+                "events",
+                "revenue_micros",
+            )
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_counter_rollups")),
+        sa.UniqueConstraint("scope", "scope_value", "day", name="uq_counter_rollups_key"),
+    )
+    op.create_table(
         "rollup_watermarks",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("last_id", sa.BigInteger(), nullable=False),
@@ -54,4 +81,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_watermarks")
+    op.drop_table("counter_rollups")
     op.drop_table("click_rollups")
