@@ -488,6 +488,7 @@ def measure_pages(url: str, runs: int) -> list[tuple[str, str, float, float, str
     import tempfile
 
     from linkgen.config import Settings
+    from linkgen.domain.errors import Conflict
     from linkgen.factory import create_app
     from linkgen.services.accounts import create_user
 
@@ -504,8 +505,11 @@ def measure_pages(url: str, runs: int) -> list[tuple[str, str, float, float, str
             )
         )
         try:
-            with app.extensions["linkgen"].db.session() as session:
-                create_user(session, "bench@example.com", "a long enough password")
+            try:
+                with app.extensions["linkgen"].db.session() as session:
+                    create_user(session, "bench@example.com", "a long enough password")
+            except Conflict:  # a database kept by an earlier run (--reuse) has the user
+                pass
             client = app.test_client()
             page = client.get("/login").get_data(as_text=True)
             token = re.search(r'name="csrf_token" value="([^"]+)"', page)
