@@ -43,7 +43,8 @@ def rollup_clicks_cmd(batch: int | None) -> None:
     from linkgen.services import rollups
 
     def _progress(step: rollups.StepResult) -> None:
-        click.echo(f"rolled up to click {step.last_id}", err=True)
+        if step.last_id // 100_000 != (step.last_id - step.clicks) // 100_000:
+            click.echo(f"rolled up to click {step.last_id}", err=True)  # every 100,000
 
     total = rollups.catch_up(get_runtime().db, batch=batch or rollups.BATCH, progress=_progress)
     click.echo(f"rolled up {total} click(s)")
