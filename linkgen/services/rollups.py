@@ -55,7 +55,7 @@ WATERMARK: Final = "clicks"
 SETTLE: Final = timedelta(seconds=60)
 BATCH: Final = 5_000  # clicks per step
 # The worker's step on SQLite, where the step's write holds the one write lock that the click
-# path needs too: 1,000 clicks held it ~50 ms, 5,000 ~115 ms (benchmarks/RESULTS.md).
+# path needs too: 1,000 clicks held it 12-48 ms, 5,000 24-115 ms (benchmarks/rollup_sqlite.py).
 SQLITE_WORKER_BATCH: Final = 1_000
 DIRECT: Final = "direct"  # the referrer of a click that came with none
 KEY_COLUMNS: Final = ("scope", "scope_value", "dimension", "day", "value")
