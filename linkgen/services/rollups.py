@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 import iptocc
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -313,21 +313,19 @@ def roll_up_counters(
 
 
 def _rebuild_days(session: Session, days: list[date]) -> None:
-    """Replace the days' rows of every scope with the sums of their counters."""
+    """Replace the days' rows with the sums of their counters."""
     session.execute(delete(CounterRollup).where(CounterRollup.day.in_(days)))
-    sums = [func.sum(getattr(StatCounter, c)) for c in COUNTER_FIELDS]
-    for scope in SCOPES:
-        key = literal("") if scope == "all" else getattr(StatCounter, scope)
-        grouped = (
-            select(StatCounter.day, literal(scope), key, *sums)
-            .where(StatCounter.day.in_(days))
-            .group_by(StatCounter.day, *([] if scope == "all" else [key]))
+    keys = (StatCounter.day, StatCounter.campaign, StatCounter.channel, StatCounter.media_source)
+    grouped = (
+        select(*keys, *[func.sum(getattr(StatCounter, c)) for c in COUNTER_FIELDS])
+        .where(StatCounter.day.in_(days))
+        .group_by(*keys)
+    )
+    session.execute(
+        insert(CounterRollup).from_select(
+            ["day", "campaign", "channel", "media_source", *COUNTER_FIELDS], grouped
         )
-        session.execute(
-            insert(CounterRollup).from_select(
-                ["day", "scope", "scope_value", *COUNTER_FIELDS], grouped
-            )
-        )
+    )
 
 
 def catch_up(

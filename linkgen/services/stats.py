@@ -2,10 +2,11 @@
 counts rows): one item per link, campaign, channel or media source over a range of days. The
 API's `GET /api/v1/stats` and the web app's reports page both read them here.
 
-Reports by campaign, channel or media source and the daily chart of all links read the days
-that `counter_rollups` holds (every day before yesterday once the worker has built them: a few
-hundred rows a day instead of one per link) and the counters themselves for the later days, in
-one query; until the worker has built them, and by link, they read the counters alone."""
+Reports by campaign, channel or media source (narrowed or not) and the daily chart of all links
+read the days that `counter_rollups` holds (every day before yesterday once the worker has built
+them: one row per campaign, channel and media source a day instead of one per link) and the
+counters themselves for the later days, in one query; until the worker has built them, and by
+link, they read the counters alone."""
 
 from __future__ import annotations
 
@@ -92,14 +93,11 @@ def summarise_counters(
 ) -> list[dict[str, Any]]:
     """One item per group: the summed counters, revenue as a number."""
     name, column = GROUPS[group_by]
-    rolled = None
-    if group_by != "link" and (where is None or where[0] == group_by):
-        rolled = rolled_up_counters(
-            session, day_from, day_to, group_by, where[1] if where is not None else None
-        )
+    rolled = rolled_up_counters(session, day_from, day_to, where) if group_by != "link" else None
     if rolled is not None:
+        key = rolled.c[group_by]
         sums = [func.sum(rolled.c[c]).label(c) for c in (*COUNTS, "revenue_micros")]
-        query = select(rolled.c.key, *sums).group_by(rolled.c.key).order_by(rolled.c.key)
+        query = select(key.label("key"), *sums).group_by(key).order_by(key)
     else:
         sums = [func.sum(getattr(StatCounter, c)).label(c) for c in (*COUNTS, "revenue_micros")]
         query = select(column.label("key"), *sums).group_by(column).order_by(column)
@@ -144,10 +142,7 @@ def daily_totals(
     where: Filter | None = None,
 ) -> list[DayTotals]:
     """Every day from `day_from` to `day_to` (zeros included), summed in one grouped query."""
-    rolled = None
-    if link_id is None:
-        scope, value = where if where is not None else ("all", None)
-        rolled = rolled_up_counters(session, day_from, day_to, scope, value)
+    rolled = rolled_up_counters(session, day_from, day_to, where) if link_id is None else None
     if rolled is not None:
         query = select(rolled.c.day, *[func.sum(rolled.c[c]) for c in DAY_SERIES]).group_by(
             rolled.c.day
@@ -182,37 +177,37 @@ def counters_rolled_up_to(session: Session) -> date | None:
     return date.fromordinal(ordinal) if ordinal else None
 
 
+_ROLLED_KEYS: Final = ("campaign", "channel", "media_source")
+
+
 def rolled_up_counters(
     session: Session,
     day_from: date | None,
     day_to: date | None,
-    scope: str,
-    value: str | None = None,
+    where: Filter | None = None,
 ) -> Subquery | None:
-    """(day, key, counts...) rows of one scope over the days: `counter_rollups` up to the day it
-    holds, the counters after it (one query). None when it holds none of the days asked for."""
+    """(day, campaign, channel, media_source, counts...) rows over the days: `counter_rollups`
+    up to the day it holds, the counters after it (one query). None when it holds none of the
+    days asked for."""
     through = counters_rolled_up_to(session)
     if through is None or (day_from is not None and day_from > through):
         return None
     upto = through if day_to is None else min(day_to, through)
     rolled = select(
         CounterRollup.day,
-        CounterRollup.scope_value.label("key"),
-        *[getattr(CounterRollup, c).label(c) for c in _FIELDS],
-    ).where(CounterRollup.scope == scope, CounterRollup.day <= upto)
-    column = GROUPS[scope][1] if scope in GROUPS else literal("")
+        *[getattr(CounterRollup, c) for c in (*_ROLLED_KEYS, *_FIELDS)],
+    ).where(CounterRollup.day <= upto)
     live = select(
         StatCounter.day,
-        column.label("key"),
-        *[getattr(StatCounter, c).label(c) for c in _FIELDS],
+        *[getattr(StatCounter, c) for c in (*_ROLLED_KEYS, *_FIELDS)],
     ).where(StatCounter.day > through)
     if day_from is not None:
         rolled = rolled.where(CounterRollup.day >= day_from)
     if day_to is not None:
         live = live.where(StatCounter.day <= day_to)
-    if value is not None:
-        rolled = rolled.where(CounterRollup.scope_value == value)
-        live = live.where(column == value)
+    if where is not None:
+        rolled = rolled.where(getattr(CounterRollup, where[0]) == where[1])
+        live = live.where(getattr(StatCounter, where[0]) == where[1])
     return union_all(rolled, live).subquery()
 
 

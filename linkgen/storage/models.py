@@ -465,19 +465,23 @@ class ClickRollup(Base):
 
 
 class CounterRollup(CounterColumns, Base):
-    """The counters summed per UTC day for all links and per campaign, channel and media
-    source, for days before yesterday (which change only through late launches and events):
-    rebuilt from `stat_counters` by `services.rollups`, read by `services.stats`."""
+    """The counters summed per UTC day and campaign, channel and media source (the counters
+    without their link and template), for days before yesterday (which change only through
+    late launches and events): rebuilt from `stat_counters` by `services.rollups`, read by
+    `services.stats`."""
 
     __tablename__ = "counter_rollups"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
-    scope: Mapped[str] = mapped_column(String(16))  # all | campaign | channel | media_source
-    scope_value: Mapped[str] = mapped_column(String(150), default="")
+    campaign: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    media_source: Mapped[str] = mapped_column(String(150), default="")
 
     __table_args__ = (
-        UniqueConstraint("scope", "scope_value", "day", name="uq_counter_rollups_key"),
+        UniqueConstraint(
+            "day", "campaign", "channel", "media_source", name="uq_counter_rollups_key"
+        ),
     )
 
 

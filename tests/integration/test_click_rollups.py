@@ -485,10 +485,18 @@ def _every_report(app: Flask) -> list[Any]:
             out.append(
                 summarise_counters(session, "link", first, last, where=("campaign", "winback"))
             )
-            out.append(
-                summarise_counters(session, "channel", first, last, where=("channel", "sms"))
-            )
-        for where in (None, ("campaign", "spring_sale"), ("media_source", "Email")):
+            for group, where in (
+                ("channel", ("channel", "sms")),
+                ("campaign", ("channel", "sms")),
+                ("media_source", ("campaign", "winback")),
+            ):
+                out.append(summarise_counters(session, group, first, last, where=where))
+        for where in (
+            None,
+            ("campaign", "spring_sale"),
+            ("media_source", "Email"),
+            ("channel", "sms"),
+        ):
             out.append(daily_totals(session, today - timedelta(days=45), today, where=where))
     return out  # fmt: skip
 
@@ -566,6 +574,11 @@ def test_two_counter_builds_at_once_write_each_day_once(app: Flask) -> None:
     assert _every_report(app) == direct
     with _db(app).session() as session:
         keys = session.execute(
-            select(CounterRollup.scope, CounterRollup.scope_value, CounterRollup.day)
+            select(
+                CounterRollup.day,
+                CounterRollup.campaign,
+                CounterRollup.channel,
+                CounterRollup.media_source,
+            )
         ).all()
     assert len(keys) == len(set(keys))

@@ -1,4 +1,4 @@
-"""click rollups: clicks per day by platform, OS, country and referrer; the counters per day by
+"""click rollups: clicks per day by platform, OS, country and referrer; the counters per day and
 campaign, channel and media source; their watermarks
 
 Revision ID: 0010_click_rollups
@@ -11,9 +11,9 @@ within each campaign, channel and media source. The worker fills it from `clicks
 `rollup_watermarks` (`clicks`: the last click id rolled up), so clicks that exist at the upgrade
 are rolled up by the worker in batches from id 0 (or at once with `linkgen rollup-clicks`).
 
-`counter_rollups` holds `stat_counters` summed per UTC day for all links and per campaign,
-channel and media source (a few hundred rows a day instead of one per link), for days before
-yesterday; the worker builds it (days from the oldest counter on, a week a step) and rebuilds a
+`counter_rollups` holds `stat_counters` summed per UTC day and campaign, channel and media
+source (without link and template: a few hundred rows a day instead of one per link), for days
+before yesterday; the worker builds it (days from the oldest counter on, a week a step) and rebuilds a
 day when a late launch or event counts in it (`rollup_watermarks` `launches`, `events`).
 
 The partial indexes of 0009 on clicks (`ix_clicks_link_ts`, `ix_clicks_campaign_ts`) stay: the
@@ -53,8 +53,9 @@ def upgrade() -> None:
         "counter_rollups",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("scope", sa.String(length=16), nullable=False),
-        sa.Column("scope_value", sa.String(length=150), nullable=False),
+        sa.Column("campaign", sa.String(length=100), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("media_source", sa.String(length=150), nullable=False),
         *(
             sa.Column(name, sa.BigInteger(), nullable=False)
             for name in (
@@ -68,7 +69,9 @@ def upgrade() -> None:
             )
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_counter_rollups")),
-        sa.UniqueConstraint("scope", "scope_value", "day", name="uq_counter_rollups_key"),
+        sa.UniqueConstraint(
+            "day", "campaign", "channel", "media_source", name="uq_counter_rollups_key"
+        ),
     )
     op.create_table(
         "rollup_watermarks",
