@@ -629,9 +629,10 @@ def main() -> int:
         else:
             prepare(engine)
             facts = fill(engine, args, datetime.now(UTC))
-            facts.update(roll_up(engine, url, args))
-        if "counter_build_s" not in facts:
+        if "counter_build_s" not in facts:  # before the clicks' backfill, which would do it
             facts.update(build_counter_rollups(engine, url))
+        if not args.reuse:
+            facts.update(roll_up(engine, url, args))
         save_facts(engine, facts)
         rows = measure(engine, args, facts)
         rows += measure_pages(url, args.runs)
