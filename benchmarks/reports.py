@@ -1,7 +1,10 @@
-"""Reports at scale on PostgreSQL: every report query and the click log's page queries.
+"""Reports at scale on PostgreSQL: every report query, the click log's page queries, the
+reports pages themselves, and the click rollup's throughput.
 
-Works in a schema of its own (`bench_reports_<pid>`, dropped at the end) of the PostgreSQL
-database named by `--url` / `LINKGEN_BENCH_PG_URL`. Fills, server-side with `generate_series`:
+Works in a database of its own (`--database`, `linkgen_bench_reports`, created on the server
+named by `--url` / `LINKGEN_BENCH_PG_URL` and dropped at the end unless `--keep`; `--reuse`
+measures again on a database kept by an earlier run, without filling it). Fills, server-side
+with `generate_series`:
 
 * `clicks`: up to `--clicks` (10,000,000) rows over `--days` days in arrival order (ids grow with
   time, as the recorder writes them), skewed over `--links` links (a tenth are template clicks
@@ -9,19 +12,30 @@ database named by `--url` / `LINKGEN_BENCH_PG_URL`. Fills, server-side with `gen
   the count or the `--fill-seconds` budget is reached (the figure says which);
 * `stat_counters`: one row per day x link (x its campaign, channel, media source) on which the
   link had clicks, plus template rows, as the counters would hold for those clicks;
-* `events`: `--revenue-events` events with revenue in EUR, USD and GBP.
+* `events`: `--revenue-events` events with revenue in EUR, USD and GBP;
+* `counter_rollups`: by the worker's step (`rollups.roll_up_counters`), timed;
+* `click_rollups`: by the rollup step itself (`services/rollups.catch_up`), timed: first
+  `--steady-clicks` clicks in the worker's batches (`rollups.BATCH`), then the rest in
+  `--rollup-batch` batches (`linkgen rollup-clicks --batch`), as a backfill would.
+
+Clicks come from public and private IPv4 addresses all over the address space (about 5 % with
+none, as the `none` privacy setting stores), iOS 15-18 / Android 10-14 / computers, and 30 %
+with one of five referrers.
 
 Only the indexes reads use are built (after the fill, which is much faster than keeping them):
 the primary keys, `ix_clicks_ts`, `ix_clicks_link_ts`, `ix_clicks_campaign_ts`,
-`uq_stat_counters_key`, `ix_stat_counters_link_day`, `ix_events_revenue_ts`. The tables are
-UNLOGGED to bound the fill's time (reads are the same). Each query runs through the service
-function the page calls (SQLAlchemy included); the median of `--runs` runs after one warm-up is
-recorded in benchmarks/RESULTS.md. Target: every report under 300 ms.
+`uq_stat_counters_key`, `ix_stat_counters_link_day`, `ix_events_revenue_ts` (and
+`uq_click_rollups_key`, which the rollup's upserts need). The filled tables are UNLOGGED to
+bound the fill's time (reads are the same); `click_rollups` is logged, as in production. Each
+query runs through the service function the page calls (SQLAlchemy included), and each page
+through the whole app (a logged-in test client); the median of `--runs` runs after one warm-up
+is recorded in benchmarks/RESULTS.md. Target: every report under 300 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -33,23 +47,28 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import load_average, write_results
+from linkgen.services import rollups
 from linkgen.services.clicklog import ClickQuery, click_page
+from linkgen.services.rollups import breakdowns
 from linkgen.services.stats import (
     daily_totals,
     revenue_by_currency,
     summarise_counters,
 )
-from linkgen.storage.models import Base, Click, Event, StatCounter
+from linkgen.storage.db import Database
+from linkgen.storage.models import Base, Click, ClickRollup, CounterRollup, Event, StatCounter
 from linkgen.web.ui.stats import totals_by_link
 
 SECTION = "reports"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_DATABASE = "linkgen_bench_reports"
 CHUNK = 1_000_000
 TARGET_MS = 300.0
 
@@ -62,9 +81,18 @@ SELECT 'ck' || g, ts, CASE WHEN link >= 0 THEN 'lk' || link END, 'AbCd', 'com.be
     (ARRAY['Email', 'SMS', 'Push', 'QR'])[1 + abs(link) % 4],
     'camp' || (abs(link) % :campaigns),
     (ARRAY['email', 'sms', 'push', 'qr'])[1 + abs(link) % 4],
-    '{}', '10.0.' || (g % 250) || '.' || (g % 199), 'Mozilla/5.0 (bench)',
-    (ARRAY['android', 'ios', 'desktop'])[1 + (g % 10) / 4], '14',
-    CASE WHEN g % 10 < 3 THEN 'https://mail.example.com/inbox' END, NULL, NULL,
+    '{}',
+    CASE WHEN g % 20 <> 0 THEN (1 + (g::bigint * 7919) % 223) || '.'
+        || ((g::bigint * 104729) % 256) || '.' || ((g::bigint * 31) % 256) || '.'
+        || (1 + g % 250) END,
+    'Mozilla/5.0 (bench)',
+    (ARRAY['android', 'ios', 'desktop'])[1 + (g % 10) / 4],
+    CASE (g % 10) / 4 WHEN 0 THEN (10 + g % 5)::text
+        WHEN 1 THEN (15 + g % 4) || '.' || (g % 5) ELSE '10.15' END,
+    CASE WHEN g % 10 < 3 THEN (ARRAY['https://mail.google.com/mail/u/0/',
+        'https://outlook.live.com/mail/0/', 'https://t.co/x', 'https://l.facebook.com/l.php',
+        'https://www.linkedin.com/'])[1 + (g / 10) % 5] END,
+    NULL, NULL,
     g % 7 = 0, bot,
     CASE WHEN bot THEN (ARRAY['scanner:message', 'preview:slackbot', 'crawler',
         'scanner:microsoft_safelinks', 'automation:curl'])[1 + g % 5] END,
@@ -118,15 +146,20 @@ READ_INDEXES = {
 TABLES: tuple[Table, ...] = tuple(
     Base.metadata.tables[n] for n in ("clicks", "stat_counters", "events")
 )
+ROLLUP_TABLES: tuple[Table, ...] = tuple(
+    Base.metadata.tables[n] for n in ("click_rollups", "rollup_watermarks")
+)
+
+
+SCOPES = (("all", ""), ("campaign", "camp3"), ("channel", "email"), ("media_source", "Email"))
+
+
+def _values(found: dict[str, list[Any]]) -> int:
+    return sum(len(rows) for rows in found.values())
 
 
 def _all_links(session: Session, day_from: date, day_to: date) -> dict[str, int]:
     return revenue_by_currency(session, day_from, day_to).get("", {})
-
-
-def schema_url(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
@@ -141,8 +174,9 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
 
 
 def prepare(engine: Any) -> None:
-    """The tables from the models, UNLOGGED, without the indexes the fill would maintain."""
-    Base.metadata.create_all(engine, tables=list(TABLES))
+    """The tables from the models, UNLOGGED, without the indexes the fill would maintain (the
+    rest of the schema as it is, for the pages)."""
+    Base.metadata.create_all(engine)
     with engine.begin() as conn:
         for name in ("clicks", "stat_counters", "events"):
             conn.execute(text(f"ALTER TABLE {name} SET UNLOGGED"))
@@ -221,6 +255,81 @@ def fill(engine: Any, args: argparse.Namespace, now: datetime) -> dict[str, Any]
     return out
 
 
+def roll_up(engine: Any, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Roll every settled click up with the rollup step itself, timed (the backfill)."""
+    db = Database(url, pool_size=2)
+    out: dict[str, Any] = {}
+    try:
+        done, steps, began = 0, 0, time.perf_counter()
+        while done < args.steady_clicks:
+            step = rollups.roll_up_clicks(db)
+            done, steps = done + step.clicks, steps + 1
+            if not step.behind:
+                break
+        out["steady_clicks"], out["steady_s"] = done, time.perf_counter() - began
+        out["steady_steps"] = steps
+        print(f"  rollup, {rollups.BATCH:,} a step: {done:,} clicks", flush=True)
+        began = time.perf_counter()
+
+        def _progress(step: rollups.StepResult) -> None:
+            if step.last_id // 1_000_000 != (step.last_id - step.clicks) // 1_000_000:
+                print(f"  rollup: click {step.last_id:,} ({time.perf_counter() - began:.0f} s)")
+
+        out["backfill_clicks"] = rollups.catch_up(db, batch=args.rollup_batch, progress=_progress)
+        out["backfill_s"] = time.perf_counter() - began
+    finally:
+        db.dispose()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE click_rollups"))
+        out["rollup_rows"] = conn.execute(select(func.count()).select_from(ClickRollup)).scalar()
+        out["rollup_mb"] = (
+            conn.execute(text("SELECT pg_total_relation_size('click_rollups')")).scalar_one()
+            / 1_048_576
+        )
+        out["rollup_rows_by_scope"] = dict(
+            conn.execute(select(ClickRollup.scope, func.count()).group_by(ClickRollup.scope)).all()  # type: ignore[arg-type]
+        )
+    return out
+
+
+def build_counter_rollups(engine: Any, url: str) -> dict[str, Any]:
+    """Build `counter_rollups` from the counters with the worker's step, timed."""
+    db = Database(url, pool_size=2)
+    try:
+        began, steps = time.perf_counter(), 0
+        while rollups.roll_up_counters(db).behind:
+            steps += 1
+        out: dict[str, Any] = {"counter_build_s": time.perf_counter() - began}
+        out["counter_build_steps"] = steps + 1
+    finally:
+        db.dispose()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE counter_rollups"))
+        out["counter_rollup_rows"] = conn.execute(
+            select(func.count()).select_from(CounterRollup)
+        ).scalar()
+    print(f"  counter rollups: {out['counter_build_s']:.0f} s", flush=True)
+    return out
+
+
+def save_facts(engine: Any, facts: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_facts (facts text)"))
+        conn.execute(text("DELETE FROM bench_facts"))
+        conn.execute(
+            text("INSERT INTO bench_facts VALUES (:f)"), {"f": json.dumps(facts, default=str)}
+        )
+
+
+def load_facts(engine: Any) -> dict[str, Any]:
+    with engine.connect() as conn:
+        facts: dict[str, Any] = json.loads(
+            conn.execute(text("SELECT facts FROM bench_facts")).scalar_one()
+        )
+    facts["last_day"] = date.fromisoformat(facts["last_day"])
+    return facts
+
+
 def measure(
     engine: Any, args: argparse.Namespace, facts: dict[str, Any]
 ) -> list[tuple[str, str, float, float, str]]:
@@ -267,6 +376,25 @@ def measure(
             partial(_all_links, day_from=first, day_to=last),
             len,
         )
+        run(
+            "report",
+            f"summary by link of one campaign, {days} days",
+            partial(
+                summarise_counters,
+                group_by="link",
+                day_from=first,
+                day_to=last,
+                where=("campaign", "camp3"),
+            ),
+            len,
+        )
+        for scope, value in SCOPES:
+            run(
+                "breakdown",
+                f"platform, OS, country, referrer: {scope.replace('_', ' ')}, {days} days",
+                partial(breakdowns, day_from=first, day_to=last, scope=scope, scope_value=value),
+                _values,
+            )
     run(
         "report",
         "summary by link, all days",
@@ -279,6 +407,25 @@ def measure(
         lambda s: revenue_by_currency(s, link_ids=[busy_link]),
         len,
     )
+    run(
+        "breakdown",
+        "platform, OS, country, referrer: all clicks, all days",
+        lambda s: breakdowns(s, None, None),
+        _values,
+    )
+    # A/B: PostgreSQL's JIT (on by default, above a plan cost of 100,000) on the largest sums.
+    ninety = last - timedelta(days=89)
+    jit_ab: list[tuple[str, Callable[[Session], Any]]] = [
+        ("summary by link, 90 days", partial(summarise_counters, group_by="link", day_to=last)),
+        ("daily chart, all links, 90 days", partial(daily_totals, day_to=last)),
+    ]
+    for label, fn in jit_ab:
+
+        def without_jit(s: Session, fn: Callable[..., Any] = fn) -> Any:
+            s.execute(text("SET LOCAL jit = off"))
+            return fn(s, day_from=ninety)
+
+        run("jit off", label, without_jit, len)
     ids = [f"lk{i}" for i in range(50)]
     run("report", "link list: totals of 50 links", lambda s: totals_by_link(s, ids), len)
     run(
@@ -324,6 +471,73 @@ def measure(
     return rows
 
 
+PAGES = (
+    "/reports?days=30",
+    "/reports?days=90&group_by=link",
+    "/reports?days=90&group_by=channel",
+    "/reports?days=30&campaign=camp3&group_by=link",
+    "/reports?days=90&channel=email",
+    "/reports/breakdowns.csv?days=90",
+    "/reports/clicks",
+)
+
+
+def measure_pages(url: str, runs: int) -> list[tuple[str, str, float, float, str]]:
+    """The reports pages through the whole app (log-in session, Flask, templates)."""
+    import re
+    import tempfile
+
+    from linkgen.config import Settings
+    from linkgen.domain.errors import Conflict
+    from linkgen.factory import create_app
+    from linkgen.services.accounts import create_user
+
+    rows: list[tuple[str, str, float, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(
+            Settings(
+                database_url=url,
+                secret_key="bench-secret-key",  # noqa: S106 - a throwaway benchmark app
+                link_domains=("go.bench.example",),
+                instance_path=Path(tmp),
+                testing=True,
+                run_worker=False,
+            )
+        )
+        try:
+            try:
+                with app.extensions["linkgen"].db.session() as session:
+                    create_user(session, "bench@example.com", "a long enough password")
+            except Conflict:  # a database kept by an earlier run (--reuse) has the user
+                pass
+            client = app.test_client()
+            page = client.get("/login").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token is not None
+            resp = client.post(
+                "/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": "bench@example.com",
+                    "password": "a long enough password",
+                },
+            )
+            assert resp.status_code == 302, resp.status_code
+            for path in PAGES:
+
+                def get(path: str = path) -> int:
+                    answer = client.get(path)
+                    assert answer.status_code == 200, (path, answer.status_code)
+                    return len(answer.data)
+
+                median, worst, size = timed(get, runs)
+                rows.append(("page", f"GET {path}", median, worst, f"{size:,} bytes"))
+                print(f"  page      {path:58} {median:8.1f} ms (max {worst:.1f})", flush=True)
+        finally:
+            app.extensions["linkgen"].close()
+    return rows
+
+
 def report(
     rows: list[tuple[str, str, float, float, str]],
     facts: dict[str, Any],
@@ -350,7 +564,20 @@ def report(
         f"counters and events {facts['counters_s']:.0f} s, indexes {facts['index_s']:.0f} s, "
         f"VACUUM ANALYZE {facts['vacuum_s']:.0f} s (UNLOGGED tables, only the indexes reads use). "
         f"Median of {args.runs} runs after a warm-up, through the service functions the pages "
-        "call (SQLAlchemy included); the tables stay in the OS page cache.",
+        "call (SQLAlchemy included), and the pages through the app; the tables stay in the OS "
+        "page cache.",
+        "",
+        f"Rollup (`services/rollups`, logged table): {facts['steady_clicks']:,} clicks in "
+        f"{facts['steady_steps']:,} steps of {rollups.BATCH:,} (the worker's) in "
+        f"{facts['steady_s']:.0f} s = **{facts['steady_clicks'] / facts['steady_s']:,.0f} "
+        f"clicks/s**; the backfill of the other {facts['backfill_clicks']:,} in steps of "
+        f"{args.rollup_batch:,} (`linkgen rollup-clicks --batch`) in {facts['backfill_s']:.0f} s "
+        f"= **{facts['backfill_clicks'] / max(facts['backfill_s'], 1e-9):,.0f} clicks/s**. "
+        f"`click_rollups`: {facts['rollup_rows']:,} rows, {facts['rollup_mb']:,.0f} MB ("
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(facts["rollup_rows_by_scope"].items()))
+        + f"). `counter_rollups` built from the counters in {facts['counter_build_s']:.0f} s "
+        f"({facts['counter_build_steps']} steps of a week, with the events' late-day check): "
+        f"{facts['counter_rollup_rows']:,} rows.",
         "",
         "| kind | query | median | max | rows |",
         "|---|---|---:|---:|---:|",
@@ -370,32 +597,50 @@ def report(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("LINKGEN_BENCH_PG_URL", DEFAULT_URL))
+    parser.add_argument("--database", default=DEFAULT_DATABASE, help="created, then dropped")
+    parser.add_argument("--keep", action="store_true", help="keep the database for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="measure a kept database again")
     parser.add_argument("--clicks", type=int, default=10_000_000)
-    parser.add_argument("--fill-seconds", type=float, default=150.0, help="stop filling after")
+    parser.add_argument("--fill-seconds", type=float, default=300.0, help="stop filling after")
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--links", type=int, default=4_000)
     parser.add_argument("--campaigns", type=int, default=400)
     parser.add_argument("--revenue-events", type=int, default=200_000)
+    parser.add_argument("--steady-clicks", type=int, default=200_000)
+    parser.add_argument("--rollup-batch", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="1,000,000 clicks, 3 runs")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.clicks, args.revenue_events, args.runs = 1_000_000, 20_000, 3
-    schema = f"bench_reports_{os.getpid()}"
     admin = create_engine(args.url, isolation_level="AUTOCOMMIT")
+    url = make_url(args.url).set(database=args.database).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         version = str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
-    engine = create_engine(schema_url(args.url, schema))
+        if not args.reuse:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{args.database}"'))
+            conn.execute(text(f'CREATE DATABASE "{args.database}"'))
+    engine = create_engine(url)
     try:
-        prepare(engine)
-        facts = fill(engine, args, datetime.now(UTC))
+        if args.reuse:
+            facts = load_facts(engine)
+            Base.metadata.create_all(engine)  # tables added since the database was filled
+        else:
+            prepare(engine)
+            facts = fill(engine, args, datetime.now(UTC))
+        if "counter_build_s" not in facts:  # before the clicks' backfill, which would do it
+            facts.update(build_counter_rollups(engine, url))
+        if not args.reuse:
+            facts.update(roll_up(engine, url, args))
+        save_facts(engine, facts)
         rows = measure(engine, args, facts)
+        rows += measure_pages(url, args.runs)
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if not args.keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{args.database}"'))
         admin.dispose()
     markdown = report(rows, facts, args, version, load_average())
     print(markdown)

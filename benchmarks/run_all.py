@@ -24,6 +24,7 @@ BENCHMARKS = (
     "slow_clients",
     "scanners",
     "reports",
+    "rollup_sqlite",
 )
 QUICK_ARGS = {"click_storage": ("--quick",), "reports": ("--quick",)}
 

@@ -1,4 +1,4 @@
-"""Operations commands: retention, backup and restore."""
+"""Operations commands: retention, the reports' click rollups, backup and restore."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ def retention_cmd(days: int, batch: int) -> None:
         f"deleted {deleted['clicks']} click(s) and {deleted['launches']} launch(es) "
         f"older than {cutoff:%Y-%m-%d %H:%M}Z"
     )
+
+
+@click.command("rollup-clicks")
+@click.option("--batch", type=click.IntRange(100, 1_000_000), default=None, help="Clicks per step.")
+@with_appcontext
+def rollup_clicks_cmd(batch: int | None) -> None:
+    """Roll up every settled click not rolled up yet (a backfill; the worker does it too)."""
+    from linkgen.runtime import get_runtime
+    from linkgen.services import rollups
+
+    def _progress(step: rollups.StepResult) -> None:
+        if step.last_id // 100_000 != (step.last_id - step.clicks) // 100_000:
+            click.echo(f"rolled up to click {step.last_id}", err=True)  # every 100,000
+
+    total = rollups.catch_up(get_runtime().db, batch=batch or rollups.BATCH, progress=_progress)
+    click.echo(f"rolled up {total} click(s)")
 
 
 @click.command("backup")
@@ -82,4 +98,4 @@ def restore_cmd(path: Path) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-COMMANDS = [retention_cmd, backup_cmd, restore_cmd]
+COMMANDS = [retention_cmd, rollup_clicks_cmd, backup_cmd, restore_cmd]

@@ -84,6 +84,7 @@ from linkgen.domain.clevertap import (
 from linkgen.services import postbacks as store
 from linkgen.services.outbox import load_integration
 from linkgen.services.retention import RetentionSchedule
+from linkgen.services.rollups import RollupSchedule
 from linkgen.storage.db import Database
 from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
@@ -120,6 +121,10 @@ class WorkerConfig:
     # LINKGEN_RETENTION_DAYS: raw clicks and launches older than this are deleted (None: kept).
     retention_days: int | None = None
     retention_every: float = 3600.0  # seconds between retention rounds
+    # The reports' click rollups (services/rollups.py): a step this often, back to back while
+    # a backlog (a backfill) lasts; 0 turns them off in this worker.
+    rollup_every: float = 5.0
+    rollup_batch: int | None = None  # clicks per step (None: services/rollups' choice)
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RECORDS_PER_UPLOAD:
@@ -231,6 +236,11 @@ class OutboxWorker:
             if self.config.retention_days is not None
             else None
         )
+        self.rollups = (
+            RollupSchedule(db, every=self.config.rollup_every, batch=self.config.rollup_batch)
+            if self.config.rollup_every > 0
+            else None
+        )
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -250,11 +260,13 @@ class OutboxWorker:
                     stats = self.run_once()
                     # One retention batch per iteration: deliveries go on between batches.
                     retained = self.retention is not None and self.retention.step()
+                    # One rollup batch per iteration too (a backfill goes on between them).
+                    rolled = self.rollups is not None and self.rollups.step()
                 except Exception:  # a database hiccup must not end the worker
                     log.exception("postback worker iteration failed; trying again shortly")
                     stop.wait(max(self.config.idle_poll, 1.0))
                     continue
-                busy = stats.claimed or retained
+                busy = stats.claimed or retained or rolled
                 pause = self.config.busy_poll if busy else self.config.idle_poll
                 if pause:
                     stop.wait(pause)

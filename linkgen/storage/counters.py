@@ -8,11 +8,11 @@ add up instead of overwriting each other.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table
 
@@ -80,29 +80,46 @@ class CounterBatch:
 
 
 KEY_COLUMNS = ("day", "link_id", "template_id", "campaign", "channel", "media_source")
-# Rows per statement: 13 values a row stays far under SQLite's 32766 bound variables.
+# Rows per statement: a dozen values a row stays far under SQLite's 32766 bound variables.
 MAX_ROWS_PER_UPSERT = 500
 
 
-@lru_cache(maxsize=4)
-def _upsert(dialect_name: str) -> Insert:
-    """The one counter upsert (clicks, launches, events, tests), per dialect."""
-    added = ", ".join(f"{f} = stat_counters.{f} + excluded.{f}" for f in COUNTER_FIELDS)
+@lru_cache(maxsize=16)
+def _adding_upsert(
+    dialect_name: str, table: Table, keys: tuple[str, ...], fields: tuple[str, ...]
+) -> Insert:
+    added = ", ".join(f"{f} = {table.name}.{f} + excluded.{f}" for f in fields)
     return Insert(
         dialect(dialect_name),
-        cast(Table, StatCounter.__table__),
-        (*KEY_COLUMNS, *COUNTER_FIELDS),
-        f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {added}",
+        table,
+        (*keys, *fields),
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}",
     )
 
 
-def upsert_counters(tx: Executor, deltas: Mapping[CounterKey, Mapping[str, int]]) -> None:
-    """Add deltas to counter rows, creating the rows as needed, keys in sorted order (so that
-    concurrent writers lock rows in one order), up to MAX_ROWS_PER_UPSERT rows a statement."""
-    keys = sorted(k for k in deltas if any(deltas[k].values()))
-    if not keys:
+def upsert_adding(
+    tx: Executor,
+    table: Table,
+    keys: Sequence[str],
+    fields: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert `rows`, adding `fields` to the rows whose `keys` exist already (`x = x +
+    excluded.x`: concurrent writers add up instead of overwriting each other). The one upsert of
+    linkgen's sums: the counters (`upsert_counters`) and the click rollups. Callers pass rows in
+    key order, so that concurrent writers lock rows in one order (no deadlock on PostgreSQL);
+    up to MAX_ROWS_PER_UPSERT rows go in one multi-row statement."""
+    if not rows:
         return
-    upsert = _upsert(tx.d.name)
+    upsert = _adding_upsert(tx.d.name, table, tuple(keys), tuple(fields))
+    for start in range(0, len(rows), MAX_ROWS_PER_UPSERT):
+        chunk = rows[start : start + MAX_ROWS_PER_UPSERT]
+        tx.execute(upsert.rows_sql(len(chunk)), upsert.many(chunk))
+
+
+def upsert_counters(tx: Executor, deltas: Mapping[CounterKey, Mapping[str, int]]) -> None:
+    """Add deltas to counter rows, creating the rows as needed, keys in sorted order."""
+    keys = sorted(k for k in deltas if any(deltas[k].values()))
     rows = [
         {
             "day": k.day,
@@ -115,6 +132,4 @@ def upsert_counters(tx: Executor, deltas: Mapping[CounterKey, Mapping[str, int]]
         }
         for k in keys
     ]
-    for start in range(0, len(rows), MAX_ROWS_PER_UPSERT):
-        chunk = rows[start : start + MAX_ROWS_PER_UPSERT]
-        tx.execute(upsert.rows_sql(len(chunk)), upsert.many(chunk))
+    upsert_adding(tx, cast(Table, StatCounter.__table__), KEY_COLUMNS, COUNTER_FIELDS, rows)

@@ -420,7 +420,19 @@ class Postback(Base):
     )
 
 
-class StatCounter(Base):
+class CounterColumns:
+    """What a counter row counts (`stat_counters`, and its per-day sums `counter_rollups`)."""
+
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    installs: Mapped[int] = mapped_column(BigInteger, default=0)
+    reengagements: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatCounter(CounterColumns, Base):
     """Counters kept as clicks, launches and events arrive, so reports never count rows."""
 
     __tablename__ = "stat_counters"
@@ -432,13 +444,6 @@ class StatCounter(Base):
     campaign: Mapped[str] = mapped_column(String(100), default="")
     channel: Mapped[str] = mapped_column(String(20), default="")
     media_source: Mapped[str] = mapped_column(String(150), default="")
-    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
-    installs: Mapped[int] = mapped_column(BigInteger, default=0)
-    reengagements: Mapped[int] = mapped_column(BigInteger, default=0)
-    events: Mapped[int] = mapped_column(BigInteger, default=0)
-    revenue_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (
         UniqueConstraint(
@@ -454,6 +459,61 @@ class StatCounter(Base):
         # every counter row (one per link and day) of the table or of the days asked for.
         Index("ix_stat_counters_link_day", "link_id", "day"),
     )
+
+
+class ClickRollup(Base):
+    """Clicks per day by platform, OS, country and referrer, for all clicks and within each
+    campaign, channel and media source: filled off the click path by `services.rollups`."""
+
+    __tablename__ = "click_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # UTC, as the counters' days
+    scope: Mapped[str] = mapped_column(String(16))  # all | campaign | channel | media_source
+    scope_value: Mapped[str] = mapped_column(String(150), default="")
+    dimension: Mapped[str] = mapped_column(String(16))  # platform | os | country | referrer
+    value: Mapped[str] = mapped_column(String(255), default="")
+    human_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        # Key order is the reports' read order: one scope's dimensions over a range of days is
+        # one range of this index per dimension.
+        UniqueConstraint(
+            "scope", "scope_value", "dimension", "day", "value", name="uq_click_rollups_key"
+        ),
+    )
+
+
+class CounterRollup(CounterColumns, Base):
+    """The counters summed per UTC day and campaign, channel and media source (the counters
+    without their link and template), for days before yesterday (which change only through
+    late launches and events): rebuilt from `stat_counters` by `services.rollups`, read by
+    `services.stats`."""
+
+    __tablename__ = "counter_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    campaign: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    media_source: Mapped[str] = mapped_column(String(150), default="")
+
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "campaign", "channel", "media_source", name="uq_counter_rollups_key"
+        ),
+    )
+
+
+class RollupWatermark(Base):
+    """How far a rollup has read its source table (the last `clicks.id` rolled up)."""
+
+    __tablename__ = "rollup_watermarks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CacheEpoch(Base):

@@ -804,6 +804,50 @@ class StatsList(ResponseModel):
     next: NextCursor
 
 
+BreakdownDimension = Literal["platform", "os", "country", "referrer"]
+
+
+class BreakdownRow(ResponseModel):
+    """One value of a breakdown of the clicks over the days asked for."""
+
+    dimension: BreakdownDimension = Field(
+        description="what the clicks are broken down by", examples=["country"]
+    )
+    value: str | None = Field(
+        description="platform: `ios`, `android`, `desktop` or `other`; os: the platform and "
+        "its major version (`iOS 17`, `Android 14`, `Computer`); country: the ISO 3166 code of "
+        "the click's address, null when it was not stored (privacy setting) or is in no "
+        "country; referrer: the referring page's host, `direct` for none",
+        examples=["US"],
+    )
+    label: str = Field(description="the value as the reports page shows it", examples=["US"])
+    human_clicks: int = Field(description="people's clicks", examples=[1520])
+    bot_clicks: int = Field(
+        description="clicks by crawlers, link checkers and email scanners", examples=[212]
+    )
+    clicks: int = Field(description="human_clicks + bot_clicks", examples=[1732])
+
+
+class BreakdownList(ResponseModel):
+    items: list[BreakdownRow] = Field(
+        description="every value of each breakdown asked for (by dimension: platform, os, "
+        "country, referrer), most people's clicks first",
+        examples=[
+            [
+                {
+                    "dimension": "country",
+                    "value": "US",
+                    "label": "US",
+                    "human_clicks": 1520,
+                    "bot_clicks": 212,
+                    "clicks": 1732,
+                }
+            ]
+        ],
+    )
+    next: NextCursor
+
+
 class DeviceReport(ResponseModel):
     """A test device: clicks, launches (the match each got and why other clicks were passed
     over), events and postbacks."""

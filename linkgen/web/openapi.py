@@ -24,6 +24,8 @@ from linkgen.domain import apps as app_rules
 from linkgen.domain.bulk import TAG_SEPARATOR
 from linkgen.domain.domains import MAX_DOMAIN_CHARS
 from linkgen.services import qr as qr_rules
+from linkgen.services import rollups as rollup_rules
+from linkgen.services import stats as stat_rules
 from linkgen.services.links import MAX_BULK_ROWS
 from linkgen.web import apimodels as m
 from linkgen.web.apidocs import inline_code, reference
@@ -594,6 +596,35 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("from", "query", _string(format="date"), "first day (UTC), inclusive"),
             Param("to", "query", _string(format="date"), "last day (UTC), inclusive"),
         ),
+    ),
+    Operation(
+        "/api/v1/stats/breakdowns",
+        "get",
+        "Clicks by platform, OS, country and referrer",
+        "stats",
+        _ok(m.BreakdownList),
+        READ,
+        (
+            Param(
+                "by",
+                "query",
+                {"type": "string", "enum": list(rollup_rules.DIMENSIONS)},
+                "one breakdown (all four when absent)",
+            ),
+            Param("from", "query", _string(format="date"), "first day (UTC), inclusive"),
+            Param("to", "query", _string(format="date"), "last day (UTC), inclusive"),
+            *(
+                Param(name, "query", _string(longest, pattern=m.NO_NUL), f"only this {words}")
+                for (name, longest), words in zip(
+                    stat_rules.FILTERS.items(),
+                    ("campaign's clicks", "channel's clicks", "media source's clicks"),
+                    strict=True,
+                )
+            ),
+        ),
+        description="Counted by the worker from clicks a minute old and older, so the last "
+        "minute's clicks are not in it yet. At most one of `campaign`, `channel`, "
+        "`media_source`.",
     ),
     Operation(
         "/api/v1/sdk/{app_id}/launches",

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from linkgen.services.rollups import SETTLE, catch_up
+from linkgen.storage.types import utcnow
 from tests.e2e.conftest import DESKTOP, PHONE, SCREENSHOTS, Site, assert_accessible, log_in
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +70,28 @@ def test_reports_range_chart_and_click_log(
     assert people >= 3 and bots >= 2
     _fits(page, f"reports with a range at {name} width")
     page.screenshot(path=str(SCREENSHOTS / f"reports-chart-{name}.png"), full_page=True)
+
+    # The breakdowns, once the worker's rollup has counted the clicks (settled a minute on).
+    catch_up(seeded.db(), now=utcnow() + SETTLE + timedelta(seconds=1))
+    page.goto(f"/reports?campaign={campaign}&from={today - timedelta(days=6)}&to={today}")
+    page.locator("#report-scope").wait_for()
+    for dimension in ("platform", "os", "country", "referrer"):
+        assert page.locator(f"#breakdown-{dimension} table").is_visible(), dimension
+    os_row = page.locator("#breakdown-os tbody tr").filter(has_text="iOS 17")
+    assert os_row.locator("td").nth(1).inner_text() == "3"  # three people on iPhones
+    direct = page.locator("#breakdown-referrer tbody tr").filter(has_text="direct")
+    assert direct.locator("td").nth(1).inner_text() == "3"
+    assert direct.locator("td").nth(2).inner_text() == "2"  # and the two bots
+    assert page.locator("#breakdown-country tbody tr").filter(has_text="Unknown").count() == 1
+    _fits(page, f"reports' breakdowns at {name} width")
+    page.locator("#breakdowns").screenshot(path=str(SCREENSHOTS / f"reports-breakdowns-{name}.png"))
+    if name == "desktop":
+        with page.expect_download() as info:
+            page.locator("#breakdowns-csv").click()
+        body = Path(info.value.path()).read_text()
+        got = {(r["breakdown"], r["value"]): r for r in csv.DictReader(io.StringIO(body))}
+        assert got[("os", "iOS 17")]["people_clicks"] == "3"
+        assert got[("referrer", "direct")]["bot_clicks"] == "2"
 
     page.locator("#report-clicks").click()
     page.wait_for_url("**/reports/clicks?*")

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
 
+from linkgen.services.rollups import catch_up
 from linkgen.services.stats import daily_totals
 from linkgen.storage.counters import CounterKey, upsert_counters
+from linkgen.storage.models import Click
 from linkgen.storage.rawsql import OnSession
 from linkgen.storage.types import utcnow
 from tests.conftest import Api
@@ -370,3 +373,119 @@ def test_revenue_outside_the_range_does_not_name_a_currency(sdk: Sdk, ui: FlaskC
 def test_the_click_log_needs_a_login(client: FlaskClient, path: str) -> None:
     resp = client.get(path)
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+# ---- breakdowns by platform, OS, country and referrer --------------------------------------
+
+
+def _broken_down(app: Flask) -> None:
+    """Clicks of two campaigns from three countries, rolled up, with their counters."""
+    at = utcnow() - timedelta(hours=2)
+    rows = [
+        ("spring_sale", "ios", "17.4", "8.8.8.8", "https://mail.google.com/mail/u/0/", False),
+        ("spring_sale", "ios", "17.1", "81.2.69.142", None, False),
+        ("spring_sale", "android", "14", "81.2.69.0", None, True),
+        ("winback", "android", "13", None, "https://t.co/x", False),
+    ]
+    db = app.extensions["linkgen"].db
+    for campaign, platform, version, ip, referrer, bot in rows:
+        insert_click(
+            app,
+            ts=at,
+            params={"c": campaign},
+            platform=platform,
+            os_version=version,
+            ip=ip,
+            is_bot=bot,
+        )
+        if referrer:
+            with db.session() as session:
+                session.execute(
+                    update(Click)
+                    .where(Click.id == select(func.max(Click.id)).scalar_subquery())
+                    .values(referrer=referrer)
+                )
+    catch_up(db)
+
+
+def _breakdown(html: str, dimension: str) -> list[list[str]]:
+    """A breakdown table's rows: [label, people, bots, share]."""
+    start = html.index(f'id="breakdown-{dimension}"')
+    table = html[start : html.index("</section>", start)]
+    out = []
+    for row in re.findall(r"<tr(?: class=\"[^\"]*\")?>(.*?)</tr>", table, re.S)[1:]:
+        label = re.search(r'class="breakdown-label">([^<]*)<', row)
+        nums = re.findall(r'class="num">([^<]*)</td>', row)
+        assert label is not None
+        out.append([label.group(1), *nums])
+    return out
+
+
+def test_the_report_breaks_clicks_down_by_platform_os_country_and_referrer(
+    app: Flask, ui: FlaskClient
+) -> None:
+    _broken_down(app)
+    html = ui.get("/reports?days=7").get_data(as_text=True)
+    assert _breakdown(html, "platform") == [["iOS", "2", "0", "50%"], ["Android", "1", "1", "50%"]]
+    assert _breakdown(html, "os") == [
+        ["iOS 17", "2", "0", "50%"],
+        ["Android 13", "1", "0", "25%"],
+        ["Android 14", "0", "1", "25%"],
+    ]
+    assert _breakdown(html, "country") == [
+        ["GB", "1", "1", "50%"],
+        ["US", "1", "0", "25%"],
+        ["Unknown", "1", "0", "25%"],
+    ]
+    assert _breakdown(html, "referrer") == [
+        ["direct", "1", "1", "50%"],
+        ["mail.google.com", "1", "0", "25%"],
+        ["t.co", "1", "0", "25%"],
+    ]
+
+
+def test_a_campaign_row_narrows_the_report_and_its_breakdowns(app: Flask, ui: FlaskClient) -> None:
+    _broken_down(app)
+    _bump(app, [(0, "", 3, 1, 0, 0)])  # counters of campaign template_only
+    html = ui.get("/reports?days=7").get_data(as_text=True)
+    assert (
+        'class="row-scope" href="/reports?group_by=link&amp;campaign=template_only&amp;from='
+        in html
+    )
+    narrowed = ui.get("/reports?days=7&campaign=winback").get_data(as_text=True)
+    assert 'id="report-scope"' in narrowed and "<strong>winback</strong>" in narrowed
+    assert _breakdown(narrowed, "platform") == [["Android", "1", "0", "100%"]]
+    assert _breakdown(narrowed, "referrer") == [["t.co", "1", "0", "100%"]]
+    assert 'name="campaign" value="winback"' in narrowed  # the form keeps the filter
+    two = ui.get("/reports?days=7&campaign=winback&channel=email")
+    assert two.status_code == 400 and "narrow a report to one of" in two.get_data(as_text=True)
+
+
+def test_the_breakdowns_csv_is_what_the_page_shows(app: Flask, ui: FlaskClient) -> None:
+    _broken_down(app)
+    resp = ui.get("/reports/breakdowns.csv?days=7&campaign=spring_sale")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert 'filename="breakdowns-campaign-' in resp.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    assert rows[0] == ["breakdown", "value", "people_clicks", "bot_clicks", "share"]
+    assert ["country", "GB", "1", "1", "67%"] in rows
+    assert ["os", "iOS 17", "2", "0", "67%"] in rows
+    assert {r[0] for r in rows[1:]} == {"platform", "os", "country", "referrer"}
+    page = ui.get("/reports?days=7&campaign=spring_sale").get_data(as_text=True)
+    shown = sum(len(_breakdown(page, d)) for d in ("platform", "os", "country", "referrer"))
+    assert len(rows) - 1 == shown
+
+
+def test_a_report_of_many_links_shows_the_busiest_and_totals_all(
+    app: Flask, ui: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linkgen.web.ui import reports
+
+    monkeypatch.setattr(reports, "MAX_ROWS_SHOWN", 2)
+    _bump(app, [(0, f"lk{i}", i + 1, 0, 0, 0) for i in range(5)])
+    html = ui.get("/reports?days=7&group_by=link").get_data(as_text=True)
+    assert "The 2 links with the most people's clicks are shown; 3 more" in html
+    assert html.count('data-label="People\'s clicks" class="num">') == 3  # 2 rows and the total
+    assert 'data-label="People\'s clicks" class="num">15</td>' in html
+    csv_rows = ui.get("/reports.csv?days=7&group_by=link").get_data(as_text=True).splitlines()
+    assert len(csv_rows) == 6

@@ -55,9 +55,12 @@ def ui(app: Flask) -> FlaskClient:
 
 
 def _cells(html: str, label: str) -> list[str]:
-    """The cells of one column of the report table (not of the chart's table)."""
-    table = html[html.index('class="table report-table"') :]
-    return re.findall(rf'data-label="{label}"[^>]*>([^<]*)<', table)
+    """The cells of one column of the report table (not of the chart's table), as text (a
+    campaign, channel or media source is a link that narrows the report to it)."""
+    start = html.index('class="table report-table"')
+    table = html[start : html.index("</table>", start)]
+    cells = re.findall(rf'data-label="{label}"[^>]*>(.*?)</t[dh]>', table, re.S)
+    return [re.sub(r"<[^>]+>", "", c) for c in cells]
 
 
 def test_the_default_report_is_the_last_30_days_by_campaign(ui: FlaskClient) -> None:

@@ -152,6 +152,9 @@ SEMANTIC_FIELDS: dict[str, str] = {
     "install_event_name": "CleverTap system event names are refused",
     "reengagement_event_name": "CleverTap system event names are refused",
     "csv": "a CSV body's header must name LinkCreate fields (the document says string)",
+    # GET /stats/breakdowns names the second of campaign / channel / media_source it was sent
+    # (media_source is above already).
+    "channel": "a breakdown is narrowed to one of campaign, channel, media_source",
 }
 
 

@@ -1,6 +1,8 @@
 """The reports page: clicks (people and bots), installs, re-engagements, events and revenue by
-campaign, channel, media source or link over a range of days, a daily chart of the range, the
-same as CSV; and the click log (`/reports/clicks`), each raw click with why it was a bot."""
+campaign, channel, media source or link over a range of days (all, or one campaign's, channel's
+or media source's), a daily chart of the range, the clicks broken down by platform, OS, country
+and referrer, each as CSV; and the click log (`/reports/clicks`), each raw click with why it was
+a bot."""
 
 from __future__ import annotations
 
@@ -16,12 +18,16 @@ from linkgen.domain.bulk import table_to_csv
 from linkgen.domain.errors import InvalidParameter, LinkgenError
 from linkgen.runtime import get_runtime
 from linkgen.services.clicklog import WHO, ClickPage, ClickQuery, click_page, parse_click_query
+from linkgen.services.rollups import DIMENSIONS, BreakdownRow, breakdowns
 from linkgen.services.stats import (
     COUNTS,
+    Filter,
     currency_breakdown,
     currency_label,
     daily_totals,
     format_revenue,
+    parse_filter,
+    parse_range,
     parse_report,
     revenue_by_currency,
     summarise_counters,
@@ -37,10 +43,19 @@ GROUP_LABELS = {
     "media_source": "Media source",
     "link": "Link",
 }
+DIMENSION_LABELS: Final = {
+    "platform": "Platform",
+    "os": "Operating system",
+    "country": "Country",
+    "referrer": "Referrer",
+}
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_CHART_DAYS: Final = 400  # a longer range charts its last 400 days (one point a day)
 CSV_COLUMNS = (*COUNTS, "revenue")
+# Rows the page draws (busiest first; the total and the CSV have every row): 4,000 links took
+# 0.6 s to render, the query a few ms (benchmarks/RESULTS.md).
+MAX_ROWS_SHOWN: Final = 300
 
 
 def with_range(args: Mapping[str, str], default_days: int = DEFAULT_DAYS) -> dict[str, str]:
@@ -64,23 +79,36 @@ def chart_range(day_from: date | None, day_to: date | None) -> tuple[date, date,
     return first, last, False
 
 
-def charts(db: Session, first: date, last: date, link_id: str | None = None) -> tuple[Chart, Chart]:
+def charts(
+    db: Session,
+    first: date,
+    last: date,
+    link_id: str | None = None,
+    where: Filter | None = None,
+) -> tuple[Chart, Chart]:
     """The wide and narrow drawings of the daily chart (one grouped query)."""
-    days = daily_totals(db, first, last, link_id=link_id)
+    days = daily_totals(db, first, last, link_id=link_id, where=where)
     return daily_chart(days), daily_chart(days, width=360, height=220, ticks=3)
 
 
-def _report(args: dict[str, str]) -> dict[str, Any]:
-    """The report the query asks for: last 30 days by campaign unless it says otherwise."""
+def _report(args: dict[str, str], *, every_name: bool = False) -> dict[str, Any]:
+    """The report the query asks for: last 30 days by campaign unless it says otherwise (links
+    named for the rows the page draws, or for every row with `every_name`: the CSV)."""
     args = with_range(args)
     args.setdefault("group_by", "campaign")
     group_by, day_from, day_to = parse_report(args)
+    where = parse_filter(args)
     first, last, cut = chart_range(day_from, day_to)
     with get_runtime().db.session() as db:
-        items = summarise_counters(db, group_by, day_from, day_to)
-        names = _link_names(db, [i["link_id"] for i in items if i.get("link_id")])
+        items = summarise_counters(db, group_by, day_from, day_to, where=where)
+        # Naming 4,000 links took 150 ms at 10 M clicks (benchmarks/RESULTS.md): the page
+        # names the busiest it draws.
+        items.sort(key=lambda i: (-i["human_clicks"], str(i.get("link_id") or "")))
+        named = items if every_name else items[:MAX_ROWS_SHOWN]
+        names = _link_names(db, [i["link_id"] for i in named if i.get("link_id")])
         currencies = revenue_by_currency(db, day_from, day_to).get("", {})
-        wide, narrow = charts(db, first, last)
+        wide, narrow = charts(db, first, last, where=where)
+        split = _breakdowns(db, day_from, day_to, where)
     key = "link_id" if group_by == "link" else group_by
     rows = []
     for item in items:
@@ -102,7 +130,11 @@ def _report(args: dict[str, str]) -> dict[str, Any]:
         "group_by": group_by,
         "day_from": day_from,
         "day_to": day_to,
+        "where": where,
+        "range_args": _range_args(day_from, day_to, where),
+        "breakdowns": split,
         "rows": rows,
+        "shown": rows[:MAX_ROWS_SHOWN],
         "total": total,
         "chart": wide,
         "chart_narrow": narrow,
@@ -110,6 +142,44 @@ def _report(args: dict[str, str]) -> dict[str, Any]:
         "currency": currency_label(currencies),
         "by_currency": currency_breakdown(currencies),
     }
+
+
+def _range_args(day_from: date | None, day_to: date | None, where: Filter | None) -> dict[str, str]:
+    """The query values that choose the report's days and filter (for its links)."""
+    out = {"from": str(day_from or ""), "to": str(day_to or "")}
+    if where is not None:
+        out[where[0]] = where[1]
+    return {k: v for k, v in out.items() if v}
+
+
+def _breakdowns(
+    db: Session, day_from: date | None, day_to: date | None, where: Filter | None
+) -> list[dict[str, Any]]:
+    """Each dimension's rows, with each row's share of the dimension's clicks (for its bar)."""
+    scope, value = where if where is not None else ("all", "")
+    found = breakdowns(db, day_from, day_to, scope=scope, scope_value=value)
+    out = []
+    for dimension in DIMENSIONS:
+        rows: list[BreakdownRow] = found[dimension]
+        total = sum(r.clicks for r in rows)
+        out.append(
+            {
+                "dimension": dimension,
+                "title": DIMENSION_LABELS[dimension],
+                "rows": [
+                    {
+                        "row": r,
+                        "share": f"{r.clicks / total:.0%}" if total else "—",
+                        "human_width": round(100 * r.human_clicks / total, 1) if total else 0,
+                        "bot_width": round(100 * r.bot_clicks / total, 1) if total else 0,
+                    }
+                    for r in rows
+                ],
+                "human_clicks": sum(r.human_clicks for r in rows),
+                "bot_clicks": sum(r.bot_clicks for r in rows),
+            }
+        )
+    return out
 
 
 def _micros(revenue: float) -> int:
@@ -153,11 +223,16 @@ def reports_page() -> tuple[str, int]:
     return page, 400 if error else 200
 
 
+def _asked_report() -> dict[str, Any]:
+    """The report the request's query asks for, every row named (a LinkgenError names what is
+    wrong)."""
+    return _report({k: v for k, v in request.args.items() if v}, every_name=True)
+
+
 @bp.get("/reports.csv")
 def reports_csv() -> Response | tuple[str, int]:
-    args = {k: v for k, v in request.args.items() if v}
     try:
-        report = _report(args)
+        report = _asked_report()
     except LinkgenError as exc:
         return exc.message, 400
     group = report["group_by"]
@@ -181,12 +256,48 @@ def reports_csv() -> Response | tuple[str, int]:
             for r in report["rows"]
         ),
     )
-    resp = Response(body, mimetype="text/csv")
+    return _csv_download(body, f"report-{group}", report)
+
+
+def _csv_download(body: str, kind: str, report: dict[str, Any]) -> Response:
+    """A CSV attachment named by its kind, the report's filter and its days."""
     day_from: date | None = report["day_from"]
     day_to: date | None = report["day_to"]
-    name = f"report-{group}-{day_from or 'start'}-{day_to or 'today'}.csv"
+    scope = f"-{report['where'][0]}" if report["where"] else ""
+    resp = Response(body, mimetype="text/csv")
+    name = f"{kind}{scope}-{day_from or 'start'}-{day_to or 'today'}.csv"
     resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return resp
+
+
+BREAKDOWN_CSV_HEADER: Final = ("breakdown", "value", "people_clicks", "bot_clicks", "share")
+
+
+@bp.get("/reports/breakdowns.csv")
+def breakdowns_csv() -> Response | tuple[str, int]:
+    args = with_range({k: v for k, v in request.args.items() if v})
+    try:
+        day_from, day_to = parse_range(args)
+        where = parse_filter(args)
+    except LinkgenError as exc:
+        return exc.message, 400
+    with get_runtime().db.session() as db:  # the breakdowns only: not the rest of the page
+        split = _breakdowns(db, day_from, day_to, where)
+    report: dict[str, Any] = {
+        "day_from": day_from,
+        "day_to": day_to,
+        "where": where,
+        "breakdowns": split,
+    }
+    body = table_to_csv(
+        BREAKDOWN_CSV_HEADER,
+        (
+            [b["dimension"], r["row"].label, r["row"].human_clicks, r["row"].bot_clicks, r["share"]]
+            for b in report["breakdowns"]
+            for r in b["rows"]
+        ),
+    )
+    return _csv_download(body, "breakdowns", report)
 
 
 # ---- the click log ---------------------------------------------------------------------------
