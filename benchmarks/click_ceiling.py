@@ -112,12 +112,11 @@ def in_process_app(tmp: Path, link_domain: str = "127.0.0.1:8000") -> tuple[Any,
 
 
 def _python_cost(tmp: Path, clicks: int) -> PythonCost:
-    from linkgen.clicks.handler import ClickHandler
     from linkgen.clicks.recorder import _Item
     from linkgen.services.catalog import create_app_record, create_template_record
     from linkgen.services.links import create_link
 
-    app, runtime, settings = in_process_app(tmp)
+    _app, runtime, settings = in_process_app(tmp)
     try:
         with runtime.db.session() as session:
             create_app_record(session, {"app_id": "id123456789", "name": "Bench iOS"})
@@ -137,7 +136,8 @@ def _python_cost(tmp: Path, clicks: int) -> PythonCost:
                 {"template_id": "BnCh", "channel": "sms", "campaign": "bench", "short": True},
                 scheme_for=settings.scheme_for,
             )
-        handler = _click_handler(app.wsgi_app, ClickHandler)
+        handler = runtime.click_handler
+        assert handler is not None
         recorder = runtime.click_recorder
         assert recorder is not None
         captured: list[tuple[Any, ...]] = []
@@ -175,19 +175,17 @@ def _python_cost(tmp: Path, clicks: int) -> PythonCost:
 
 
 class _Capture:
+    """Stands in for the recorder: keeps what was submitted, commits at once."""
+
     def __init__(self, into: list[tuple[Any, ...]]) -> None:
         self.into = into
 
-    def record(self, *args: Any) -> None:
+    def submit(self, *args: Any, loop: Any = None) -> _Capture:
         self.into.append(args + (None,) * (5 - len(args)))
+        return self
 
-
-def _click_handler(layer: Any, kind: type) -> Any:
-    for _ in range(10):
-        if isinstance(layer, kind):
-            return layer
-        layer = getattr(layer, "app", None)
-    raise RuntimeError("no click handler in the WSGI chain")
+    def wait(self) -> None:
+        return None
 
 
 def main() -> int:

@@ -668,7 +668,7 @@ class WriteLoad:
     def start(self) -> None:
         rng = random.Random(1)
         row, key = click_row(rng, datetime.now(UTC))
-        self.recorder.record(row, key, {"clicks": 1, "human_clicks": 1})
+        self.recorder.submit(row, key, {"clicks": 1, "human_clicks": 1}).wait()
         with self.db.engine.connect() as conn:
             pid = conn.execute(
                 text(
@@ -693,7 +693,7 @@ class WriteLoad:
         while not self._stop.is_set():
             row, key = click_row(rng, datetime.now(UTC))
             began = time.perf_counter()
-            self.recorder.record(row, key, counts)
+            self.recorder.submit(row, key, counts).wait()
             times.append((time.perf_counter() - began) * 1000)
 
     def stop(self) -> Writes:

@@ -207,11 +207,21 @@ class _Capture:
         self.rows: list[dict[str, Any]] = []
         self.reflagged: set[str] = set()
 
-    def record(
-        self, row: dict[str, Any], _key: Any, _counts: Any, _renewal: Any, earlier: Any
-    ) -> None:
+    def submit(
+        self,
+        row: dict[str, Any],
+        _key: Any,
+        _counts: Any,
+        _renewal: Any,
+        earlier: Any,
+        loop: Any = None,
+    ) -> _Capture:
         self.rows.append(row)
         self.reflagged.update(earlier)
+        return self
+
+    def wait(self) -> None:
+        """Committed at once (the recorder's `Ticket.wait`)."""
 
 
 @dataclass

@@ -91,10 +91,11 @@ def _install_click_path(app: Flask, runtime: Runtime) -> None:
     runtime.route_cache = RouteCache(runtime.db)
     runtime.click_recorder = ClickRecorder(runtime.db)
     runtime.db.epoch_listeners.append(runtime.route_cache.clear)
-    app.wsgi_app = ClickHandler(  # type: ignore[method-assign]
+    runtime.click_handler = ClickHandler(
         app.wsgi_app,
         cache=runtime.route_cache,
         recorder=runtime.click_recorder,
         privacy=runtime.settings.privacy,
         count_outcome=metrics_state(runtime).redirects.count,
     )
+    app.wsgi_app = runtime.click_handler  # type: ignore[method-assign]

@@ -20,6 +20,7 @@ from linkgen.storage.db import Database
 
 if TYPE_CHECKING:
     from linkgen.clicks.cache import RouteCache
+    from linkgen.clicks.handler import ClickHandler
     from linkgen.clicks.recorder import ClickRecorder
     from linkgen.delivery.clevertap_client import CleverTapClient
     from linkgen.services.accounts import ApiKeyCache
@@ -44,6 +45,7 @@ class Runtime:
     db: Database
     route_cache: RouteCache | None = None
     click_recorder: ClickRecorder | None = None
+    click_handler: ClickHandler | None = None  # linkgen/clicks/handler.py
     api_keys: ApiKeyCache | None = None  # valid API keys (linkgen/web/api)
     sdk_apps: AppCache | None = None  # SDK apps and their settings (linkgen/web/sdk.py)
     trusted_proxies: TrustedProxies | None = None  # linkgen/web/proxy.py

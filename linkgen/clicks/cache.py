@@ -33,6 +33,10 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+class NotCached(LookupError):
+    """The entry is not in memory and the caller asked not to query the database for it."""
+
+
 @dataclass(frozen=True, slots=True)
 class CachedTemplate:
     """A template as the click path uses it."""
@@ -89,39 +93,47 @@ class RouteCache:
 
     # -- lookups ---------------------------------------------------------------------------
 
-    def template(self, template_id: str) -> CachedTemplate | None:
-        """A template, or None when it does not exist."""
+    def template(self, template_id: str, *, load: bool = True) -> CachedTemplate | None:
+        """A template, or None when it does not exist.
+
+        Not in memory and not `load`: `NotCached` (the caller may not wait for the database)."""
         try:
             return self._templates[template_id]
         except KeyError:  # the hit path stays one dict lookup; a miss loads
-            return self._fill(self._templates, template_id, self._load_template, template_id)
+            return self._fill(load, self._templates, template_id, self._load_template, template_id)
 
-    def link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
-        """A short link, or None when it does not exist."""
+    def link(self, template_id: str, shortlink_id: str, *, load: bool = True) -> CachedLink | None:
+        """A short link, or None when it does not exist (`NotCached`: see `template`)."""
         key = (template_id, shortlink_id)
         try:
             return self._links[key]
         except KeyError:
-            return self._fill(self._links, key, self._load_link, template_id, shortlink_id)
+            return self._fill(load, self._links, key, self._load_link, template_id, shortlink_id)
 
-    def link_by_ref(self, ref: str) -> CachedLink | None:
+    def link_by_ref(self, ref: str, *, load: bool = True) -> CachedLink | None:
         """The link a long URL's `lg_link` value names, or None when it names none.
 
         Kept by the value as sent, so a cached click decodes nothing."""
         try:
             return self._links_by_ref[ref]
         except KeyError:
-            return self._fill(self._links_by_ref, ref, self._load_by_ref, ref)
+            return self._fill(load, self._links_by_ref, ref, self._load_by_ref, ref)
 
-    def reload_link(self, template_id: str, shortlink_id: str) -> CachedLink | None:
+    def reload_link(
+        self, template_id: str, shortlink_id: str, *, load: bool = True
+    ) -> CachedLink | None:
         """Read a link again (another process may have renewed its expiry)."""
         key = (template_id, shortlink_id)
-        return self._fill(self._links, key, self._load_link, template_id, shortlink_id)
+        return self._fill(load, self._links, key, self._load_link, template_id, shortlink_id)
 
-    def _fill(self, table: dict[K, V], key: K, load: Callable[..., V], *args: Any) -> V:
+    def _fill(
+        self, load: bool, table: dict[K, V], key: K, fetch: Callable[..., V], *args: Any
+    ) -> V:
         """Load one entry and remember it (unless a clear() came meanwhile)."""
+        if not load:
+            raise NotCached(key)
         generation = self._generation
-        found = load(*args)
+        found = fetch(*args)
         self._remember(generation, table, key, found)
         return found
 

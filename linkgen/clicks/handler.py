@@ -1,13 +1,23 @@
 """The link domain's hot path: `GET /{template_id}` and `GET /{template_id}/{shortlink_id}`.
 
-It sits in front of Flask as WSGI middleware, so a click pays for a regex, two dictionary
-lookups (templates and links are cached, see cache.py), a cached user-agent classification,
-the routing decision and one group commit (recorder.py); anything else goes on to Flask.
-Nothing is logged per click.
+A click pays for a regex, two dictionary lookups (templates and links are cached, see
+cache.py), a cached user-agent classification, the routing decision and one group commit
+(recorder.py). Nothing is logged per click.
+
+`ClickHandler` answers clicks two ways, with one implementation (`_begin` decides everything and
+queues the click; only the waiting for its commit differs):
+
+- as WSGI middleware in front of Flask (`__call__`): any WSGI server, the test client, and
+  `linkgen serve` for a click whose template or link is not in memory; the thread waits;
+- on `linkgen serve`'s event loop (`answer`, called by linkgen/web/front.py), when everything
+  the click needs is in memory: it awaits its group commit without holding a thread, and the
+  writer wakes the loop once per batch, not once per click. A click that would need the
+  database is left to the first way (`answer` returns None) before anything of it happened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import ipaddress
@@ -16,16 +26,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import DBAPIError
 
-from linkgen.clicks.cache import CachedLink, CachedTemplate, RouteCache
+from linkgen.clicks.cache import CachedLink, CachedTemplate, NotCached, RouteCache
 from linkgen.clicks.detect import MessageDetector, classify_user_agent, message_key
-from linkgen.clicks.recorder import ClickRecorder, RecordError
+from linkgen.clicks.recorder import ClickRecorder, RecordError, Ticket
 from linkgen.domain.attribution import DEVICE_ID_PARAMS
 from linkgen.domain.links import LINK_REF_PARAM, PID_FORBIDDEN_CHARS, link_ref_in_query
 from linkgen.domain.privacy import FULL, StoragePolicy, stored_address, stored_user_agent
@@ -34,12 +46,15 @@ from linkgen.domain.templates import is_reserved
 from linkgen.storage.counters import CounterKey
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Headers = list[tuple[str, str]]
+Answer = tuple[int, Headers, bytes]  # status, headers, body (as RSGI's response_bytes takes them)
 
 PATH_RE = re.compile(r"^/([A-Za-z0-9]{4})(?:/([A-Za-z0-9]{1,50}))?/?$")
 MAX_PARAMS = 100
 MAX_VALUE = 2000
 INVALID_PID = "af_invalid_param"
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 _NO_STORE = ("Cache-Control", "no-store")
 _HTML = ("Content-Type", "text/html; charset=utf-8")
 # The click's query (campaign, recipient values) is not handed to the store as a Referer.
@@ -145,31 +160,77 @@ class ClickHandler:
         self.count_outcome = count_outcome or _count_nothing
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        begun = self._begin(environ, None)
+        if begun is None:
+            return self.app(environ, start_response)
+        if begun.ticket is None:
+            return _send(start_response, begun.answer)
+        try:
+            begun.ticket.wait()
+        except RecordError:
+            return _send(start_response, _unavailable())
+        return _send(start_response, self._committed(begun))
+
+    async def answer(self, environ: dict[str, Any]) -> Answer | None:
+        """A click's answer on the running event loop, once the click is committed.
+
+        None when the request is for the WSGI app instead: not a click of a known template, or
+        a click needing the database (a template or link not in memory, an expired link to
+        read again). Nothing of the click has happened then; `__call__` on a thread does it.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            begun = self._begin(environ, loop)
+        except NotCached:
+            return None
+        if begun is None or begun.ticket is None:
+            return None if begun is None else begun.answer
+        try:
+            await begun.ticket.committed()
+        except RecordError:
+            return _unavailable()
+        return self._committed(begun)
+
+    def _committed(self, begun: _Begun) -> Answer:
+        self.count_outcome(begun.outcome)
+        return begun.answer
+
+    def _begin(
+        self, environ: dict[str, Any], loop: asyncio.AbstractEventLoop | None
+    ) -> _Begun | None:
+        """Decide the answer and queue the click for its group commit; None: not ours.
+
+        Without `loop` (a thread) what is not in memory is read from the database; with one,
+        `NotCached` is raised instead, before any of the click's effects.
+        """
         method = environ.get("REQUEST_METHOD", "GET")
         match = click_route(method, environ.get("PATH_INFO", ""))
         if match is None:
-            return self.app(environ, start_response)
+            return None
+        load = loop is None
         try:
-            template = self.cache.template(match.group(1))
+            template = self.cache.template(match.group(1), load=load)
             if template is None or template.domain_host != _request_host(environ):
-                return self.app(environ, start_response)
+                return None
             shortlink_id = match.group(2)
             if shortlink_id is not None:
-                link = self.cache.link(template.template_id, shortlink_id)
+                link = self.cache.link(template.template_id, shortlink_id, load=load)
                 if link is None:  # mistyped or deleted: the brand's page, else linkgen's 404
                     if template.not_found_url:
-                        return _redirect(start_response, template.not_found_url)
-                    return self.app(environ, start_response)
+                        return _Begun(_redirect(template.not_found_url))
+                    return None
             else:
-                link = self._named_link(template, environ.get("QUERY_STRING", ""))
+                link = self._named_link(template, environ.get("QUERY_STRING", ""), load)
+            self.cache.start()
+            return self._click(environ, method, template, link, shortlink_id, loop)
         except DBAPIError:
             # Not cached and the database does not answer: the target is unknown, so no
             # redirect (and no 500); the client may try again.
-            return _unavailable(start_response)
-        self.cache.start()
-        return self._click(environ, start_response, method, template, link, shortlink_id)
+            return _Begun(_unavailable())
 
-    def _named_link(self, template: CachedTemplate, raw_query: str) -> CachedLink | None:
+    def _named_link(
+        self, template: CachedTemplate, raw_query: str, load: bool
+    ) -> CachedLink | None:
         """The link a long URL names (`lg_link`), if it is one of this template's links.
 
         An unknown, deleted or malformed value, or one naming another template's link, leaves
@@ -178,7 +239,7 @@ class ClickHandler:
         ref = link_ref_in_query(raw_query)
         if ref is None:
             return None
-        link = self.cache.link_by_ref(ref)
+        link = self.cache.link_by_ref(ref, load=load)
         return link if link is not None and link.template_id == template.template_id else None
 
     # -- one click ---------------------------------------------------------------------------
@@ -186,12 +247,12 @@ class ClickHandler:
     def _click(
         self,
         environ: dict[str, Any],
-        start_response: Callable[..., Any],
         method: str,
         template: CachedTemplate,
         link: CachedLink | None,
         shortlink_id: str | None,
-    ) -> Iterable[bytes]:
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> _Begun:
         now_ts = self.clock()
         now = datetime.fromtimestamp(now_ts, UTC)
         query = _query(environ.get("QUERY_STRING", ""))
@@ -206,7 +267,8 @@ class ClickHandler:
         ):
             # Another process may have renewed it since we cached it: look again.
             with contextlib.suppress(DBAPIError):  # cannot look again: the cached expiry stands
-                link = self.cache.reload_link(link.template_id, shortlink_id) or link
+                again = self.cache.reload_link(link.template_id, shortlink_id, load=loop is None)
+                link = again or link
             expired = link.expires_at is not None and link.expires_at <= now
         # Long URLs carry everything in the query and never expire (even when their link's short
         # URL did); an expired short link behaves like its template's base link (only what the
@@ -217,7 +279,7 @@ class ClickHandler:
         click_id = new_click_id(now_ts)
         redirect = decide_redirect(device.platform, params, template.routing, click_id)
         if method == "HEAD":  # never a click: link checkers and prefetchers
-            return self._answer(start_response, redirect, device.is_preview, params, environ, link)
+            return _Begun(self._answer(redirect, device.is_preview, params, environ, link))
 
         ip = _client_ip(environ)
         device_id = click_device_id(params)
@@ -315,47 +377,54 @@ class ClickHandler:
             expires_at = now + timedelta(seconds=link.ttl_seconds)
             renewal = (link.id, expires_at)
             link.expires_at = expires_at
-        try:
-            self.recorder.record(row, key, counts, renewal, earlier)
-        except RecordError:
-            return _unavailable(start_response)
-        self.count_outcome(str(row["outcome"]))
-        return self._answer(start_response, redirect, device.is_preview, params, environ, link)
+        ticket = self.recorder.submit(row, key, counts, renewal, earlier, loop=loop)
+        answer = self._answer(redirect, device.is_preview, params, environ, link)
+        return _Begun(answer, ticket, str(row["outcome"]))
 
     def _answer(
         self,
-        start_response: Callable[..., Any],
         redirect: Redirect,
         is_preview: bool,
         params: dict[str, str],
         environ: dict[str, Any],
         link: CachedLink | None,
-    ) -> Iterable[bytes]:
+    ) -> Answer:
         if is_preview:
             url = _request_url(environ)
             shown = preview_params(params, link.params if link is not None else None)
             body = preview_html(shown, title_fallback="Open the link", url=url).encode()
-            start_response("200 OK", [_HTML, _NO_STORE, ("Content-Length", str(len(body)))])
-            return [body]
+            return 200, [_HTML, _NO_STORE, ("Content-Length", str(len(body)))], body
         if redirect.html is not None:
             body = redirect.html.encode()
             headers = [_HTML, _NO_STORE, ("Content-Length", str(len(body))), *_PAGE_GUARDS]
             if redirect.csp is not None:  # the try-the-app page: only its own script may run
                 headers.append(("Content-Security-Policy", redirect.csp))
-            start_response("200 OK", headers)
-            return [body]
+            return 200, headers, body
         if not redirect.url:
             return _page(
-                start_response,
-                "200 OK",
-                "This link has no destination for this device. Try opening it on your phone.",
+                200, "This link has no destination for this device. Try opening it on your phone."
             )
-        return _redirect(start_response, redirect.url)
+        return _redirect(redirect.url)
 
 
-def _redirect(start_response: Callable[..., Any], url: str) -> Iterable[bytes]:
-    start_response("302 Found", [("Location", url), _NO_STORE, ("Content-Length", "0")])
-    return [b""]
+@dataclass(slots=True)
+class _Begun:
+    """A click decided: its answer, and its place in a group commit when it is stored."""
+
+    answer: Answer
+    ticket: Ticket | None = None
+    outcome: str = ""  # the stored click's outcome, counted once it is committed
+
+
+def _send(start_response: Callable[..., Any], answer: Answer) -> Iterable[bytes]:
+    """An answer through WSGI."""
+    status, headers, body = answer
+    start_response(f"{status} {_PHRASES[status]}", headers)
+    return [body]
+
+
+def _redirect(url: str) -> Answer:
+    return 302, [("Location", url), _NO_STORE, ("Content-Length", "0")], b""
 
 
 def _query(raw: str) -> dict[str, str]:
@@ -397,27 +466,17 @@ def _request_url(environ: dict[str, Any]) -> str:
     return f"{scheme}://{host}{path}"
 
 
-def _unavailable(start_response: Callable[..., Any]) -> Iterable[bytes]:
+def _unavailable() -> Answer:
     """503 with Retry-After: the click could not be looked up or recorded."""
     return _page(
-        start_response,
-        "503 Service Unavailable",
-        "This link is busy. Please try again in a moment.",
-        extra=[("Retry-After", "1")],
+        503, "This link is busy. Please try again in a moment.", extra=[("Retry-After", "1")]
     )
 
 
-def _page(
-    start_response: Callable[..., Any],
-    status: str,
-    message: str,
-    extra: list[tuple[str, str]] | None = None,
-) -> Iterable[bytes]:
+def _page(status: int, message: str, extra: Headers | None = None) -> Answer:
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>linkgen</title></head><body><p>{html.escape(message)}</p></body></html>"
     ).encode()
-    headers = [_HTML, _NO_STORE, ("Content-Length", str(len(body))), *(extra or [])]
-    start_response(status, headers)
-    return [body]
+    return status, [_HTML, _NO_STORE, ("Content-Length", str(len(body))), *(extra or [])], body

@@ -1,10 +1,13 @@
 """Durable click capture with group commit.
 
-A request thread hands its click to `ClickRecorder.record` and waits; one writer thread per
-process takes every click waiting at that moment, writes them, their counter increments and the
-short links' renewed expiries in ONE transaction, commits, and only then releases the waiting
-requests (one wake-up per batch). So a redirect is never answered before its click is durable,
-yet a burst of N concurrent clicks costs one commit rather than N.
+A request hands its click to `ClickRecorder.submit` and waits on the `Ticket` it gets back: a
+request thread blocks in `Ticket.wait`, a request on the event loop (linkgen/web/front.py)
+awaits `Ticket.committed` and holds no thread. One writer thread per process takes every click
+waiting at that moment, writes them, their counter increments and the short links' renewed
+expiries in ONE transaction, commits, and only then releases the waiting requests: one wake-up
+for the threads of a batch and one call into each event loop that has clicks in it. So a
+redirect is never answered before its click is durable, yet a burst of N concurrent clicks costs
+one commit rather than N.
 
 The writer talks to the database driver directly, with multi-row statements built once per
 batch size: with SQLAlchemy's per-row parameter processing and sqlite3's per-row `executemany`
@@ -14,6 +17,9 @@ spent most of its time waiting for the GIL, not writing. A batch is now ~5 drive
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -99,12 +105,71 @@ def _flag_in_memory(item: _Item, reason: str) -> None:
 class _Batch:
     """The clicks that arrived while the previous batch was being written."""
 
-    __slots__ = ("done", "errors", "items")
+    __slots__ = ("done", "errors", "items", "loops")
 
     def __init__(self) -> None:
         self.items: list[_Item] = []
         self.done = threading.Event()
         self.errors: list[BaseException | None] | None = None  # per item, set only on failure
+        # Each event loop with clicks in this batch -> the one future they all await.
+        self.loops: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+
+    def settle(self) -> None:
+        """The batch is written (or failed): wake its threads and each loop once."""
+        self.done.set()
+        for loop, future in self.loops.items():
+            # A closed loop (RuntimeError) has nobody waiting on it any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # it may have timed out
+        future.set_result(None)
+
+
+def _cancel(timer: asyncio.TimerHandle, _future: asyncio.Future[None]) -> None:
+    timer.cancel()
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(RecordError("the click was not committed in time"))
+
+
+class Ticket:
+    """One click's place in a batch: wait for the batch's commit, then learn how it went."""
+
+    __slots__ = ("_batch", "_future", "_index", "_timeout")
+
+    def __init__(
+        self,
+        batch: _Batch,
+        index: int,
+        timeout: float,
+        future: asyncio.Future[None] | None,
+    ) -> None:
+        self._batch = batch
+        self._index = index
+        self._timeout = timeout
+        self._future = future
+
+    def wait(self) -> None:
+        """Block this thread until the click is committed (`RecordError` if it is not)."""
+        if not self._batch.done.wait(self._timeout):
+            raise RecordError("the click was not committed in time")
+        self._check()
+
+    async def committed(self) -> None:
+        """On the loop that submitted the click: the same as `wait`, holding no thread."""
+        assert self._future is not None, "submitted without a loop"
+        await self._future  # shared by the batch's clicks on this loop; never cancelled
+        self._check()
+
+    def _check(self) -> None:
+        errors = self._batch.errors
+        if errors is not None and (error := errors[self._index]) is not None:
+            raise RecordError("the click could not be stored") from error
 
 
 class _Statements:
@@ -161,33 +226,42 @@ class ClickRecorder:
         self.recorded = 0
         self.reflagged = 0
 
-    def record(
+    def submit(
         self,
         row: dict[str, Any],
         key: CounterKey,
         counts: dict[str, int],
         renewal: tuple[str, datetime] | None = None,
         reflag: Sequence[str] = (),
-    ) -> None:
-        """Store one click (and its counters / link renewal); returns once committed.
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Ticket:
+        """Queue one click (and its counters / link renewal) for the next group commit.
 
         `reflag` names earlier clicks (click ids) of the same scanner: in the same transaction
         they become bot clicks with this click's ``bot_reason`` and their counters move from
-        human_clicks to bot_clicks.
+        human_clicks to bot_clicks. Called on an event loop, pass it as `loop` and await
+        `Ticket.committed` there; the batch's future on that loop expires after `timeout`.
         """
         item = _Item(row, key, counts, renewal, reflag)
+        future: asyncio.Future[None] | None = None
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._start()
             batch = self._open
             index = len(batch.items)
             batch.items.append(item)
+            if loop is not None:
+                future = batch.loops.get(loop)
+                if future is None:
+                    # Made here, under the lock: the writer takes the batch under it too, so
+                    # every future it settles is one that was there when it took the batch.
+                    future = batch.loops[loop] = loop.create_future()
+                    timer = loop.call_later(self.timeout, _expire, future)
+                    future.add_done_callback(functools.partial(_cancel, timer))
             if index == 0:
                 self._cond.notify()
-        if not batch.done.wait(self.timeout):
-            raise RecordError("the click was not committed in time")
-        if batch.errors is not None and (error := batch.errors[index]) is not None:
-            raise RecordError("the click could not be stored") from error
+        return Ticket(batch, index, self.timeout, future)
 
     def _start(self) -> None:
         self._stopping = False
@@ -233,7 +307,7 @@ class ClickRecorder:
         else:
             self.batches += 1
             self.recorded += len(items)
-        batch.done.set()
+        batch.settle()
 
     def _store_one(self, item: _Item) -> BaseException | None:
         try:

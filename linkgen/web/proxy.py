@@ -146,7 +146,12 @@ def _split_quoted(value: str, sep: str) -> list[str]:
 
 
 def resolve(environ: dict[str, Any], proxies: TrustedProxies) -> None:
-    """Rewrite REMOTE_ADDR, scheme and host from a trusted peer's headers (in place)."""
+    """Rewrite REMOTE_ADDR, scheme and host from a trusted peer's headers (in place).
+
+    Once per request: an environ already resolved is left alone (a click the event loop could
+    not answer goes on to the WSGI stack, `ClientAddress` included, already resolved)."""
+    if PEER_ENVIRON_KEY in environ:
+        return
     peer = environ.get("REMOTE_ADDR")
     environ[PEER_ENVIRON_KEY] = peer
     if not peer or not proxies.trusts(str(peer)):

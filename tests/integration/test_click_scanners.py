@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from linkgen.clicks.recorder import ClickRecorder
+from linkgen.clicks.recorder import ClickRecorder, Ticket
 from linkgen.storage.models import Click
 from tests.conftest import Api
 from tests.integration.clickfactory import (
@@ -171,14 +171,14 @@ def test_an_earlier_click_handed_over_after_the_flagging_one_is_flagged_too(
     urls = email(sdk)
     recorder: ClickRecorder = sdk.app.extensions["linkgen"].click_recorder
     release = threading.Event()
-    real_record = recorder.record
+    real_submit = recorder.submit
 
-    def record(row: dict[str, Any], *args: Any) -> None:
+    def submit(row: dict[str, Any], *args: Any, **kwargs: Any) -> Ticket:
         if row["params"].get("deep_link_value") == LINKS[1]:
             assert release.wait(30)
-        real_record(row, *args)
+        return real_submit(row, *args, **kwargs)
 
-    monkeypatch.setattr(recorder, "record", record)
+    monkeypatch.setattr(recorder, "submit", submit)
     open_link(sdk, urls[0], "__cust-1", ip=SCANNER_IP, ua=CHROME)
     held = threading.Thread(
         target=open_link,
