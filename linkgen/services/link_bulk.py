@@ -96,7 +96,7 @@ def create_links_bulk(
     rows validated.
     """
     check_bulk_size(len(rows))
-    templates = TemplateLookup(db.engine, scheme_for)
+    templates = TemplateLookup(db.engine, scheme_for, db.template_rows)
     templates.preload(
         str(body.get("template_id") or default_template_id or "")
         for _, body in rows

@@ -1,11 +1,10 @@
-"""The templates links are made on, looked up for link writes and kept for a second per engine."""
+"""The templates links are made on, looked up for link writes (rows kept by the database for a
+second: linkgen/storage/template_rows.py)."""
 
 from __future__ import annotations
 
-import itertools
 import re
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,7 +12,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     bindparam,
-    event,
     select,
 )
 from sqlalchemy.orm import Session
@@ -24,6 +22,7 @@ from linkgen.domain.links import (
 )
 from linkgen.services.link_views import SchemeFor
 from linkgen.storage.models import Template
+from linkgen.storage.template_rows import TemplateRows
 
 # Ids are letters and digits: anything else (an over-long value, a NUL byte that PostgreSQL
 # refuses outright) is certainly unknown and never reaches a query.
@@ -40,46 +39,35 @@ _TEMPLATES_BY_IDS = select(*_TEMPLATE_COLUMNS).where(
 )
 
 
-# Template rows (domain, allow-list) are kept per database engine for a second, so creating
-# links in a burst does not query the template each time. An edit made through the ORM in this
-# process (the API, the UI) empties the cache at once; an edit made by another process is seen
-# within TEMPLATE_CACHE_SECONDS.
-TEMPLATE_CACHE_SECONDS = 1.0
-_TemplateRow = tuple[float, int, str, tuple[str, ...]]  # expires, generation, domain, allow-list
-_template_rows: weakref.WeakKeyDictionary[Any, dict[str, _TemplateRow]] = (
-    weakref.WeakKeyDictionary()
-)
-_template_generation = itertools.count(1)
-_current_generation = 0
-
-
-def _templates_changed(*_args: Any) -> None:
-    global _current_generation
-    _current_generation = next(_template_generation)
-
-
-for _event in ("after_insert", "after_update", "after_delete"):
-    event.listen(Template, _event, _templates_changed)
-
-
 class TemplateLookup:
     """Templates by id for one transaction, loaded at most once each.
 
     Reads through an ORM session, a Core connection, or (outside any transaction) an engine,
-    which lends a connection only when a template is not in the shared cache.
+    which lends a connection only when a template is not in the shared rows. The shared rows
+    are the database's (`Database.template_rows`): a session its database made carries them
+    (`TemplateRows.of`); with an engine or a connection, pass them as `rows` (without, every
+    template is read). A session that flushed a template edit reads past them until it
+    commits (`TemplateRows.edited`).
     """
 
-    def __init__(self, session: Session | Connection | Engine, scheme_for: SchemeFor) -> None:
+    def __init__(
+        self,
+        session: Session | Connection | Engine,
+        scheme_for: SchemeFor,
+        rows: TemplateRows | None = None,
+    ) -> None:
         self.session = session
         self.scheme_for = scheme_for
+        if rows is None and isinstance(session, Session):
+            rows = TemplateRows.of(session)
+        self.rows = rows
         self._cache: dict[str, TemplateInfo | None] = {}
 
-    def _engine(self) -> Engine:
+    def _shared(self) -> TemplateRows | None:
         source = self.session
-        if isinstance(source, Session):
-            bind = source.get_bind()
-            return bind if isinstance(bind, Engine) else bind.engine
-        return source if isinstance(source, Engine) else source.engine
+        if isinstance(source, Session) and TemplateRows.edited(source):
+            return None  # its own uncommitted edit: neither served nor kept from the cache
+        return self.rows
 
     def _query(self, missing: list[str]) -> list[tuple[str, str, Any]]:
         # Prebuilt statements: building a select per call costs more than running it.
@@ -107,23 +95,28 @@ class TemplateLookup:
         wanted = {t for t in template_ids if t not in self._cache and _TEMPLATE_ID_RE.match(t)}
         if not wanted:
             return
-        shared = _template_rows.setdefault(self._engine(), {})
-        now, generation = time.monotonic(), _current_generation
+        shared = self._shared()
+        now = time.monotonic()
+        generation = shared.generation if shared is not None else 0  # before reading rows
         missing: list[str] = []
-        for t_id in wanted:
-            hit = shared.get(t_id)
-            if hit is not None and hit[0] > now and hit[1] == generation:
-                self._remember(t_id, hit[2], hit[3])
-            else:
-                missing.append(t_id)
-        if not missing:
-            return
-        found = self._query(missing)
-        if len(shared) > 10_000:
-            shared.clear()
-        for t_id, domain, raw_allowlist in found:
-            allowlist = tuple(raw_allowlist or ())
-            shared[t_id] = (now + TEMPLATE_CACHE_SECONDS, generation, domain, allowlist)
+        if shared is None:
+            missing.extend(wanted)
+        else:
+            for t_id in wanted:
+                hit = shared.fresh(t_id, now)
+                if hit is not None:
+                    self._remember(t_id, hit[0], hit[1])
+                else:
+                    missing.append(t_id)
+            if not missing:
+                return
+        found = [
+            (t_id, domain, tuple(raw_allowlist or ()))
+            for t_id, domain, raw_allowlist in self._query(missing)
+        ]
+        if shared is not None:
+            shared.keep(generation, now, found)
+        for t_id, domain, allowlist in found:
             self._remember(t_id, domain, allowlist)
         for t_id in missing:
             self._cache.setdefault(t_id, None)

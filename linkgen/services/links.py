@@ -1,5 +1,5 @@
 """Links: create one, update, delete; the rest of the family has a module each:
-`link_views` (URLs and the JSON answer), `link_templates` (the template look-up and its cache),
+`link_views` (URLs and the JSON answer), `link_templates` (the template look-up),
 `link_bulk` (bulk creation), `link_queries` (read, list, filter) and `link_export` (CSV, QR).
 
 Validation and URL building are the pure functions of `linkgen.domain.links`; this module adds
@@ -179,7 +179,7 @@ def prepare_one(
     created_by: str | None = None,
 ) -> PendingLink:
     """The validation of `store_one`: the link, ready to be written (nothing is stored yet)."""
-    info, spec = _validate(body, TemplateLookup(db.engine, scheme_for))
+    info, spec = _validate(body, TemplateLookup(db.engine, scheme_for, db.template_rows))
     return _NewRow(spec, info, row_values(spec, info, utcnow(), created_by))
 
 

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from linkgen.storage.template_rows import TemplateRows
+
 log = logging.getLogger("linkgen.db")
 
 # SQLite copies the write-ahead log back into the database ("checkpoint") inside the commit that
@@ -171,12 +173,19 @@ class WalCheckpointer:
 
 
 class Database:
-    """An engine and its session factory (and, on a SQLite file, a WAL checkpointer)."""
+    """An engine and its session factory (and, on a SQLite file, a WAL checkpointer).
+
+    Also the template rows link writes look up (`template_rows`, linkgen/storage/
+    template_rows.py): this database's own, emptied when one of its sessions commits a
+    template edit.
+    """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.template_rows = TemplateRows()
+        self.template_rows.watch(self.sessions)
         self.epoch_listeners: list[Callable[[], None]] = []
         self._writer_lock = threading.RLock()
         self.checkpointer: WalCheckpointer | None = None

@@ -31,7 +31,7 @@ def template(api: Api) -> dict[str, Any]:
 def _row(app: Flask, template_id: str, **body: Any) -> Any:
     db = app.extensions["linkgen"].db
     info = link_templates.TemplateLookup(
-        db.engine, app.extensions["linkgen"].settings.scheme_for
+        db.engine, app.extensions["linkgen"].settings.scheme_for, db.template_rows
     ).get(template_id)
     assert info is not None
     spec = parse_link_request({"channel": "sms", **body}, info)
