@@ -198,12 +198,28 @@ def rss_kib(pid: int) -> int:
 
 @contextlib.contextmanager
 def running_server(instance: Path, **kwargs: Any) -> Iterator[Server]:
-    """`start_server` as a context manager that always stops the process it started."""
+    """`start_server` as a context manager that always stops the processes it started.
+
+    With `--workers N`, a web process that granian's main process leaves behind when it stops
+    (one still starting, or one it restarted) is killed too, by the PID it had under the server.
+    """
     server = start_server(instance, **kwargs)
     try:
         yield server
     finally:
+        children = child_pids(server.pid)
         stop_process(server.process)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                if _parent_of(pid) in (server.pid, 1):  # still ours, not a reused PID
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def write_results(section: str, markdown: str, path: Path = RESULTS) -> None:
