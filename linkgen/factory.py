@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _install_click_path(app, runtime)
 
     from linkgen import logs
-    from linkgen.web import errors, health, linkdomain, metrics, openapi, ratelimit, security, tls
+    from linkgen.web import apiref, errors, health, linkdomain, metrics, ratelimit, security, tls
     from linkgen.web.api import bp as api_bp
     from linkgen.web.api import register_views
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)  # first: its timer also sees requests the rate limiter refuses
     security.init_app(app)
     ratelimit.init_app(app)
-    openapi.init_app(app)
+    apiref.init_app(app)
     register_views()
     app.register_blueprint(api_bp)
     app.register_blueprint(health.bp)

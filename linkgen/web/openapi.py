@@ -1,10 +1,11 @@
-"""GET /api/v1/openapi.json and GET /api/v1/docs: the API's description, generated.
+"""The API's description, generated: the document `GET /api/v1/openapi.json` serves.
 
 The schemas come from the models in `linkgen/web/apimodels.py` (pydantic's JSON Schema, so the
 document is OpenAPI 3.1); this module adds the table of operations (path, method, summary,
-parameters, request model, answers) and renders the same document as a readable page.
-`tests/integration/test_openapi.py` keeps the table and the URL map in step; the document and
-the page need no API key (their own blueprint, outside the `api` blueprint's Bearer check).
+parameters, request model, answers). `linkgen/web/apiref.py` serves it and renders it as a
+page, importing this module on the first such request only: pydantic and the models are
+about 10 MB of a web process that may never be asked for them.
+`tests/integration/test_openapi.py` keeps the table and the URL map in step.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from flask import Blueprint, Flask, Response, jsonify, render_template
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -28,9 +28,6 @@ from linkgen.services import rollups as rollup_rules
 from linkgen.services import stats as stat_rules
 from linkgen.services.links import MAX_BULK_ROWS
 from linkgen.web import apimodels as m
-from linkgen.web.apidocs import inline_code, reference
-
-bp = Blueprint("openapi", __name__)
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -795,22 +792,3 @@ def build_document() -> dict[str, Any]:
     # A plain JSON value (tuples become lists), so the cached copy equals what is served.
     loaded: dict[str, Any] = json.loads(json.dumps(document))
     return loaded
-
-
-@bp.get("/api/v1/openapi.json")
-def openapi_document() -> Response:
-    """Serve the document (no API key needed)."""
-    resp = jsonify(build_document())
-    resp.headers["Cache-Control"] = "public, max-age=300"
-    return resp
-
-
-@bp.get("/api/v1/docs")
-def reference_page() -> str:
-    """The document as a page: operations, parameters, bodies and answers (no API key)."""
-    return render_template("api/docs.html", ref=reference(build_document()), text=inline_code)
-
-
-def init_app(app: Flask) -> None:
-    """Register the document's blueprint."""
-    app.register_blueprint(bp)
