@@ -1,4 +1,4 @@
-"""`linkgen serve`: the production server (granian, WSGI) plus the postback worker.
+"""`linkgen serve`: the production server (granian, RSGI) plus the postback worker.
 
 Stopping (SIGTERM or SIGINT to this process): granian stops accepting, lets each web worker
 finish the requests it accepted and closes idle keep-alive connections; each web worker then
@@ -94,7 +94,7 @@ def serve_cmd(
 ) -> None:
     """Serve the web app, the API and the link domain (production server)."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
@@ -144,6 +144,10 @@ def serve_cmd(
         log_access=False,  # linkgen logs its own (linkgen/logs.py), never per click
         respawn_failed_workers=True,
         workers_kill_timeout=WEB_STOP_SECONDS,
+        # uvloop where it is installed (a dependency but on Windows), else asyncio's loop: the
+        # clicks answered on the loop ran 1.15-1.25 times as fast on it in A/B runs
+        # (benchmarks/RESULTS.md, "Clicks on the event loop").
+        loop=Loops.auto,
     )
     if supervisor is not None:
         # Granian installs its SIGTERM / SIGINT handlers when it starts; chain ours after them
