@@ -18,6 +18,7 @@ BENCHMARKS = (
     "memory",
     "links",
     "attribution",
+    "front_cost",
     "postbacks",
     "scale",
     "click_storage",

@@ -1,0 +1,322 @@
+"""What `linkgen serve`'s RSGI front costs a request that runs on a thread, in one run.
+
+    .venv/bin/python benchmarks/front_cost.py [--clicks 200000] [--rounds 2] [--duration 12]
+        [--connections 4] [--no-write]
+
+`linkgen serve` runs granian's RSGI interface with linkgen/web/front.py in front of the app: a
+request's body is read on the event loop, then a pool thread runs the WSGI app (the slow-client
+defence of issue 14; clicks in memory are answered on the loop and take no thread). The other
+side here serves the same `linkgen.wsgi:app` under granian's WSGI interface with 40 blocking
+threads, as `linkgen serve` did at f302c0c: no event loop in Python, the app reads the body on
+granian's thread. That side has no slow-client defence and is not a way to run linkgen; it is
+here only to price the front.
+
+Each round starts each side in turn on its own fresh SQLite database (the attribution
+benchmark's `--clicks` Android clicks, one app, one template), then drives, with wrk -t1 and
+`--connections` connections, SDK launches (the attribution benchmark's script: first launches,
+half matched by gaid, a quarter by referrer) and single link creations (`POST /api/v1/links`,
+sms, short). For each side and load it prints requests/s, p99, the server's CPU per request
+split by thread (the event loop, the threads that run the app, granian's and the rest) and the
+voluntary context switches per request, from /proc. On this shared two-core machine requests/s
+swing by a quarter between runs of the same code, so compare the sides within a round.
+
+Writes the figures into benchmarks/RESULTS.md (section `front_cost`); only processes started
+here are stopped, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.attribution import (
+    APP_ID,
+    create_schema,
+    insert_clicks,
+    run_launches,
+    write_script,
+)
+from benchmarks.common import (
+    LINKGEN,
+    ROOT,
+    Server,
+    WrkResult,
+    child_pids,
+    cpu_count,
+    free_port,
+    load_average,
+    run_wrk,
+    server_env,
+    stop_process,
+    wait_healthy,
+    write_results,
+)
+
+SECTION = "front_cost"
+TEMPLATE = "Bnch"
+GRANIAN = str(Path(sys.executable).with_name("granian"))
+SIDES = ("serve (RSGI front)", "granian WSGI")
+HEADER = (
+    "| round | load | side | req/s | p99 | CPU/request | loop | app threads | rest "
+    "| switches/request | non-2xx |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+# wrk: one sms link per request, a campaign out of 50, a subscriber of its own.
+LINKS_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"template_id":"%(template)s","channel":"sms","campaign":"bench_' ..
+    (counter %% 50) .. '","params":{"af_sub1":"user' .. counter ..
+    '","deep_link_value":"shoes","af_sub5":"{{Profile.objectId}}"}}'
+  return wrk.format("POST", "/api/v1/links", nil, body)
+end
+"""
+
+
+@dataclass
+class Threads:
+    """CPU seconds and voluntary context switches of one process's threads, by role."""
+
+    cpu: dict[str, float]
+    switches: dict[str, int]
+
+    @classmethod
+    def read(cls, pid: int) -> Threads:
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu: dict[str, float] = {}
+        switches: dict[str, int] = {}
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+                status = (task / "status").read_text()
+            except OSError:
+                continue
+            name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            role = _role(name, int(task.name) == pid)
+            cpu[role] = cpu.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            vol = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+            switches[role] = switches.get(role, 0) + vol
+        return cls(cpu, switches)
+
+    def minus(self, before: Threads) -> Threads:
+        return Threads(
+            {k: v - before.cpu.get(k, 0.0) for k, v in self.cpu.items()},
+            {k: v - before.switches.get(k, 0) for k, v in self.switches.items()},
+        )
+
+
+def _role(name: str, main: bool) -> str:
+    """Which part of the server a thread is: the front's pools name theirs (front.Pool)."""
+    if name.startswith("tokio-rt-worke"):
+        return "app"  # granian's WSGI blocking threads run the app
+    if name.startswith("linkgen-"):
+        return "app"
+    if main:
+        return "loop"  # granian's worker runs the event loop on its main thread
+    return "other"
+
+
+@dataclass
+class Measured:
+    side: str
+    load: str
+    wrk: WrkResult
+    threads: Threads
+
+    def ms_per_request(self, role: str | None = None) -> float:
+        seconds = (
+            sum(self.threads.cpu.values()) if role is None else self.threads.cpu.get(role, 0.0)
+        )
+        return seconds * 1000 / max(self.wrk.requests, 1)
+
+    def switches_per_request(self) -> float:
+        return sum(self.threads.switches.values()) / max(self.wrk.requests, 1)
+
+
+@contextmanager
+def serving(side: str, instance: Path, url: str) -> Iterator[Server]:
+    """One side's server on a free port, stopped (by PID) on the way out."""
+    instance.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = server_env(instance, url, link_domains=f"127.0.0.1:{port},localhost", port=port)
+    if side == SIDES[0]:
+        cmd = [LINKGEN, "serve", "--no-worker", "--no-migrate", "--workers", "1"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        cmd = [GRANIAN, "--interface", "wsgi", "--workers", "1", "--blocking-threads", "40"]
+        cmd += ["--no-ws", "--log-level", "warning", "--no-access-log"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "linkgen.wsgi:app"]
+    log_path = instance / f"server-{port}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+            start_new_session=True,
+        )
+    server = Server(
+        process=process,
+        port=port,
+        instance=instance,
+        database_url=url,
+        api_key=env["LINKGEN_INITIAL_API_KEY"],
+        link_domain=f"127.0.0.1:{port}",
+        log_path=log_path,
+        env=env,
+    )
+    try:
+        wait_healthy(server)
+        yield server
+    finally:
+        stop_process(process)
+
+
+def web_process(server: Server) -> int:
+    """granian's worker (the process that runs the app)."""
+    children = child_pids(server.pid)
+    if not children:
+        raise RuntimeError("granian started no worker")
+    return children[-1]
+
+
+def measure(side: str, tmp: Path, clicks: int, duration: int, connections: int) -> list[Measured]:
+    """Both loads against one side, on a fresh database (in a folder of its own under `tmp`)."""
+    instance = Path(tempfile.mkdtemp(prefix=side.split()[0] + "-", dir=tmp)) / "instance"
+    db_path = instance / "linkgen.db"
+    instance.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{db_path}"
+    create_schema(url)
+    insert_clicks(db_path, clicks)
+    found: list[Measured] = []
+    with serving(side, instance, url) as server:
+        key = server.api("POST", "/api/v1/apps", {"app_id": APP_ID, "name": "Bench shop"})[
+            "sdk_key"
+        ]
+        server.api("POST", "/api/v1/templates", {"template_id": TEMPLATE, "domain": "localhost"})
+        pid = web_process(server)
+        launches = server.base_url + f"/api/v1/sdk/{APP_ID}/launches"
+        run_launches(
+            launches,
+            write_script(tmp, f"w{side[0]}", clicks),
+            threads=1,
+            connections=connections,
+            duration=3,
+            key=key,
+        )
+        before = Threads.read(pid)
+        result = run_launches(
+            launches,
+            write_script(tmp, f"m{side[0]}{time.time_ns()}", clicks),
+            threads=1,
+            connections=connections,
+            duration=duration,
+            key=key,
+        )
+        found.append(Measured(side, "launches", result, Threads.read(pid).minus(before)))
+        script = tmp / "links.lua"
+        script.write_text(LINKS_LUA % {"template": TEMPLATE})
+        headers = {
+            "Authorization": f"Bearer {server.api_key}",
+            "Content-Type": "application/json",
+        }
+        run_wrk(
+            server.base_url + "/api/v1/links",
+            threads=1,
+            connections=connections,
+            duration=3,
+            headers=headers,
+            script=script,
+        )
+        before = Threads.read(pid)
+        result = run_wrk(
+            server.base_url + "/api/v1/links",
+            threads=1,
+            connections=connections,
+            duration=duration,
+            headers=headers,
+            script=script,
+        )
+        found.append(Measured(side, "link creations", result, Threads.read(pid).minus(before)))
+    return found
+
+
+def row(m: Measured, round_no: int) -> str:
+    return (
+        f"| {round_no} | {m.load} | {m.side} | {m.wrk.rps:,.0f} | {m.wrk.p99_ms:.2f} ms | "
+        f"{m.ms_per_request():.2f} ms | {m.ms_per_request('loop'):.2f} | "
+        f"{m.ms_per_request('app'):.2f} | {m.ms_per_request('other'):.2f} | "
+        f"{m.switches_per_request():.1f} | {m.wrk.non_ok} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=12)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+
+    started = datetime.now(UTC)
+    load = load_average()
+    rows: list[str] = []
+    results: list[Measured] = []
+    with tempfile.TemporaryDirectory(prefix="linkgen-bench-front-") as tmp_name:
+        tmp = Path(tmp_name)
+        for round_no in range(1, args.rounds + 1):
+            order = SIDES if round_no % 2 else tuple(reversed(SIDES))
+            for side in order:
+                for m in measure(side, tmp, args.clicks, args.duration, args.connections):
+                    results.append(m)
+                    rows.append(row(m, round_no))
+                    print(rows[-1], flush=True)
+                    if m.wrk.non_ok or m.wrk.errors:
+                        print(f"  non-2xx {m.wrk.non_ok}, {m.wrk.errors}")
+    load = max(load, load_average())
+    for kind in ("launches", "link creations"):
+        front = [m.ms_per_request() for m in results if m.load == kind and m.side == SIDES[0]]
+        wsgi = [m.ms_per_request() for m in results if m.load == kind and m.side == SIDES[1]]
+        print(
+            f"{kind}: the front's CPU per request minus WSGI's, by round: "
+            + ", ".join(f"{a - b:+.2f} ms" for a, b in zip(front, wsgi, strict=False))
+        )
+    if not args.no_write:
+        write_results(
+            SECTION,
+            f"""## What the RSGI front costs a threaded request (`benchmarks/front_cost.py`)
+
+{started:%Y-%m-%d %H:%M} UTC, {args.rounds} rounds, the sides alternating (first side of a
+round first), each on a fresh SQLite database with {args.clicks:,} clicks; wrk -t1
+-c{args.connections} -d{args.duration}s per load; Python {platform.python_version()},
+{cpu_count()} CPUs shared with other work (load average up to {load:.1f}). CPU per request is
+the web process's, from /proc, split by thread: the event loop (granian's main thread), the
+threads that run the app (the front's pools, or granian's WSGI blocking threads), the rest
+(granian's runtime, the click writer). `granian WSGI` is the same app with no front, as
+`linkgen serve` ran at f302c0c, for comparison only (it has no slow-client defence).
+
+{HEADER}
+{chr(10).join(rows)}
+""",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
