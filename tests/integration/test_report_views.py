@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,7 +32,11 @@ from tests.integration.clickfactory import (
 )
 from tests.integration.test_postback_worker import _ui_client
 
-TODAY = utcnow().date()
+
+def _today() -> date:
+    """Today (UTC), read when a test runs: a module-level date goes stale when a run crosses
+    midnight between the import and the test."""
+    return utcnow().date()
 
 
 def _bump(app: Flask, rows: list[tuple[int, str, int, int, int, int]]) -> None:
@@ -83,10 +87,11 @@ def ui(app: Flask) -> FlaskClient:
 def test_daily_totals_fill_every_day_of_the_range_and_can_follow_one_link(app: Flask) -> None:
     link = insert_link(app, shortlink_id="Sale1", campaign="spring_sale", channel="email")
     _bump(app, [(0, link, 40, 3, 10, 2), (2, link, 20, 1, 5, 0), (1, "", 7, 0, 1, 0)])
+    today = _today()
     with app.extensions["linkgen"].db.session() as session:
-        days = daily_totals(session, TODAY - timedelta(days=6), TODAY)
-        one = daily_totals(session, TODAY - timedelta(days=2), TODAY, link_id=link)
-    assert [d.day for d in days] == [TODAY - timedelta(days=6 - k) for k in range(7)]
+        days = daily_totals(session, today - timedelta(days=6), today)
+        one = daily_totals(session, today - timedelta(days=2), today, link_id=link)
+    assert [d.day for d in days] == [today - timedelta(days=6 - k) for k in range(7)]
     assert [(d.human_clicks, d.bot_clicks, d.installs, d.reengagements) for d in days[-3:]] == [
         (20, 1, 5, 0),
         (7, 0, 1, 0),
@@ -101,24 +106,26 @@ def test_the_report_draws_the_range_by_day_with_a_table_alternative(
 ) -> None:
     link = insert_link(app, shortlink_id="Sale1", campaign="spring_sale", channel="email")
     _bump(app, [(0, link, 40, 3, 10, 2), (2, link, 20, 1, 5, 0), (20, link, 9, 9, 9, 9)])
+    today = _today()
     html = ui.get("/reports?days=7").get_data(as_text=True)
     svg = html[html.index('<svg class="chart-wide"') : html.index("</svg>")]
     assert svg.count("<polyline") == 4
     assert "<title id=" in svg and "60 people&#39;s clicks, 4 bot clicks, 15 installs" in svg
     rows = _chart_rows(html, "report-chart")
     assert len(rows) == 7  # every day of the range, zeros included
-    assert rows[str(TODAY)] == ["40", "3", "10", "2"]
-    assert rows[str(TODAY - timedelta(days=1))] == ["0", "0", "0", "0"]
+    assert rows[str(today)] == ["40", "3", "10", "2"]
+    assert rows[str(today - timedelta(days=1))] == ["0", "0", "0", "0"]
     # A custom range reaches the older day; the chart follows it.
-    start = TODAY - timedelta(days=29)
-    wide = ui.get(f"/reports?from={start}&to={TODAY}").get_data(as_text=True)
+    start = today - timedelta(days=29)
+    wide = ui.get(f"/reports?from={start}&to={today}").get_data(as_text=True)
     rows = _chart_rows(wide, "report-chart")
-    assert len(rows) == 30 and rows[str(TODAY - timedelta(days=20))] == ["9", "9", "9", "9"]
+    assert len(rows) == 30 and rows[str(today - timedelta(days=20))] == ["9", "9", "9", "9"]
 
 
 def test_a_long_range_charts_its_last_400_days_and_says_so(ui: FlaskClient) -> None:
-    start = TODAY - timedelta(days=1000)
-    html = ui.get(f"/reports?from={start}&to={TODAY}").get_data(as_text=True)
+    today = _today()
+    start = today - timedelta(days=1000)
+    html = ui.get(f"/reports?from={start}&to={today}").get_data(as_text=True)
     assert "shows the range's last 400 days" in html
     assert len(_chart_rows(html, "report-chart")) == 400
 
@@ -129,14 +136,15 @@ def test_the_link_page_chart_follows_the_range_asked_for(
     link = insert_link(app, shortlink_id="Sale1", campaign="spring_sale", channel="email")
     other = insert_link(app, shortlink_id="Other", campaign="spring_sale", channel="email")
     _bump(app, [(0, link, 4, 1, 2, 1), (60, link, 30, 0, 3, 0), (0, other, 99, 0, 0, 0)])
+    today = _today()
     default = _chart_rows(ui.get(f"/links/{link}").get_data(as_text=True), "link-chart")
     assert len(default) == 7  # a new link: its first week
-    assert default[str(TODAY)] == ["4", "1", "2", "1"]  # this link only
+    assert default[str(today)] == ["4", "1", "2", "1"]  # this link only
     page = ui.get(f"/links/{link}?days=90").get_data(as_text=True)
     rows = _chart_rows(page, "link-chart")
-    assert len(rows) == 90 and rows[str(TODAY - timedelta(days=60))] == ["30", "0", "3", "0"]
+    assert len(rows) == 90 and rows[str(today - timedelta(days=60))] == ["30", "0", "3", "0"]
     assert f'href="/reports/clicks?link={link}&amp;from=' in page
-    day = TODAY - timedelta(days=60)
+    day = today - timedelta(days=60)
     one = _chart_rows(
         ui.get(f"/links/{link}?from={day}&to={day}").get_data(as_text=True), "link-chart"
     )
@@ -166,7 +174,7 @@ def clicks(app: Flask) -> dict[str, Any]:
     """Six clicks over three days on two links and a template link, people and bots."""
     sale = insert_link(app, shortlink_id="Sale1", campaign="spring_sale", channel="email")
     push = insert_link(app, shortlink_id="Push1", campaign="winback", channel="push")
-    now = utc_now()
+    now = _clear_of_midnight(utc_now())
     spec: list[tuple[timedelta, str | None, str, bool, str | None, dict[str, str]]] = [
         (timedelta(days=2), sale, "spring_sale", False, None, {}),
         (timedelta(days=2), sale, "spring_sale", True, "scanner:message", {}),
@@ -189,6 +197,15 @@ def clicks(app: Flask) -> dict[str, Any]:
             )
         )
     return {"sale": sale, "push": push, "ids": ids, "now": now}
+
+
+def _clear_of_midnight(now: datetime) -> datetime:
+    """`now`, or 22:00 UTC of the day before in the first two hours of a day: the hour-old and
+    five-minute-old clicks must fall on `now`'s date and the day-old ones on the date before
+    (at 00:18 the hour-old click fell on yesterday, beside the day-old ones)."""
+    if now.hour < 2:
+        return now.replace(hour=0, minute=0, second=0) - timedelta(hours=2)
+    return now
 
 
 def _log_rows(html: str) -> list[str]:
@@ -364,7 +381,7 @@ def test_revenue_without_a_currency_is_usd_and_mixed_currencies_are_broken_down(
 def test_revenue_outside_the_range_does_not_name_a_currency(sdk: Sdk, ui: FlaskClient) -> None:
     link = insert_link(sdk.app, shortlink_id="Sale1", campaign="spring_sale", channel="email")
     _purchase(sdk, link, "49.90", "EUR")
-    old = TODAY - timedelta(days=40)
+    old = _today() - timedelta(days=40)
     html = ui.get(f"/reports?from={old}&to={old}").get_data(as_text=True)
     assert "EUR" not in html
 
