@@ -123,8 +123,8 @@ def _role(name: str, main: bool) -> str:
     """Which part of the server a thread is: the front's pools name theirs (front.Pool)."""
     if name.startswith("tokio-rt-worke"):
         return "app"  # granian's WSGI blocking threads run the app
-    if name.startswith("linkgen-"):
-        return "app"
+    if name.startswith(("linkgen-link-", "linkgen-app-")):
+        return "app"  # the front's pools; the click writer and linkgen's other threads: rest
     if main:
         return "loop"  # granian's worker runs the event loop on its main thread
     return "other"

@@ -17,6 +17,7 @@ from flask import Flask, current_app
 
 from linkgen.config import Settings
 from linkgen.storage.db import Database
+from linkgen.threads import Thread
 
 if TYPE_CHECKING:
     from linkgen.clicks.cache import RouteCache
@@ -96,6 +97,6 @@ def close_on_exit(app: Flask) -> threading.Thread:
         runtime.close()
         log.info("web process stopped (closed in %.2f s)", time.monotonic() - started)
 
-    thread = threading.Thread(target=_close, name="linkgen-close-on-exit", daemon=False)
+    thread = Thread(target=_close, name="linkgen-closing", daemon=False)
     thread.start()
     return thread

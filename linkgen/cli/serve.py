@@ -34,6 +34,7 @@ import click
 from flask.cli import with_appcontext
 
 from linkgen.runtime import Runtime, get_runtime
+from linkgen.threads import Thread
 from linkgen.web import metrics_dir
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per CPU); with ~40
@@ -214,7 +215,7 @@ class WorkerSupervisor:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
-        self.thread = threading.Thread(target=self._watch, name="linkgen-supervisor", daemon=True)
+        self.thread = Thread(target=self._watch, name="linkgen-watch", daemon=True)
 
     def start(self) -> None:
         """Start the worker and the thread that watches it."""

@@ -24,6 +24,7 @@ from linkgen.domain.templates import host_of
 from linkgen.storage.db import Database
 from linkgen.storage.epochs import read_epoch
 from linkgen.storage.models import App, Link, Template
+from linkgen.threads import Thread
 
 log = logging.getLogger("linkgen.clicks")
 
@@ -232,7 +233,7 @@ class RouteCache:
         if self._poller is not None:
             return
         self._stop.clear()
-        self._poller = threading.Thread(target=self._poll, name="linkgen-route-cache", daemon=True)
+        self._poller = Thread(target=self._poll, name="linkgen-routes", daemon=True)
         self._poller.start()
 
     def stop(self) -> None:

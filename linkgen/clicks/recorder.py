@@ -34,6 +34,7 @@ from linkgen.storage.counters import CounterBatch, CounterKey, upsert_counters
 from linkgen.storage.db import Database
 from linkgen.storage.models import Click, Link
 from linkgen.storage.rawsql import Insert, OnCursor, Rows, dialect
+from linkgen.threads import Thread
 
 log = logging.getLogger("linkgen.clicks")
 
@@ -265,7 +266,7 @@ class ClickRecorder:
 
     def _start(self) -> None:
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="linkgen-click-writer", daemon=True)
+        self._thread = Thread(target=self._run, name="linkgen-clicks", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

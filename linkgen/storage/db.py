@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from linkgen.storage.template_rows import TemplateRows
+from linkgen.threads import Thread
 
 log = logging.getLogger("linkgen.db")
 
@@ -103,7 +104,7 @@ class WalCheckpointer:
         self.wal = f"{path}-wal"
         self.writer_lock = writer_lock if writer_lock is not None else nullcontext()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread = Thread(target=self._run, name="linkgen-wal", daemon=True)
         self.checkpoints = 0
         self.restarts = 0  # rounds that held the writers back to start the WAL over
         self.page_size: int | None = None

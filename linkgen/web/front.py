@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import functools
 import io
 import itertools
@@ -48,6 +47,7 @@ from flask import Flask
 
 from linkgen.clicks.handler import Answer, click_route
 from linkgen.runtime import get_runtime
+from linkgen.threads import Thread
 from linkgen.web.proxy import resolve
 
 log = logging.getLogger("linkgen")
@@ -64,8 +64,6 @@ THREADS = 40
 # (linkgen/cli/serve.py) they cannot add up to more than that many times SMALL_BODY.
 BODY_BUDGET = 256 * 1024 * 1024
 SMALL_BODY = 64 * 1024
-
-_PR_SET_NAME = 15  # prctl(2): name the calling thread
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
@@ -123,7 +121,7 @@ class Pool:
         self.size = size
         self.name = name
         self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self.threads: list[threading.Thread] = []
+        self.threads: list[Thread] = []
         self.lock = threading.Lock()
 
     def submit(self, job: Callable[[], None]) -> None:
@@ -135,12 +133,11 @@ class Pool:
     def _start(self) -> None:
         with self.lock:
             for n in range(len(self.threads), self.size):
-                thread = threading.Thread(target=self._run, name=f"{self.name}-{n}", daemon=True)
+                thread = Thread(target=self._run, name=f"{self.name}-{n}", daemon=True)
                 thread.start()
                 self.threads.append(thread)
 
     def _run(self) -> None:
-        _name_os_thread(threading.current_thread().name)
         while (job := self.jobs.get()) is not None:
             try:
                 job()
@@ -154,17 +151,6 @@ class Pool:
                 self.jobs.put(None)
             for thread in self.threads:
                 thread.join()
-
-
-def _name_os_thread(name: str) -> None:
-    """Give the OS thread this name (Linux; 15 bytes): `top -H`, `ps -L` and /proc then tell a
-    pool's threads from granian's, which benchmarks/front_cost.py counts by."""
-    if sys.platform != "linux":
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):
-        log.debug("could not name the OS thread %s", name)
 
 
 class ByteBudget:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prometheus_client import multiprocess
 
+from linkgen.threads import Thread
 from linkgen.web.metrics import MULTIPROC_ENV
 
 SWEEP_SECONDS = 2.0
@@ -77,7 +78,7 @@ class DeadProcessSweeper:
         self.path = path
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="linkgen-metrics", daemon=True)
+        self._thread = Thread(target=self._run, name="linkgen-metrics", daemon=True)
 
     def start(self) -> None:
         """Start sweeping."""
