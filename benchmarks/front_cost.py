@@ -1,7 +1,7 @@
 """What `linkgen serve`'s RSGI front costs a request that runs on a thread, in one run.
 
     .venv/bin/python benchmarks/front_cost.py [--clicks 200000] [--rounds 2] [--duration 12]
-        [--connections 4] [--no-write]
+        [--connections 4] [--bare-only] [--no-write]
 
 `linkgen serve` runs granian's RSGI interface with linkgen/web/front.py in front of the app: a
 request's body is read on the event loop, then a pool thread runs the WSGI app (the slow-client
@@ -19,6 +19,15 @@ sms, short). For each side and load it prints requests/s, p99, the server's CPU 
 split by thread (the event loop, the threads that run the app, granian's and the rest) and the
 voluntary context switches per request, from /proc. On this shared two-core machine requests/s
 swing by a quarter between runs of the same code, so compare the sides within a round.
+
+Then the same price with no app work at all (`--bare-only` runs only this part): four servers
+answering a small POST with a small JSON body (benchmarks/front_cost_apps.py), each under the
+same wrk load: granian's WSGI interface; the RSGI front in front of the same WSGI function (the
+body read on the loop, then a pool thread); an RSGI app answering on the loop once it has read
+the body; and one answering on the loop without reading it. The steps between them say what
+each part of a threaded request's path costs: granian's RSGI scheduling, the body read as a
+Rust future, the hand-off to a thread and back. What the front costs a real request beyond
+these (the rounds above) is the same hand-offs meeting app threads that hold the GIL.
 
 Writes the figures into benchmarks/RESULTS.md (section `front_cost`); only processes started
 here are stopped, by PID.
@@ -61,10 +70,12 @@ from benchmarks.common import (
     server_env,
     stop_process,
     wait_healthy,
+    wait_port,
     write_results,
 )
 
 SECTION = "front_cost"
+BARE_SECTION = "front_cost_bare"
 TEMPLATE = "Bnch"
 GRANIAN = str(Path(sys.executable).with_name("granian"))
 SIDES = ("serve (RSGI front)", "granian WSGI")
@@ -161,15 +172,7 @@ def serving(side: str, instance: Path, url: str) -> Iterator[Server]:
         cmd += ["--no-ws", "--log-level", "warning", "--no-access-log"]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "linkgen.wsgi:app"]
     log_path = instance / f"server-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(ROOT),
-            start_new_session=True,
-        )
+    process = _start(cmd, env, log_path)
     server = Server(
         process=process,
         port=port,
@@ -187,12 +190,30 @@ def serving(side: str, instance: Path, url: str) -> Iterator[Server]:
         stop_process(process)
 
 
-def web_process(server: Server) -> int:
-    """granian's worker (the process that runs the app)."""
-    children = child_pids(server.pid)
+def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A server subprocess in a session of its own, its output in `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+            start_new_session=True,
+        )
+
+
+def worker_of(pid: int) -> int:
+    """granian's worker (the process that runs the app) under the server process `pid`."""
+    children = child_pids(pid)
     if not children:
         raise RuntimeError("granian started no worker")
     return children[-1]
+
+
+def web_process(server: Server) -> int:
+    """granian's worker under a `serving` server."""
+    return worker_of(server.pid)
 
 
 def measure(side: str, tmp: Path, clicks: int, duration: int, connections: int) -> list[Measured]:
@@ -256,6 +277,71 @@ def measure(side: str, tmp: Path, clicks: int, duration: int, connections: int) 
     return found
 
 
+# The bare servers: (label, granian interface, target in benchmarks/front_cost_apps.py).
+BARE = (
+    ("granian WSGI", "wsgi", "wsgi"),
+    ("RSGI front (loop, then a thread)", "rsgi", "front"),
+    ("RSGI, answered on the loop after the body", "rsgi", "loop_body"),
+    ("RSGI, answered on the loop, body not read", "rsgi", "loop_bare"),
+)
+BARE_HEADER = (
+    "| round | server | req/s | CPU/request | switches/request | non-2xx |\n"
+    "|---:|---|---:|---:|---:|---:|"
+)
+BARE_LUA = """
+wrk.method = "POST"
+wrk.body = '{"template_id":"Bnch","channel":"sms","campaign":"bench"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass
+class Bare:
+    label: str
+    wrk: WrkResult
+    threads: Threads
+
+    def us_per_request(self) -> float:
+        return sum(self.threads.cpu.values()) * 1e6 / max(self.wrk.requests, 1)
+
+    def switches_per_request(self) -> float:
+        return sum(self.threads.switches.values()) / max(self.wrk.requests, 1)
+
+
+def measure_bare(
+    label: str, interface: str, target: str, tmp: Path, duration: int, connections: int
+) -> Bare:
+    """One bare server (granian, one worker, as `linkgen serve` configures its loop) under wrk."""
+    port = free_port()
+    cmd = [GRANIAN, "--interface", interface, "--workers", "1", "--no-ws"]
+    cmd += ["--log-level", "warning", "--no-access-log", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port)]
+    cmd += ["--blocking-threads", "40"] if interface == "wsgi" else ["--loop", "auto"]
+    cmd.append(f"benchmarks.front_cost_apps:{target}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKGEN_")}
+    env["PYTHONPATH"] = str(ROOT)
+    script = tmp / "bare.lua"
+    script.write_text(BARE_LUA)
+    url = f"http://127.0.0.1:{port}/bare"
+    process = _start(cmd, env, tmp / f"bare-{port}.log")
+    try:
+        wait_port(port)
+        run_wrk(url, threads=1, connections=connections, duration=2, script=script)
+        worker = worker_of(process.pid)
+        before = Threads.read(worker)
+        result = run_wrk(url, threads=1, connections=connections, duration=duration, script=script)
+        return Bare(label, result, Threads.read(worker).minus(before))
+    finally:
+        stop_process(process)
+
+
+def bare_row(b: Bare, round_no: int) -> str:
+    return (
+        f"| {round_no} | {b.label} | {b.wrk.rps:,.0f} | {b.us_per_request():.0f} us | "
+        f"{b.switches_per_request():.1f} | {b.wrk.non_ok} |"
+    )
+
+
 def row(m: Measured, round_no: int) -> str:
     return (
         f"| {round_no} | {m.load} | {m.side} | {m.wrk.rps:,.0f} | {m.wrk.p99_ms:.2f} ms | "
@@ -271,6 +357,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=int, default=12)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--bare-only", action="store_true", help="only the servers with no app")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
 
@@ -280,7 +367,7 @@ def main() -> int:
     results: list[Measured] = []
     with tempfile.TemporaryDirectory(prefix="linkgen-bench-front-") as tmp_name:
         tmp = Path(tmp_name)
-        for round_no in range(1, args.rounds + 1):
+        for round_no in range(1, 0 if args.bare_only else args.rounds + 1):
             order = SIDES if round_no % 2 else tuple(reversed(SIDES))
             for side in order:
                 for m in measure(side, tmp, args.clicks, args.duration, args.connections):
@@ -289,7 +376,34 @@ def main() -> int:
                     print(rows[-1], flush=True)
                     if m.wrk.non_ok or m.wrk.errors:
                         print(f"  non-2xx {m.wrk.non_ok}, {m.wrk.errors}")
+        bare_rows: list[str] = []
+        bare: list[Bare] = []
+        for round_no in range(1, args.rounds + 1):
+            for label, interface, target in BARE if round_no % 2 else BARE[::-1]:
+                found = measure_bare(label, interface, target, tmp, args.duration, args.connections)
+                bare.append(found)
+                bare_rows.append(bare_row(found, round_no))
+                print(bare_rows[-1], flush=True)
     load = max(load, load_average())
+    for label, *_ in BARE:
+        figures = [f"{b.us_per_request():.0f}" for b in bare if b.label == label]
+        print(f"{label}: {', '.join(figures)} us of CPU per request, by round")
+    if not args.no_write:
+        write_results(
+            BARE_SECTION,
+            f"""### The front with no app work (`benchmarks/front_cost.py`, second part)
+
+{started:%Y-%m-%d %H:%M} UTC, {args.rounds} rounds, the servers in turn (reversed every other
+round), each answering a 57-byte POST with an 11-byte JSON body (benchmarks/front_cost_apps.py);
+wrk -t1 -c{args.connections} -d{args.duration}s each; {cpu_count()} CPUs shared with other work
+(load average up to {load:.1f}). CPU per request is the web process's, from /proc.
+
+{BARE_HEADER}
+{chr(10).join(bare_rows)}
+""",
+        )
+    if args.bare_only:
+        return 0
     for kind in ("launches", "link creations"):
         front = [m.ms_per_request() for m in results if m.load == kind and m.side == SIDES[0]]
         wsgi = [m.ms_per_request() for m in results if m.load == kind and m.side == SIDES[1]]
