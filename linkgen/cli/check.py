@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import click
-from alembic.runtime.migration import MigrationContext
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -55,6 +54,10 @@ def check_settings(settings: Settings) -> Iterator[Finding]:
 
 def check_database(rt: Runtime) -> Iterator[Finding]:
     """Reachable, and migrated to the newest revision this linkgen has."""
+    # Imported here, not with the module: every web process registers the CLI, and alembic is
+    # about 10 MB of a process that never migrates (benchmarks/memory.py's 150 MB target).
+    from alembic.runtime.migration import MigrationContext
+
     from linkgen.services.backup import known_revisions
 
     if not rt.db.ping():
