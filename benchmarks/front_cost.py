@@ -1,11 +1,12 @@
-"""What `linkgen serve`'s RSGI front costs a request that runs on a thread, in one run.
+"""What `linkgen serve`'s RSGI front costs the SDK's launches and single link creations, in one run.
 
     .venv/bin/python benchmarks/front_cost.py [--clicks 200000] [--rounds 2] [--duration 12]
         [--connections 4] [--bare-only] [--no-write]
 
 `linkgen serve` runs granian's RSGI interface with linkgen/web/front.py in front of the app: a
-request's body is read on the event loop, then a pool thread runs the WSGI app (the slow-client
-defence of issue 14; clicks in memory are answered on the loop and take no thread). The other
+request's body is read on the event loop (the slow-client defence of issue 14), then the WSGI
+app runs on a pool thread, or, for these two calls on SQLite, on the loop itself when the write
+lock is free at once (clicks in memory are answered on the loop too). The other
 side here serves the same `linkgen.wsgi:app` under granian's WSGI interface with 40 blocking
 threads, as `linkgen serve` did at f302c0c: no event loop in Python, the app reads the body on
 granian's thread. That side has no slow-client defence and is not a way to run linkgen; it is
@@ -420,8 +421,9 @@ wrk -t1 -c{args.connections} -d{args.duration}s each; {cpu_count()} CPUs shared 
 round first), each on a fresh SQLite database with {args.clicks:,} clicks; wrk -t1
 -c{args.connections} -d{args.duration}s per load; Python {platform.python_version()},
 {cpu_count()} CPUs shared with other work (load average up to {load:.1f}). CPU per request is
-the web process's, from /proc, split by thread: the event loop (granian's main thread), the
-threads that run the app (the front's pools, or granian's WSGI blocking threads), the rest
+the web process's, from /proc, split by thread: the event loop (granian's main thread, where
+the front runs these calls on SQLite), the threads that run the app (the front's pools, or
+granian's WSGI blocking threads), the rest
 (granian's runtime, the click writer). `granian WSGI` is the same app with no front, as
 `linkgen serve` ran at f302c0c, for comparison only (it has no slow-client defence).
 

@@ -10,7 +10,7 @@ from linkgen.clicks.detect import warm_up
 from linkgen.factory import create_app
 from linkgen.logs import configure_logging
 from linkgen.runtime import close_on_exit, get_runtime
-from linkgen.web.front import THREADS, RSGIFront, clicks_on_loop
+from linkgen.web.front import THREADS, RSGIFront, api_on_loop, clicks_on_loop
 
 app = create_app()
 _settings = get_runtime(app).settings
@@ -28,4 +28,5 @@ front = RSGIFront(
     body_timeout=_settings.body_timeout_seconds,
     max_body=int(app.config["MAX_CONTENT_LENGTH"]),
     clicks=clicks_on_loop(app),
+    api=api_on_loop(app),
 )

@@ -66,7 +66,7 @@ from linkgen.services.link_views import (
     new_link_id,
     ttl_text,
 )
-from linkgen.storage.db import Database
+from linkgen.storage.db import NO_WAIT, Database
 from linkgen.storage.epochs import bump_epoch, bump_epoch_core
 from linkgen.storage.models import Link, LinkTag
 from linkgen.storage.types import utcnow
@@ -297,6 +297,14 @@ class _GroupWriter:
 
     def write(self, db: Database, row: _NewRow) -> None:
         """Store a row (alone or with others); raises the row's error."""
+        if NO_WAIT.get():
+            # On the event loop: the turn now or `WouldWait` before the row is queued, and the
+            # row written alone, so a refusal (SQLite's lock held elsewhere) touches no other.
+            with db.writer_turn():
+                self._write(db, [row])
+            if row.error is not None:
+                raise row.error
+            return
         with self._queue_lock:
             self._queue.append(row)
         with db.writer_turn() if db.dialect == "sqlite" else self._turn:

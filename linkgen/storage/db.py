@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ log = logging.getLogger("linkgen.db")
 # 35 ms on this machine's disk whatever the few frames it copies, so it comes as seldom as a
 # WAL of a few hundred MB allows: about every 3 s at 1,100 launches/s (docs/clicks.md).
 SQLITE_AUTOCHECKPOINT_PAGES = 100_000
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits in the busy handler for the lock
+# True while a request runs on the event loop (linkgen/web/front.py), where nothing may wait for
+# the write lock: a writer that would (this process's writer turn taken, or SQLite's lock held
+# by another process) raises `WouldWait` instead, before it has written anything.
+NO_WAIT: ContextVar[bool] = ContextVar("linkgen_no_wait", default=False)
 CHECKPOINT_EVERY = 0.5  # seconds between background checks of the WAL's size
 CHECKPOINT_ABOVE = 1 << 20  # bytes of WAL worth a background checkpoint
 RESTART_ABOVE = 256 << 20  # bytes of WAL worth holding the writers back to start it over
@@ -66,7 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
@@ -78,7 +84,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_immediate(conn.exec_driver_sql)
 
         return engine
     return create_engine(
@@ -88,6 +94,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         max_overflow=kwargs.pop("max_overflow", 20),
         **kwargs,
     )
+
+
+class WouldWait(RuntimeError):
+    """The write lock is taken: this request must run where it may wait for it (a thread)."""
+
+
+def begin_immediate(execute: Callable[[str], Any]) -> None:
+    """BEGIN IMMEDIATE on a SQLite connection; under `NO_WAIT`, at once or `WouldWait`.
+
+    In WAL mode only taking the write lock waits: once BEGIN IMMEDIATE holds it, the
+    transaction's statements and its COMMIT do not, so the normal busy timeout is back in
+    force for them.
+    """
+    if not NO_WAIT.get():
+        execute("BEGIN IMMEDIATE")
+        return
+    execute("PRAGMA busy_timeout=0")
+    try:
+        execute("BEGIN IMMEDIATE")
+    except Exception as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WouldWait("the database's write lock is held elsewhere") from exc
+        raise
+    finally:
+        execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+@contextmanager
+def _now_or_never(lock: threading.RLock) -> Iterator[None]:
+    if not lock.acquire(blocking=False):
+        raise WouldWait("another writer of this process has the turn")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class WalCheckpointer:
@@ -208,9 +249,12 @@ class Database:
         before trying again. Queueing this process's writers (click batches, link creations,
         launches, events) on one Python lock instead hands the database over the moment the
         previous commit ends. Other processes still meet in the busy handler. Re-entrant, so a
-        writer that already holds it may take it again.
+        writer that already holds it may take it again. Under `NO_WAIT` a taken turn raises
+        `WouldWait` at once.
         """
-        return self._writer_lock if self.dialect == "sqlite" else nullcontext()
+        if self.dialect != "sqlite":
+            return nullcontext()
+        return _now_or_never(self._writer_lock) if NO_WAIT.get() else self._writer_lock
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -28,7 +28,7 @@ from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from linkgen.storage.db import Database
+from linkgen.storage.db import Database, begin_immediate
 from linkgen.storage.types import UTCDateTime
 
 Convert = Callable[[Any], Any]
@@ -209,7 +209,7 @@ class Transaction:
         try:
             self._cur = self._conn.cursor()
             if self.d.sqlite:
-                self.execute("BEGIN IMMEDIATE")
+                begin_immediate(self.execute)
         except BaseException:
             self._conn.invalidate()
             self._conn.close()

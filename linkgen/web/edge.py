@@ -41,6 +41,7 @@ from werkzeug.wsgi import get_input_stream
 
 from linkgen import logs
 from linkgen.runtime import Runtime, get_runtime
+from linkgen.storage.db import WouldWait
 from linkgen.web import errors, metrics, ratelimit, security
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -134,6 +135,10 @@ class Edge:
         )
         self.answered = 0  # requests answered here (tests and benchmarks read it)
 
+    def answers(self, path: str) -> bool:
+        """Whether a `POST` to `path` is one of the edge's."""
+        return any(candidate.pattern.fullmatch(path) for candidate in self.routes)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
@@ -178,9 +183,10 @@ class Edge:
         self, endpoint: _Route, environ: dict[str, Any], args: dict[str, str], path: str
     ) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
         """(status, body, extra headers) of one request: the handler's, or its error's."""
+        bucket = ratelimit.ENDPOINT_BUCKETS.get(endpoint.endpoint)
+        key = ""
         try:
             security.check_nul_bytes(path, environ.get("QUERY_STRING", "").encode("latin-1"))
-            bucket = ratelimit.ENDPOINT_BUCKETS.get(endpoint.endpoint)
             if bucket is not None:
                 key = ratelimit.caller_key(
                     bucket,
@@ -192,6 +198,12 @@ class Edge:
             req = EdgeRequest(self.runtime, environ, args, self.loads, self.max_body)
             status, out = endpoint.handler(req)
             return status, (self.encoder.encode(out) + "\n").encode(), ()
+        except WouldWait:
+            # Tried on the event loop and handed to a thread, where it runs again from the
+            # start: nothing was written, and the token goes back so it is taken once.
+            if bucket is not None:
+                self.limiter.give_back(bucket, key)
+            raise
         except Exception as exc:  # noqa: BLE001 - every error is answered, as Flask answers it
             answer = errors.describe(exc, "POST", path)
             data = (self.encoder.encode(answer.body()) + "\n").encode()

@@ -21,6 +21,12 @@ So `linkgen serve` runs granian's RSGI interface with this front in the worker's
   commit; the writer wakes the loop once per batch. Waiting on a thread for each click (40 of
   them, each woken by the writer and then waking the loop) cost about a third of the server's
   time in hand-offs, and let 40 waiting clicks hold every thread of the link pool;
+- on SQLite, the edge's calls (SDK launches and events, single link creation: `api_on_loop`)
+  run on the loop first, through the same WSGI app, with `NO_WAIT` set: a writer there takes
+  the write lock at once or raises `WouldWait` before writing anything, and the request then
+  runs from the start on a thread. On a thread, each cost 0.13-0.28 ms more CPU (the wake-ups
+  meeting app threads that hold the GIL; benchmarks/RESULTS.md). On PostgreSQL every statement
+  waits for a round trip, so they take a thread there;
 - the WSGI app (Flask behind the click handler and the edge) runs unchanged for the rest: a
   click is still committed before its answer leaves, because the answer is sent only once the
   app has returned it. A streamed answer (the CSV export) is sent chunk by chunk from its
@@ -47,6 +53,7 @@ from flask import Flask
 
 from linkgen.clicks.handler import Answer, click_route
 from linkgen.runtime import get_runtime
+from linkgen.storage.db import NO_WAIT, WouldWait
 from linkgen.threads import Thread
 from linkgen.web.proxy import resolve
 
@@ -90,6 +97,16 @@ _BASE_ENVIRON: dict[str, Any] = {
     "wsgi.run_once": False,
     "wsgi.version": (1, 0),
 }
+
+
+def api_on_loop(app: Flask) -> Callable[[str], bool] | None:
+    """Which `POST` paths run on the event loop first: the edge's (SDK launches and events, single
+    link creation), on SQLite only. There they take the write lock at once or not at all
+    (`NO_WAIT`); on PostgreSQL every statement waits for a round trip, so they take a thread."""
+    runtime = get_runtime(app)
+    if runtime.edge is None or runtime.db.dialect != "sqlite":
+        return None
+    return runtime.edge.answers
 
 
 def clicks_on_loop(app: Flask) -> LoopClicks | None:
@@ -195,9 +212,11 @@ class RSGIFront:
         body_timeout: float,
         max_body: int,
         clicks: LoopClicks | None = None,
+        api: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.clicks = clicks
+        self.api = api
         self.body_timeout = body_timeout
         self.max_body = max_body
         self.budget = ByteBudget(BODY_BUDGET)
@@ -249,6 +268,12 @@ class RSGIFront:
             if answer is not None:
                 protocol.response_bytes(*answer)
                 return
+        if self.api is not None and method == "POST" and self.api(environ["PATH_INFO"]):
+            answer = self._answer_on_loop(environ, protocol, asyncio.get_running_loop())
+            if answer is not None:
+                protocol.response_bytes(*answer)
+                return
+            environ = _environ(scope, headers, body)  # afresh: the thread runs it from the start
         link_side = is_click or (
             method in ("GET", "HEAD") and environ["PATH_INFO"] in LINK_DOMAIN_PATHS
         )
@@ -289,6 +314,20 @@ class RSGIFront:
                 break
         return b"".join(chunks)
 
+    def _answer_on_loop(
+        self, environ: dict[str, Any], protocol: Any, loop: asyncio.AbstractEventLoop
+    ) -> tuple[int, Headers, bytes] | None:
+        """The WSGI app's answer, run here on the loop where it may not wait for the database's
+        write lock (`NO_WAIT`); None when it would have (`WouldWait`, raised before anything was
+        written): then a thread runs the request instead."""
+        token = NO_WAIT.set(True)
+        try:
+            return self._answer(environ, protocol, loop)
+        except WouldWait:
+            return None
+        finally:
+            NO_WAIT.reset(token)
+
     def _call(
         self,
         environ: dict[str, Any],
@@ -315,6 +354,8 @@ class RSGIFront:
 
         try:
             result = self.app(environ, start_response)
+        except WouldWait:
+            raise  # tried on the loop: a thread answers it (`_answer_on_loop`)
         except Exception:
             log.exception("unhandled error answering %s", environ.get("PATH_INFO"))
             return 500, [("content-type", "text/plain")], b"Internal Server Error"

@@ -99,6 +99,16 @@ class RateLimiter:
             bucket[0] = tokens
             return (1.0 - tokens) / limit.rate
 
+    def give_back(self, name: str, key: str) -> None:
+        """Return the token `take` just granted (the request was handed on before it ran)."""
+        limit = self.limits.get(name)
+        if limit is None:
+            return
+        with self._lock:
+            bucket = self._buckets.get(name, {}).get(key)
+            if bucket is not None:
+                bucket[0] = min(limit.burst, bucket[0] + 1.0)
+
     @staticmethod
     def _prune(buckets: dict[str, list[float]], limit: Limit, now: float) -> None:
         refill = limit.burst / limit.rate
