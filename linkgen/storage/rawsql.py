@@ -28,7 +28,7 @@ from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from linkgen.storage.db import Database, begin_immediate
+from linkgen.storage.db import Database, WouldWait, begin_immediate
 from linkgen.storage.types import UTCDateTime
 
 Convert = Callable[[Any], Any]
@@ -210,6 +210,11 @@ class Transaction:
             self._cur = self._conn.cursor()
             if self.d.sqlite:
                 begin_immediate(self.execute)
+        except WouldWait:
+            # Refused before a transaction opened: the connection is as it was, back to the pool.
+            self._conn.close()
+            self._conn = None
+            raise
         except BaseException:
             self._conn.invalidate()
             self._conn.close()

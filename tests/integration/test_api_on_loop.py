@@ -262,3 +262,30 @@ def test_an_sdk_launch_is_recorded_on_the_loop(app: Flask, api: Api) -> None:
             assert session.scalar(select(func.count()).select_from(Install)) == 1
     finally:
         front.app_pool.shutdown()
+
+
+def test_a_refused_transaction_gives_its_connection_back_whole(app: Flask) -> None:
+    """`WouldWait` leaves no transaction open, so the pooled connection is reused, not dropped."""
+    db = app.extensions["linkgen"].db
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's lock")
+    from sqlalchemy import event
+
+    from linkgen.storage.rawsql import Transaction
+
+    invalidated: list[object] = []
+    event.listen(db.engine, "invalidate", lambda *args: invalidated.append(args))
+    other = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    token = NO_WAIT.set(True)
+    try:
+        with pytest.raises(WouldWait), Transaction(db):
+            pass
+    finally:
+        NO_WAIT.reset(token)
+        other.execute("ROLLBACK")
+        other.close()
+    assert invalidated == []
+    assert db.engine.pool.checkedout() == 0
+    with Transaction(db) as tx:  # the same connection works: the busy timeout was restored
+        assert tx.fetchone("PRAGMA busy_timeout") == (BUSY_TIMEOUT_MS,)
